@@ -1,0 +1,246 @@
+//! [`RedisInterface`]: the connection(s) to one Redis, and the registry of marshallers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::io::tcp::TcpSettings;
+use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo};
+
+use crate::error::{Error, Result};
+use crate::marshal::Marshaller;
+
+/// Connections kept open for reuse; more may be open at once while many threads work.
+const MAX_IDLE: usize = 16;
+
+/// A handle on one Redis server: what [`KeyValueStore`](crate::KeyValueStore),
+/// [`PublishSpace`](crate::PublishSpace) and subscribers are built on.
+///
+/// Cheap to clone, `Send + Sync`: clones share the same connections and ships. Connections
+/// are opened on demand, kept in a small pool and reused; a connection that failed is
+/// dropped and the next call opens a fresh one, so the interface outlives a Redis restart.
+/// TCP_NODELAY is on (Nagle's algorithm costs milliseconds on large messages).
+///
+/// ```no_run
+/// let iface = reem::RedisInterface::new("redis://127.0.0.1:6379")?;
+/// let also = reem::RedisInterface::new("unix:///run/redis/redis.sock")?;
+/// # Ok::<(), reem::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisInterface {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    url: String,
+    idle: Mutex<Vec<Connection>>,
+    ships: Vec<Box<dyn Marshaller>>,
+    connect_timeout: Duration,
+    response_timeout: Option<Duration>,
+}
+
+/// Builds a [`RedisInterface`] with options: extra marshallers ("ships") and timeouts.
+pub struct RedisInterfaceBuilder {
+    url: String,
+    ships: Vec<Box<dyn Marshaller>>,
+    connect_timeout: Duration,
+    response_timeout: Option<Duration>,
+}
+
+impl RedisInterfaceBuilder {
+    /// Registers a marshaller, as the seed's `RedisInterface(ships=[...])`.
+    pub fn ship(mut self, ship: impl Marshaller) -> Self {
+        self.ships.push(Box::new(ship));
+        self
+    }
+
+    /// How long opening a connection may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a reply may take before the call fails (default 30 s; `None`: wait for
+    /// ever).
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Opens one connection to check the server is there, and returns the interface.
+    pub fn connect(self) -> Result<RedisInterface> {
+        let info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| Error::InvalidUrl {
+                url: redact(&self.url),
+                reason: e.to_string(),
+            })?;
+        let info = match info.addr() {
+            ConnectionAddr::Unix(_) => info,
+            _ => info.set_tcp_settings(TcpSettings::default().set_nodelay(true)),
+        };
+        let client = Client::open(info)?;
+        let iface = RedisInterface {
+            inner: Arc::new(Inner {
+                client,
+                url: redact(&self.url),
+                idle: Mutex::new(Vec::new()),
+                ships: self.ships,
+                connect_timeout: self.connect_timeout,
+                response_timeout: self.response_timeout,
+            }),
+        };
+        let con = iface.open()?;
+        iface.give_back(con);
+        Ok(iface)
+    }
+}
+
+impl RedisInterface {
+    /// Connects to the Redis at `url` (`redis://[user:password@]host:port[/db]`,
+    /// `unix:///path/redis.sock`). Fails at once if the server cannot be reached.
+    pub fn new(url: &str) -> Result<Self> {
+        Self::builder(url).connect()
+    }
+
+    /// Starts building an interface with options.
+    pub fn builder(url: &str) -> RedisInterfaceBuilder {
+        RedisInterfaceBuilder {
+            url: url.to_owned(),
+            ships: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+
+    /// The URL this interface connects to, without its password.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The underlying `redis` client (for subscriber connections and raw commands).
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The registered marshallers, in registration order.
+    pub fn ships(&self) -> &[Box<dyn Marshaller>] {
+        &self.inner.ships
+    }
+
+    /// The registered marshaller with `label`.
+    pub fn ship_for_label(&self, label: &[u8]) -> Option<&dyn Marshaller> {
+        self.inner
+            .ships
+            .iter()
+            .find(|s| s.get_label().as_bytes() == label)
+            .map(|s| &**s)
+    }
+
+    /// The first registered marshaller whose `check_fit` accepts `value`.
+    pub fn ship_for_value(&self, value: &dyn std::any::Any) -> Option<&dyn Marshaller> {
+        self.inner
+            .ships
+            .iter()
+            .find(|s| s.check_fit(value))
+            .map(|s| &**s)
+    }
+
+    /// Runs `f` on a pooled connection. A connection whose call failed for a reason other
+    /// than the server's answer is not reused.
+    pub fn with_connection<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<R>,
+    ) -> Result<R> {
+        let mut con = self.take()?;
+        let result = f(&mut con);
+        match &result {
+            Err(e)
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_timeout()
+                    || e.is_unrecoverable_error() => {}
+            _ => self.give_back(con),
+        }
+        result.map_err(Error::from)
+    }
+
+    /// Opens a new connection with this interface's settings (not pooled).
+    pub fn open(&self) -> Result<Connection> {
+        let con = self
+            .inner
+            .client
+            .get_connection_with_timeout(self.inner.connect_timeout)?;
+        con.set_read_timeout(self.inner.response_timeout)?;
+        con.set_write_timeout(self.inner.response_timeout)?;
+        Ok(con)
+    }
+
+    fn take(&self) -> Result<Connection> {
+        let pooled = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        match pooled {
+            Some(con) => Ok(con),
+            None => self.open(),
+        }
+    }
+
+    fn give_back(&self, con: Connection) {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(con);
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisInterface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisInterface")
+            .field("url", &self.inner.url)
+            .field(
+                "ships",
+                &self
+                    .inner
+                    .ships
+                    .iter()
+                    .map(|s| s.get_label().into_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(redact("redis://bob:secret@h:1/0"), "redis://bob:***@h:1/0");
+        assert_eq!(redact("redis://h:1"), "redis://h:1");
+    }
+
+    #[test]
+    fn interface_is_clone_send_sync() {
+        fn check<T: Clone + Send + Sync>() {}
+        check::<RedisInterface>();
+    }
+}

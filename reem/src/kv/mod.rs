@@ -1,0 +1,184 @@
+//! [`KeyValueStore`]: typed messages at keys.
+//!
+//! | call | Redis work | round trips |
+//! |------|-----------|-------------|
+//! | [`set`](KeyValueStore::set) | `MULTI; UNLINK k; HSET k @label … fields…; EXEC` | 1 |
+//! | [`get`](KeyValueStore::get) | `HGETALL k` | 1 |
+//! | [`get_field`](KeyValueStore::get_field) | one script: `HKEYS` + `HMGET` of the field's names | 1 |
+//! | [`set_field`](KeyValueStore::set_field) | one script: check `@fp`, `HDEL` the old, `HSET` the new | 1 |
+//! | [`delete`](KeyValueStore::delete) | `DEL k` | 1 |
+//!
+//! A `set` replaces the whole message atomically: no field of the previous message
+//! survives (an `Option` that became `None` is gone), and no reader sees half of it.
+
+mod dynamic;
+mod scripts;
+
+use redis::{Pipeline, Value};
+
+use crate::error::{Error, Result};
+use crate::handle::FieldHandle;
+use crate::interface::RedisInterface;
+use crate::marshal::{
+    check_header, FieldPath, FieldReader, FieldWriter, HashView, ReemField, ReemMarshal,
+};
+use crate::schema::schema_of;
+
+/// Typed messages stored at keys, on one [`RedisInterface`].
+///
+/// ```no_run
+/// use reem::{KeyValueStore, RedisInterface, ReemMarshal};
+///
+/// #[derive(ReemMarshal, Debug, PartialEq)]
+/// struct Pose2 { x: f64, y: f64, theta: f64 }
+///
+/// let iface = RedisInterface::new("redis://127.0.0.1:6379")?;
+/// let kv = KeyValueStore::new(&iface);
+/// kv.set("robot/pose", &Pose2 { x: 1.0, y: 2.0, theta: 0.5 })?;
+/// let pose: Pose2 = kv.get("robot/pose")?;
+/// let x: f64 = kv.get_field("robot/pose", &Pose2::fields().x())?;
+/// # Ok::<(), reem::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyValueStore {
+    iface: RedisInterface,
+    dynamic: dynamic::LabelCache,
+}
+
+impl KeyValueStore {
+    /// A store on `iface` (shares its connections).
+    pub fn new(iface: &RedisInterface) -> Self {
+        Self {
+            iface: iface.clone(),
+            dynamic: Default::default(),
+        }
+    }
+
+    /// The interface this store uses.
+    pub fn interface(&self) -> &RedisInterface {
+        &self.iface
+    }
+
+    /// Stores `value` at `key`, replacing whatever message was there, in one MULTI/EXEC.
+    pub fn set<T: ReemMarshal>(&self, key: &str, value: &T) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        value.write(key, &mut pipe)?;
+        self.run(key, &pipe)
+    }
+
+    /// Reads the message at `key` as a `T`, in one command.
+    ///
+    /// A missing key is [`Error::NotFound`]; another type's message, or an incompatible
+    /// version of `T`'s, is [`Error::SchemaMismatch`]; bad stored bytes are
+    /// [`Error::InvalidField`] / [`Error::MissingField`].
+    pub fn get<T: ReemMarshal>(&self, key: &str) -> Result<T> {
+        let mut pipe = redis::pipe();
+        T::read(key, &mut pipe);
+        let reply = self.query_one(key, &pipe)?;
+        T::interpret_read(key, reply)
+    }
+
+    /// Deletes the message at `key`; true if there was one.
+    pub fn delete(&self, key: &str) -> Result<bool> {
+        let n: i64 = self
+            .iface
+            .with_connection(|c| redis::cmd("DEL").arg(key).query(c))
+            .map_err(|e| keyed(key, e))?;
+        Ok(n > 0)
+    }
+
+    /// True if something is stored at `key`.
+    pub fn exists(&self, key: &str) -> Result<bool> {
+        self.iface
+            .with_connection(|c| redis::cmd("EXISTS").arg(key).query(c))
+            .map_err(|e| keyed(key, e))
+    }
+
+    /// Reads one field (a scalar, an array, a nested struct, a list) of the message at
+    /// `key`, transferring only that field's stored values.
+    pub fn get_field<R, T>(&self, key: &str, field: &FieldHandle<R, T>) -> Result<T>
+    where
+        R: ReemField + 'static,
+        T: ReemField,
+    {
+        let reply = self
+            .iface
+            .with_connection(|c| {
+                scripts::GET_FIELD.invoke_with(c, key, |p| {
+                    p.arg(field.path());
+                })
+            })
+            .map_err(|e| keyed(key, e))?;
+        let hash = HashView::from_hgetall(key, &reply)?;
+        check_header(key, schema_of::<R>(), &hash)?;
+        T::decode(&mut FieldReader::new(
+            key,
+            &hash,
+            FieldPath::at(field.path()),
+        ))
+    }
+
+    /// Replaces one field of the message at `key`, atomically, leaving the rest untouched.
+    ///
+    /// The stored message must carry `R`'s exact schema (otherwise
+    /// [`Error::SchemaMismatch`]: write the whole message with [`set`](Self::set) first).
+    pub fn set_field<R, T>(&self, key: &str, field: &FieldHandle<R, T>, value: &T) -> Result<()>
+    where
+        R: ReemField + 'static,
+        T: ReemField,
+    {
+        let schema = schema_of::<R>();
+        let mut pipe = redis::pipe();
+        scripts::SET_FIELD.queue(&mut pipe, key);
+        pipe.arg(&schema.label)
+            .arg(&schema.fingerprint_hex)
+            .arg(field.path());
+        let mut w = FieldWriter::new(key, &mut pipe, FieldPath::at(field.path()));
+        value.encode(&mut w)?;
+        w.finish();
+        match self
+            .iface
+            .with_connection(|c| scripts::SET_FIELD.run(c, &pipe))
+        {
+            Ok(()) => Ok(()),
+            Err(Error::Redis(e)) if e.code() == Some("REEMSCHEMA") => Err(Error::SchemaMismatch {
+                key: key.to_owned(),
+                stored: e.detail().unwrap_or("another message").to_owned(),
+                expected: schema.describe(),
+                reason: "set_field needs the stored message to have exactly this schema".to_owned(),
+            }),
+            Err(Error::Redis(e)) if e.code() == Some("REEMNOTFOUND") => Err(Error::NotFound {
+                key: key.to_owned(),
+            }),
+            Err(e) => Err(keyed(key, e)),
+        }
+    }
+
+    /// Runs the queued commands; their replies are not needed.
+    fn run(&self, key: &str, pipe: &Pipeline) -> Result<()> {
+        self.iface
+            .with_connection(|c| pipe.query::<()>(c))
+            .map_err(|e| keyed(key, e))
+    }
+
+    /// Runs a pipeline of exactly one command and returns its reply.
+    fn query_one(&self, key: &str, pipe: &Pipeline) -> Result<Value> {
+        let mut replies: Vec<Value> = self
+            .iface
+            .with_connection(|c| pipe.query(c))
+            .map_err(|e| keyed(key, e))?;
+        replies.pop().ok_or_else(|| Error::WrongRedisType {
+            key: key.to_owned(),
+            found: "no reply".to_owned(),
+        })
+    }
+}
+
+/// Names `key` in a `WRONGTYPE` error.
+fn keyed(key: &str, e: Error) -> Error {
+    match e {
+        Error::Redis(r) => Error::from_redis(key, r),
+        e => e,
+    }
+}

@@ -1,0 +1,403 @@
+//! The array wire format shared by numeric lists, `ndarray` and `nalgebra`.
+//!
+//! An array at path `NAME` is four fields, named as the seed's `NumpyMarshaller` names them
+//! (at the root of a message, without the `NAME.` prefix):
+//!
+//! | field         | content                                                        |
+//! |---------------|----------------------------------------------------------------|
+//! | `NAME.dtype`  | numpy's name of the element type, `str(a.dtype)`: `float64`     |
+//! | `NAME.shape`  | `str(a.shape)`: `(480, 640, 3)`, `(5,)`, `()`                   |
+//! | `NAME.strides`| numpy's byte strides of the C-contiguous array: `(15360, 24, 8)`|
+//! | `NAME.arr`    | the elements, little-endian, C (row-major) order, no padding    |
+//!
+//! so `np.frombuffer(h["arr"], np.dtype(h["dtype"])).reshape(shape)` reads it.
+//!
+//! **Copies.** Writing a contiguous little-endian array borrows its bytes (the `redis` crate
+//! copies them once into its command buffer); `arr` is sent after all small fields.
+//! Reading checks `product(shape) × itemsize == len(arr)` with overflow-checked arithmetic
+//! *before* allocating, then copies the bytes once into the element vector (swapping bytes
+//! for big-endian `>f8`-style dtypes). `dtype` and `shape` are parsed against fixed rules;
+//! nothing stored is ever evaluated.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use super::{FieldReader, FieldWriter};
+use crate::error::Result;
+use crate::schema::{FieldType, SchemaBuilder};
+
+/// Field holding the element bytes.
+pub const ARR: &str = "arr";
+/// Field holding the numpy dtype name.
+pub const DTYPE: &str = "dtype";
+/// Field holding the shape text.
+pub const SHAPE: &str = "shape";
+/// Field holding the strides text.
+pub const STRIDES: &str = "strides";
+
+/// More dimensions than this is refused (numpy allows 64).
+pub const MAX_NDIM: usize = 64;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// An array element type: a number or `bool`, with its numpy dtype.
+pub trait Element: Copy + Default + Send + Sync + 'static + sealed::Sealed {
+    /// numpy's name for this type (`str(np.dtype(...))` for a native array): `float64`.
+    const DTYPE: &'static str;
+    /// numpy's kind character: `b`, `i`, `u` or `f`.
+    const KIND: u8;
+    /// Bytes per element.
+    const SIZE: usize;
+
+    /// The elements as little-endian bytes: borrowed on little-endian machines.
+    fn as_bytes(items: &[Self]) -> Cow<'_, [u8]>;
+
+    /// Appends one element's little-endian bytes.
+    fn extend_le(out: &mut Vec<u8>, item: Self);
+
+    /// Copies `bytes` (a whole number of elements, stored in the given byte order) into a
+    /// new vector; `None` if a stored value is not valid for the type (a `bool` byte not
+    /// 0 or 1).
+    fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>>;
+}
+
+macro_rules! numeric_elements {
+    ($($t:ty => $name:literal, $kind:literal;)*) => {$(
+        impl sealed::Sealed for $t {}
+
+        impl Element for $t {
+            const DTYPE: &'static str = $name;
+            const KIND: u8 = $kind;
+            const SIZE: usize = std::mem::size_of::<$t>();
+
+            fn as_bytes(items: &[Self]) -> Cow<'_, [u8]> {
+                if cfg!(target_endian = "little") {
+                    Cow::Borrowed(bytemuck::cast_slice(items))
+                } else {
+                    let mut out = Vec::with_capacity(items.len() * Self::SIZE);
+                    items.iter().for_each(|x| Self::extend_le(&mut out, *x));
+                    Cow::Owned(out)
+                }
+            }
+
+            fn extend_le(out: &mut Vec<u8>, item: Self) {
+                out.extend_from_slice(&item.to_le_bytes());
+            }
+
+            fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>> {
+                let mut v = vec![<$t>::default(); bytes.len() / Self::SIZE];
+                bytemuck::cast_slice_mut::<$t, u8>(&mut v).copy_from_slice(bytes);
+                if big_endian != cfg!(target_endian = "big") {
+                    for x in &mut v {
+                        *x = <$t>::from_ne_bytes({
+                            let mut b = x.to_ne_bytes();
+                            b.reverse();
+                            b
+                        });
+                    }
+                }
+                Some(v)
+            }
+        }
+    )*};
+}
+
+numeric_elements! {
+    u8 => "uint8", b'u';
+    u16 => "uint16", b'u';
+    u32 => "uint32", b'u';
+    u64 => "uint64", b'u';
+    i8 => "int8", b'i';
+    i16 => "int16", b'i';
+    i32 => "int32", b'i';
+    i64 => "int64", b'i';
+    f32 => "float32", b'f';
+    f64 => "float64", b'f';
+}
+
+impl sealed::Sealed for bool {}
+
+impl Element for bool {
+    const DTYPE: &'static str = "bool";
+    const KIND: u8 = b'b';
+    const SIZE: usize = 1;
+
+    fn as_bytes(items: &[Self]) -> Cow<'_, [u8]> {
+        Cow::Borrowed(bytemuck::cast_slice(items))
+    }
+
+    fn extend_le(out: &mut Vec<u8>, item: Self) {
+        out.push(u8::from(item));
+    }
+
+    fn from_bytes(bytes: &[u8], _big_endian: bool) -> Option<Vec<Self>> {
+        bytes
+            .iter()
+            .map(|b| match b {
+                0 => Some(false),
+                1 => Some(true),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A stored dtype, parsed: numpy's name (`float64`) or type string (`<f8`, `>i2`, `|u1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dtype {
+    /// `b`, `i`, `u`, `f`, or another numpy kind character reem cannot represent.
+    pub kind: u8,
+    /// Bytes per element.
+    pub size: usize,
+    /// True for `>`-style big-endian type strings.
+    pub big_endian: bool,
+}
+
+impl Dtype {
+    /// Parses a stored dtype text; `None` if it is not a dtype numpy prints for a plain
+    /// numeric array.
+    pub fn parse(text: &[u8]) -> Option<Self> {
+        let named = |kind, size| {
+            Some(Dtype {
+                kind,
+                size,
+                big_endian: false,
+            })
+        };
+        match text {
+            b"bool" => return named(b'b', 1),
+            b"uint8" => return named(b'u', 1),
+            b"uint16" => return named(b'u', 2),
+            b"uint32" => return named(b'u', 4),
+            b"uint64" => return named(b'u', 8),
+            b"int8" => return named(b'i', 1),
+            b"int16" => return named(b'i', 2),
+            b"int32" => return named(b'i', 4),
+            b"int64" => return named(b'i', 8),
+            b"float16" => return named(b'f', 2),
+            b"float32" => return named(b'f', 4),
+            b"float64" => return named(b'f', 8),
+            b"complex64" => return named(b'c', 8),
+            b"complex128" => return named(b'c', 16),
+            _ => {}
+        }
+        let (order, rest) = match text.first()? {
+            b'<' | b'=' | b'|' => (false, &text[1..]),
+            b'>' => (true, &text[1..]),
+            _ => (false, text),
+        };
+        let (&kind, digits) = rest.split_first()?;
+        if !matches!(kind, b'b' | b'i' | b'u' | b'f' | b'c')
+            || digits.is_empty()
+            || digits.len() > 2
+        {
+            return None;
+        }
+        let size = std::str::from_utf8(digits).ok()?.parse::<usize>().ok()?;
+        (size > 0).then_some(Dtype {
+            kind,
+            size,
+            big_endian: order && size > 1,
+        })
+    }
+
+    /// True if elements of type `A` can be read from this dtype.
+    pub fn holds<A: Element>(&self) -> bool {
+        self.kind == A::KIND && self.size == A::SIZE
+    }
+}
+
+/// Parses numpy's `str(shape)`: `(480, 640, 3)`, `(5,)` or `()`.
+pub fn parse_shape(text: &[u8]) -> Option<Vec<usize>> {
+    let text = std::str::from_utf8(text).ok()?.trim();
+    let inner = text.strip_prefix('(')?.strip_suffix(')')?.trim();
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    let inner = inner.strip_suffix(',').unwrap_or(inner);
+    let dims: Option<Vec<usize>> = inner
+        .split(',')
+        .map(|d| {
+            let d = d.trim();
+            (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| d.parse().ok())
+                .flatten()
+        })
+        .collect();
+    let dims = dims?;
+    // `(5)` is not a tuple in Python: one dimension needs its trailing comma.
+    if dims.len() == 1 && !text.trim_end_matches(')').trim_end().ends_with(',') {
+        return None;
+    }
+    (dims.len() <= MAX_NDIM).then_some(dims)
+}
+
+/// Formats a shape (or strides) the way Python prints a tuple.
+pub fn format_tuple(dims: &[usize]) -> String {
+    let mut s = String::from("(");
+    for (i, d) in dims.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{d}");
+    }
+    if dims.len() == 1 {
+        s.push(',');
+    }
+    s.push(')');
+    s
+}
+
+/// numpy's byte strides of a C-contiguous array of `shape` with `itemsize`-byte elements.
+pub fn c_strides(shape: &[usize], itemsize: usize) -> Vec<usize> {
+    let mut strides = vec![0; shape.len()];
+    let mut step = itemsize;
+    for (s, d) in strides.iter_mut().zip(shape).rev() {
+        *s = step;
+        step = step.saturating_mul(*d);
+    }
+    strides
+}
+
+/// Declares an array field of `A` at the builder's path.
+pub fn describe<A: Element>(
+    schema: &mut SchemaBuilder,
+    ndim: Option<usize>,
+    shape: Option<Vec<usize>>,
+) {
+    schema.field(FieldType::Array {
+        dtype: A::DTYPE.to_owned(),
+        ndim,
+        shape,
+    })
+}
+
+/// Writes an array of `A` with `shape` whose little-endian C-order bytes are `bytes`.
+pub fn encode<'a, A: Element>(w: &mut FieldWriter<'_, 'a>, shape: &[usize], bytes: Cow<'a, [u8]>) {
+    w.put_child(DTYPE, A::DTYPE.as_bytes());
+    w.put_child(SHAPE, format_tuple(shape).as_bytes());
+    w.put_child(STRIDES, format_tuple(&c_strides(shape, A::SIZE)).as_bytes());
+    w.put_child_large(ARR, bytes);
+}
+
+/// An array read back: its shape and its elements in C order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded<A> {
+    /// The shape, one entry per dimension.
+    pub shape: Vec<usize>,
+    /// The elements, C (row-major) order.
+    pub data: Vec<A>,
+}
+
+/// Reads an array of `A` at the reader's path; with `ndim`, the stored shape must have that
+/// many dimensions.
+pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> Result<Decoded<A>> {
+    let dtype_raw = r.require_child(DTYPE)?;
+    let dtype = Dtype::parse(dtype_raw).ok_or_else(|| {
+        r.invalid_child(
+            DTYPE,
+            "a numpy dtype name such as float64 or <f8",
+            dtype_raw,
+        )
+    })?;
+    if !dtype.holds::<A>() {
+        return Err(r.invalid_child(
+            DTYPE,
+            format!("{} (the element type read)", A::DTYPE),
+            dtype_raw,
+        ));
+    }
+    let shape_raw = r.require_child(SHAPE)?;
+    let shape = parse_shape(shape_raw).ok_or_else(|| {
+        r.invalid_child(
+            SHAPE,
+            "a shape such as (480, 640, 3), (5,) or ()",
+            shape_raw,
+        )
+    })?;
+    if let Some(n) = ndim {
+        if shape.len() != n {
+            return Err(r.invalid_child(SHAPE, format!("a shape of {n} dimensions"), shape_raw));
+        }
+    }
+    let bytes = r.require_child(ARR)?;
+    let expected = shape
+        .iter()
+        .try_fold(A::SIZE, |acc, d| acc.checked_mul(*d))
+        .ok_or_else(|| r.invalid_child(SHAPE, "a shape whose size fits in memory", shape_raw))?;
+    if expected != bytes.len() {
+        let found = format!(
+            "{} bytes, for a shape {} of {}-byte elements that needs {expected}",
+            bytes.len(),
+            String::from_utf8_lossy(shape_raw),
+            A::SIZE
+        );
+        return Err(r.invalid_at(
+            &r.path().child(ARR),
+            "exactly the bytes the shape needs",
+            found,
+        ));
+    }
+    let data = A::from_bytes(bytes, dtype.big_endian).ok_or_else(|| {
+        r.invalid_at(
+            &r.path().child(ARR),
+            format!("valid {} values", A::DTYPE),
+            "a byte that is not 0 or 1".to_owned(),
+        )
+    })?;
+    Ok(Decoded { shape, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse_as_python_prints_them() {
+        assert_eq!(parse_shape(b"(480, 640, 3)"), Some(vec![480, 640, 3]));
+        assert_eq!(parse_shape(b"(5,)"), Some(vec![5]));
+        assert_eq!(parse_shape(b"()"), Some(vec![]));
+        for bad in [
+            &b"(5)"[..],
+            b"(-1,)",
+            b"(1,,2)",
+            b"[1, 2]",
+            b"(a,)",
+            b"",
+            b"(1, 2",
+            b"(+3,)",
+        ] {
+            assert_eq!(parse_shape(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_shape(b"(99999999999999999999999,)"), None);
+    }
+
+    #[test]
+    fn tuples_format_as_python_prints_them() {
+        assert_eq!(format_tuple(&[480, 640, 3]), "(480, 640, 3)");
+        assert_eq!(format_tuple(&[5]), "(5,)");
+        assert_eq!(format_tuple(&[]), "()");
+        assert_eq!(c_strides(&[480, 640, 3], 1), vec![1920, 3, 1]);
+    }
+
+    #[test]
+    fn dtypes_parse_names_and_type_strings() {
+        assert!(Dtype::parse(b"float64").unwrap().holds::<f64>());
+        assert!(Dtype::parse(b"<f8").unwrap().holds::<f64>());
+        assert!(Dtype::parse(b">f8").unwrap().big_endian);
+        assert!(Dtype::parse(b"|u1").unwrap().holds::<u8>());
+        assert!(!Dtype::parse(b">u1").unwrap().big_endian);
+        assert!(Dtype::parse(b"__import__('os').system('x')").is_none());
+        assert!(Dtype::parse(b"float16").is_some_and(|d| !d.holds::<f32>()));
+        assert!(Dtype::parse(b"<U8").is_none());
+    }
+
+    #[test]
+    fn big_endian_bytes_are_swapped() {
+        let v = f64::from_bytes(&1.5f64.to_be_bytes(), true).unwrap();
+        assert_eq!(v, vec![1.5]);
+        assert_eq!(bool::from_bytes(&[0, 1, 2], false), None);
+    }
+}

@@ -1,0 +1,110 @@
+//! Lists: `Vec<T>` and `[T; N]`.
+//!
+//! The element type chooses the layout ([`ReemField::encode_list`]): numbers and `bool`
+//! are one array (see [`array`](super::array)); any other element is stored one by one,
+//! `NAME.len` holding the length and element `i` stored under `NAME.i` (`tags.0`,
+//! `waypoints.3.x`).
+
+use std::borrow::Cow;
+
+use super::{FieldReader, FieldWriter, ReemField};
+use crate::error::Result;
+use crate::schema::{FieldType, SchemaBuilder};
+
+/// Name of the length field of an element-by-element list.
+pub const LEN_FIELD: &str = "len";
+
+/// Elements that store nothing (`None`) are allowed beyond the number of stored fields only
+/// up to this many, so that a hostile `len` cannot make a reader loop or allocate for ever.
+const MAX_EMPTY_ELEMENTS: usize = 1 << 16;
+
+pub(super) fn describe_indexed<T: ReemField>(schema: &mut SchemaBuilder) {
+    let mut item = SchemaBuilder::for_item();
+    T::describe(&mut item);
+    schema.field(FieldType::List {
+        items: item.finish(),
+    });
+}
+
+pub(super) fn encode_indexed<'a, T: ReemField>(
+    items: &'a [T],
+    w: &mut FieldWriter<'_, 'a>,
+) -> Result<()> {
+    w.put_child(
+        LEN_FIELD,
+        itoa::Buffer::new().format(items.len()).as_bytes(),
+    );
+    for (i, item) in items.iter().enumerate() {
+        let mark = w.enter_index(i);
+        item.encode(w)?;
+        w.leave(mark);
+    }
+    Ok(())
+}
+
+pub(super) fn decode_indexed<T: ReemField>(r: &mut FieldReader<'_, '_>) -> Result<Vec<T>> {
+    let raw = r.require_child(LEN_FIELD)?;
+    let stored = r.hash().len();
+    let len = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|n| *n <= stored.saturating_add(MAX_EMPTY_ELEMENTS))
+        .ok_or_else(|| {
+            r.invalid_child(
+                LEN_FIELD,
+                "a list length no larger than the stored fields allow",
+                raw,
+            )
+        })?;
+    let mut items = Vec::with_capacity(len.min(stored));
+    for i in 0..len {
+        let mark = r.enter_index(i);
+        items.push(T::decode(r)?);
+        r.leave(mark);
+    }
+    Ok(items)
+}
+
+impl<T: ReemField> ReemField for Vec<T> {
+    fn label() -> Cow<'static, str> {
+        Cow::Owned(format!("Vec<{}>", T::label()))
+    }
+
+    fn describe(schema: &mut SchemaBuilder) {
+        T::describe_list(schema)
+    }
+
+    fn encode<'a>(&'a self, w: &mut FieldWriter<'_, 'a>) -> Result<()> {
+        T::encode_list(self, w)
+    }
+
+    fn decode(r: &mut FieldReader<'_, '_>) -> Result<Self> {
+        T::decode_list(r)
+    }
+}
+
+impl<T: ReemField, const N: usize> ReemField for [T; N] {
+    fn label() -> Cow<'static, str> {
+        Cow::Owned(format!("[{}; {N}]", T::label()))
+    }
+
+    fn describe(schema: &mut SchemaBuilder) {
+        T::describe_list(schema)
+    }
+
+    fn encode<'a>(&'a self, w: &mut FieldWriter<'_, 'a>) -> Result<()> {
+        T::encode_list(self, w)
+    }
+
+    fn decode(r: &mut FieldReader<'_, '_>) -> Result<Self> {
+        let items = T::decode_list(r)?;
+        let found = items.len();
+        items.try_into().map_err(|_| {
+            r.invalid_at(
+                r.path().leaf(),
+                format!("a list of {N} elements"),
+                format!("{found} elements"),
+            )
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! Schemas: what a message stores, in which fields, as which types.
+//!
+//! Every message reem writes carries its schema (`@schema`, JSON) and the schema's
+//! fingerprint (`@fp`) next to its fields, in the same hash: one message stays one key and
+//! one Redis Cluster slot, and a generic tool (the `reem` CLI, a Python script) can list and
+//! decode a message's fields without the Rust type. `docs/FORMAT.md` specifies both.
+//!
+//! A reader compares fingerprints first (one string comparison per read); only when they
+//! differ does it parse the stored schema and decide whether it can still read it (fields
+//! added as `Option` or `#[reem(default)]` since the message was written are fine; a changed
+//! type or a missing required field is [`Error::SchemaMismatch`](crate::Error)). That verdict
+//! is cached per stored fingerprint.
+
+mod builder;
+mod compat;
+mod types;
+
+pub use builder::SchemaBuilder;
+pub use types::{FieldSchema, FieldType, Schema, FORMAT_VERSION};
+
+pub(crate) use compat::check_compatible;
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+
+use crate::marshal::ReemField;
+
+/// The schema of `T`, built once per type and kept for the life of the process.
+pub fn schema_of<T: ReemField + 'static>() -> &'static Schema {
+    static CACHE: OnceLock<RwLock<HashMap<TypeId, &'static Schema>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(s) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return s;
+    }
+    let built = Schema::of::<T>();
+    let mut w = cache.write().unwrap_or_else(|e| e.into_inner());
+    // One leaked schema per message type: the set of types is fixed at compile time.
+    w.entry(id).or_insert_with(|| Box::leak(Box::new(built)))
+}
+
+/// FNV-1a, 64 bits: the fingerprint hash. Simple enough to recompute in any language.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+    }
+}
