@@ -56,10 +56,11 @@ fn expand_struct(s: &Struct<'_>) -> TokenStream {
     let encode = stored.iter().map(|f| {
         let name = &f.stored;
         let member = f.member;
+        let ty = f.ty;
         let call = if f.attrs.json.is_some() {
             quote!(::reem::marshal::encode_json(&self.#member, w)?)
         } else {
-            quote!(::reem::ReemField::encode(&self.#member, w)?)
+            quote!(<#ty as ::reem::ReemField>::encode(&self.#member, w)?)
         };
         quote! {
             let mark = w.enter(#name);
@@ -141,6 +142,11 @@ fn expand_handles(s: &Struct<'_>) -> TokenStream {
     let methods = s.fields.iter().filter(|f| f.is_stored()).map(|f| {
         let member = f.member;
         let ty = f.ty;
+        let ty = if f.attrs.json.is_some() {
+            quote!(::reem::Json<#ty>)
+        } else {
+            quote!(#ty)
+        };
         let name = &f.stored;
         let doc = format!("The stored field `{name}`.");
         quote! {

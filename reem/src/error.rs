@@ -175,7 +175,7 @@ impl Error {
     /// Wraps a Redis error met while working on `key`, turning `WRONGTYPE` into
     /// [`Error::WrongRedisType`].
     pub(crate) fn from_redis(key: &str, e: redis::RedisError) -> Self {
-        if e.code() == Some("WRONGTYPE") {
+        if server_error(&e).is_some_and(|(code, _)| code == "WRONGTYPE") {
             Error::WrongRedisType {
                 key: key.to_owned(),
                 found: "another Redis type (WRONGTYPE)".to_owned(),
@@ -184,6 +184,14 @@ impl Error {
             Error::Redis(e)
         }
     }
+}
+
+/// The code and detail of the (first) error reply inside `e`, also when `e` wraps the
+/// replies of a pipeline or transaction.
+pub(crate) fn server_error(e: &redis::RedisError) -> Option<(String, Option<String>)> {
+    let errors = e.clone().into_server_errors()?;
+    let (_, first) = errors.first()?;
+    Some((first.code().to_owned(), first.details().map(str::to_owned)))
 }
 
 /// Shortens untrusted bytes into printable text for error messages.

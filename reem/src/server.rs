@@ -255,3 +255,32 @@ fn free_port() -> Result<u16> {
         .map(|a| a.port())
         .map_err(|e| Error::Server(format!("no free port: {e}")))
 }
+
+/// Connects to `$REEM_URL` if it is set and answers; otherwise starts a private server.
+///
+/// For examples and demos that must work on a fresh machine: keep the returned server
+/// alive as long as the interface is used (it stops when dropped).
+///
+/// ```no_run
+/// let (iface, _server) = reem::server::connect_or_start()?;
+/// # Ok::<(), reem::Error>(())
+/// ```
+pub fn connect_or_start() -> Result<(crate::RedisInterface, Option<RedisServer>)> {
+    let (url, server) = url_or_start()?;
+    Ok((crate::RedisInterface::new(&url)?, server))
+}
+
+/// The URL of `$REEM_URL` if it is set and answers, or of a private server started for the
+/// caller (returned with it: keep it alive).
+pub fn url_or_start() -> Result<(String, Option<RedisServer>)> {
+    if let Ok(url) = std::env::var("REEM_URL") {
+        match crate::RedisInterface::new(&url) {
+            Ok(_) => return Ok((url, None)),
+            Err(e) => {
+                eprintln!("REEM_URL={url} is not reachable ({e}); starting a private redis-server")
+            }
+        }
+    }
+    let server = RedisServer::start()?;
+    Ok((server.url(), Some(server)))
+}

@@ -16,7 +16,7 @@ mod scripts;
 
 use redis::{Pipeline, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{server_error, Error, Result};
 use crate::handle::FieldHandle;
 use crate::interface::RedisInterface;
 use crate::marshal::{
@@ -137,21 +137,23 @@ impl KeyValueStore {
         let mut w = FieldWriter::new(key, &mut pipe, FieldPath::at(field.path()));
         value.encode(&mut w)?;
         w.finish();
-        match self
+        let result = self
             .iface
-            .with_connection(|c| scripts::SET_FIELD.run(c, &pipe))
-        {
-            Ok(()) => Ok(()),
-            Err(Error::Redis(e)) if e.code() == Some("REEMSCHEMA") => Err(Error::SchemaMismatch {
+            .with_connection(|c| scripts::SET_FIELD.run::<()>(c, &pipe));
+        let Err(Error::Redis(e)) = result else {
+            return result;
+        };
+        match server_error(&e) {
+            Some((code, detail)) if code == "REEMSCHEMA" => Err(Error::SchemaMismatch {
                 key: key.to_owned(),
-                stored: e.detail().unwrap_or("another message").to_owned(),
+                stored: detail.unwrap_or_default(),
                 expected: schema.describe(),
                 reason: "set_field needs the stored message to have exactly this schema".to_owned(),
             }),
-            Err(Error::Redis(e)) if e.code() == Some("REEMNOTFOUND") => Err(Error::NotFound {
+            Some((code, _)) if code == "REEMNOTFOUND" => Err(Error::NotFound {
                 key: key.to_owned(),
             }),
-            Err(e) => Err(keyed(key, e)),
+            _ => Err(Error::from_redis(key, e)),
         }
     }
 

@@ -35,7 +35,9 @@ impl Script {
         pipe: &Pipeline,
     ) -> RedisResult<T> {
         match pipe.query::<(T,)>(con) {
-            Err(e) if e.code() == Some("NOSCRIPT") => {
+            Err(e)
+                if crate::error::server_error(&e).is_some_and(|(code, _)| code == "NOSCRIPT") =>
+            {
                 redis::cmd("SCRIPT")
                     .arg("LOAD")
                     .arg(self.source)

@@ -61,6 +61,10 @@ pub trait Element: Copy + Default + Send + Sync + 'static + sealed::Sealed {
     /// new vector; `None` if a stored value is not valid for the type (a `bool` byte not
     /// 0 or 1).
     fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>>;
+
+    /// Reads one element from its `SIZE` stored bytes; `None` if `chunk` is not `SIZE`
+    /// bytes long or not a valid value (a `bool` byte not 0 or 1).
+    fn read_one(chunk: &[u8], big_endian: bool) -> Option<Self>;
 }
 
 macro_rules! numeric_elements {
@@ -99,6 +103,15 @@ macro_rules! numeric_elements {
                     }
                 }
                 Some(v)
+            }
+
+            fn read_one(chunk: &[u8], big_endian: bool) -> Option<Self> {
+                let bytes = chunk.try_into().ok()?;
+                Some(if big_endian {
+                    <$t>::from_be_bytes(bytes)
+                } else {
+                    <$t>::from_le_bytes(bytes)
+                })
             }
         }
     )*};
@@ -141,6 +154,14 @@ impl Element for bool {
                 _ => None,
             })
             .collect()
+    }
+
+    fn read_one(chunk: &[u8], _big_endian: bool) -> Option<Self> {
+        match chunk {
+            [0] => Some(false),
+            [1] => Some(true),
+            _ => None,
+        }
     }
 }
 
@@ -291,9 +312,63 @@ pub struct Decoded<A> {
     pub data: Vec<A>,
 }
 
+/// A stored array whose fields have been checked, its bytes still borrowed from the reply:
+/// what [`decode_raw`] returns, for encodings that copy the elements straight into a buffer
+/// of their own (a column-major matrix, say).
+#[derive(Debug, Clone)]
+pub struct RawArray<'v> {
+    /// The shape, one entry per dimension.
+    pub shape: Vec<usize>,
+    bytes: &'v [u8],
+    big_endian: bool,
+}
+
+impl<'v> RawArray<'v> {
+    /// The stored element bytes (C order, in the stored byte order).
+    pub fn bytes(&self) -> &'v [u8] {
+        self.bytes
+    }
+
+    /// True if the stored elements are big-endian (a `>f8`-style dtype).
+    pub fn big_endian(&self) -> bool {
+        self.big_endian
+    }
+
+    /// Copies the elements, in C order, into a new vector (the one copy of a read).
+    pub fn to_vec<A: Element>(&self) -> Vec<A> {
+        // `decode_raw::<A>` checked the length and (for `bool`) every byte.
+        A::from_bytes(self.bytes, self.big_endian).unwrap_or_default()
+    }
+
+    /// The elements in C order, decoded one by one from the stored bytes.
+    pub fn elements<A: Element>(&self) -> impl ExactSizeIterator<Item = A> + 'v {
+        let big_endian = self.big_endian;
+        self.bytes
+            .chunks_exact(A::SIZE)
+            .map(move |c| A::read_one(c, big_endian).unwrap_or_default())
+    }
+}
+
 /// Reads an array of `A` at the reader's path; with `ndim`, the stored shape must have that
 /// many dimensions.
 pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> Result<Decoded<A>> {
+    let raw = decode_raw::<A>(r, ndim)?;
+    let data = raw.to_vec::<A>();
+    Ok(Decoded {
+        shape: raw.shape,
+        data,
+    })
+}
+
+/// Checks the array of `A` at the reader's path (dtype, shape, `ndim` if given, byte count,
+/// `bool` bytes) without copying its elements.
+///
+/// The size check uses overflow-checked arithmetic and also refuses shapes whose element
+/// count does not fit `isize` (as numpy and ndarray do), even with a zero-length axis.
+pub fn decode_raw<'v, A: Element>(
+    r: &mut FieldReader<'_, 'v>,
+    ndim: Option<usize>,
+) -> Result<RawArray<'v>> {
     let dtype_raw = r.require_child(DTYPE)?;
     let dtype = Dtype::parse(dtype_raw).ok_or_else(|| {
         r.invalid_child(
@@ -323,9 +398,7 @@ pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> R
         }
     }
     let bytes = r.require_child(ARR)?;
-    let expected = shape
-        .iter()
-        .try_fold(A::SIZE, |acc, d| acc.checked_mul(*d))
+    let expected = byte_len(&shape, A::SIZE)
         .ok_or_else(|| r.invalid_child(SHAPE, "a shape whose size fits in memory", shape_raw))?;
     if expected != bytes.len() {
         let found = format!(
@@ -340,14 +413,29 @@ pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> R
             found,
         ));
     }
-    let data = A::from_bytes(bytes, dtype.big_endian).ok_or_else(|| {
-        r.invalid_at(
+    if A::KIND == b'b' && bytes.iter().any(|b| *b > 1) {
+        return Err(r.invalid_at(
             &r.path().child(ARR),
             format!("valid {} values", A::DTYPE),
             "a byte that is not 0 or 1".to_owned(),
-        )
-    })?;
-    Ok(Decoded { shape, data })
+        ));
+    }
+    Ok(RawArray {
+        shape,
+        bytes,
+        big_endian: dtype.big_endian,
+    })
+}
+
+/// The number of bytes of an array of `shape` with `itemsize`-byte elements, if its element
+/// count (zero-length axes aside) and byte size fit `isize`.
+fn byte_len(shape: &[usize], itemsize: usize) -> Option<usize> {
+    let nonzero = shape
+        .iter()
+        .filter(|d| **d != 0)
+        .try_fold(itemsize, |acc, d| acc.checked_mul(*d))
+        .filter(|n| isize::try_from(*n).is_ok())?;
+    Some(if shape.contains(&0) { 0 } else { nonzero })
 }
 
 #[cfg(test)]
@@ -392,6 +480,24 @@ mod tests {
         assert!(Dtype::parse(b"__import__('os').system('x')").is_none());
         assert!(Dtype::parse(b"float16").is_some_and(|d| !d.holds::<f32>()));
         assert!(Dtype::parse(b"<U8").is_none());
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_refused_even_with_an_empty_axis() {
+        assert_eq!(byte_len(&[480, 640, 3], 1), Some(921_600));
+        assert_eq!(byte_len(&[], 8), Some(8));
+        assert_eq!(byte_len(&[0, 5], 8), Some(0));
+        assert_eq!(byte_len(&[usize::MAX, 2], 1), None);
+        assert_eq!(byte_len(&[0, usize::MAX / 2], 8), None);
+        assert_eq!(byte_len(&[1 << 62], 2), None);
+    }
+
+    #[test]
+    fn single_elements_read_in_either_byte_order() {
+        assert_eq!(i16::read_one(&[1, 2], false), Some(0x0201));
+        assert_eq!(i16::read_one(&[1, 2], true), Some(0x0102));
+        assert_eq!(i16::read_one(&[1], false), None);
+        assert_eq!(bool::read_one(&[2], false), None);
     }
 
     #[test]

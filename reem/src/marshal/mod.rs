@@ -25,6 +25,10 @@ mod scalar;
 mod writer;
 
 pub mod array;
+#[cfg(feature = "nalgebra")]
+pub mod nalgebra;
+#[cfg(feature = "ndarray")]
+pub mod ndarray;
 
 pub use json::Json;
 pub use path::{FieldPath, Mark, ROOT_LEAF, SEPARATOR};

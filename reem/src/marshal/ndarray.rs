@@ -1,0 +1,152 @@
+//! `ndarray` arrays: [`Array<A, D>`](ndarray::Array) for every [`Element`] type `A`
+//! (`u8`…`u64`, `i8`…`i64`, `f32`, `f64`, `bool`) and every dimension `D`, `IxDyn`
+//! included.
+//!
+//! An array is stored as numpy stores it (see [`array`](super::array) and `docs/FORMAT.md`):
+//!
+//! | field           | content                                           | example         |
+//! |-----------------|---------------------------------------------------|-----------------|
+//! | `NAME.dtype`    | numpy's dtype name                                | `uint8`         |
+//! | `NAME.shape`    | Python's `str(a.shape)`                           | `(480, 640, 3)` |
+//! | `NAME.strides`  | numpy's byte strides of the C-contiguous array    | `(1920, 3, 1)`  |
+//! | `NAME.arr`      | the elements, little-endian, C (row-major) order  | 921 600 bytes   |
+//!
+//! At the root of a message (`kv.set("cam/image", &image)`) the fields are `arr`, `dtype`,
+//! `shape`, `strides`, the names the seed's `NumpyMarshaller` uses, so that
+//! `np.frombuffer(h[b"arr"], np.dtype(h[b"dtype"].decode())).reshape(shape)` reads it; in a
+//! struct field `image` they are `image.arr`, `image.dtype`, ….
+//!
+//! **Copies.** Writing a C-contiguous array (the usual case, [`Array::as_slice`] is `Some`)
+//! borrows its memory: the only copy is the `redis` crate's, into its command buffer. A
+//! non-contiguous array (sliced with a step, transposed, Fortran order) is first gathered
+//! once into C order. Reading checks dtype, shape and byte count before allocating, then
+//! copies the bytes once from the reply into the array's own buffer
+//! ([`Array::from_shape_vec`], which keeps the vector), swapping bytes for a `>f8`-style
+//! big-endian dtype.
+//!
+//! **Views.** [`KeyValueStore::set`](crate::KeyValueStore::set) takes an owned value; to
+//! store an [`ArrayView`](ndarray::ArrayView) (or any `&ArrayRef`) without copying it into an
+//! `Array` first, use [`set_view`] (or [`write_view`] on your own pipeline). What they store
+//! is exactly what `set` stores for the owned array, and reads back as `Array<A, D>`.
+//!
+//! ```no_run
+//! use ndarray::{s, Array2, Array3};
+//! use reem::{KeyValueStore, RedisInterface};
+//!
+//! let kv = KeyValueStore::new(&RedisInterface::new("redis://127.0.0.1:6379")?);
+//! let image = Array3::<u8>::zeros((480, 640, 3));
+//! kv.set("cam/image", &image)?;
+//! let back: Array3<u8> = kv.get("cam/image")?;
+//!
+//! let depth = Array2::<f32>::ones((480, 640));
+//! reem::marshal::ndarray::set_view(&kv, "cam/roi", &depth.slice(s![100..200, 50..150]))?;
+//! let roi: Array2<f32> = kv.get("cam/roi")?;
+//! assert_eq!(roi.dim(), (100, 100));
+//! # Ok::<(), reem::Error>(())
+//! ```
+
+use std::borrow::Cow;
+
+use ndarray::{Array, ArrayRef, Dimension, IxDyn};
+use redis::Pipeline;
+
+use super::array::{self, Element};
+use super::{write_header, FieldPath, FieldReader, FieldWriter, ReemField};
+use crate::error::{Error, Result};
+use crate::schema::{schema_of, SchemaBuilder};
+use crate::KeyValueStore;
+
+impl<A: Element, D: Dimension> ReemField for Array<A, D> {
+    /// `Array2<f64>`, `ArrayD<u8>`: the `ndarray` alias of the type.
+    fn label() -> Cow<'static, str> {
+        Cow::Owned(match D::NDIM {
+            Some(n) => format!("Array{n}<{}>", std::any::type_name::<A>()),
+            None => format!("ArrayD<{}>", std::any::type_name::<A>()),
+        })
+    }
+
+    fn describe(schema: &mut SchemaBuilder) {
+        array::describe::<A>(schema, D::NDIM, None)
+    }
+
+    fn encode<'a>(&'a self, w: &mut FieldWriter<'_, 'a>) -> Result<()> {
+        encode_ref(self, w);
+        Ok(())
+    }
+
+    fn decode(r: &mut FieldReader<'_, '_>) -> Result<Self> {
+        let decoded = array::decode::<A>(r, D::NDIM)?;
+        let shape = D::from_dimension(&IxDyn(&decoded.shape));
+        let array = shape.and_then(|dim| Array::from_shape_vec(dim, decoded.data).ok());
+        array.ok_or_else(|| {
+            r.invalid_at(
+                &r.path().child(array::SHAPE),
+                "a shape this array type can hold",
+                array::format_tuple(&decoded.shape),
+            )
+        })
+    }
+}
+
+/// Writes any array (owned, view, shared) at the writer's path: its memory as is when it is
+/// C-contiguous, otherwise its elements gathered once in C order.
+fn encode_ref<'a, A: Element, D: Dimension>(a: &'a ArrayRef<A, D>, w: &mut FieldWriter<'_, 'a>) {
+    let bytes = match a.as_slice() {
+        Some(items) => A::as_bytes(items),
+        None => {
+            let mut out = Vec::with_capacity(a.len() * A::SIZE);
+            a.iter().for_each(|x| A::extend_le(&mut out, *x));
+            Cow::Owned(out)
+        }
+    };
+    array::encode::<A>(w, a.shape(), bytes);
+}
+
+/// Queues the commands that store the array `a` (an [`ArrayView`](ndarray::ArrayView), a
+/// slice of an array, an `&Array`) at `key`, exactly as
+/// [`ReemMarshal::write`](super::ReemMarshal::write) stores the owned `Array<A, D>`; it
+/// reads back as `Array<A, D>`. Sans-IO: run `pipe` atomically (`pipe.atomic()`).
+///
+/// A C-contiguous view is borrowed, not copied; a strided one is gathered once in C order.
+pub fn write_view<A: Element, D: Dimension + 'static>(
+    a: &ArrayRef<A, D>,
+    key: &str,
+    pipe: &mut Pipeline,
+) -> Result<()> {
+    pipe.cmd("UNLINK").arg(key).ignore();
+    pipe.cmd("HSET").arg(key);
+    write_header(schema_of::<Array<A, D>>(), pipe);
+    let mut w = FieldWriter::new(key, pipe, FieldPath::root());
+    encode_ref(a, &mut w);
+    w.finish();
+    pipe.ignore();
+    Ok(())
+}
+
+/// Stores the array `a` (a view, a slice, an `&Array`) at `key` in one MULTI/EXEC, as
+/// [`KeyValueStore::set`] stores the owned `Array<A, D>`, without first copying it into one.
+///
+/// ```no_run
+/// use ndarray::{s, Array2};
+/// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new("redis://127.0.0.1:6379")?);
+/// let m = Array2::<f64>::eye(4);
+/// reem::marshal::ndarray::set_view(&kv, "m/top", &m.slice(s![..2, ..]))?;   // borrowed
+/// reem::marshal::ndarray::set_view(&kv, "m/t", &m.t())?;                    // gathered
+/// let top: Array2<f64> = kv.get("m/top")?;
+/// # Ok::<(), reem::Error>(())
+/// ```
+pub fn set_view<A: Element, D: Dimension + 'static>(
+    kv: &KeyValueStore,
+    key: &str,
+    a: &ArrayRef<A, D>,
+) -> Result<()> {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    write_view(a, key, &mut pipe)?;
+    kv.interface()
+        .with_connection(|c| pipe.query::<()>(c))
+        .map_err(|e| match e {
+            Error::Redis(e) => Error::from_redis(key, e),
+            e => e,
+        })
+}

@@ -1,0 +1,358 @@
+//! Bytes from Redis are untrusted: whatever a key holds, `get` gives a value or a typed
+//! error, never a panic. Every case writes its garbage with the raw `redis` crate.
+
+mod common;
+
+use common::Harness;
+use reem::{Error, ReemMarshal};
+
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Pose2 {
+    x: f64,
+    y: f64,
+    theta: f64,
+}
+
+#[derive(ReemMarshal, Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Idle,
+    Driving,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+struct Gains {
+    p: f64,
+}
+
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Sample {
+    small: u8,
+    name: String,
+    mode: Mode,
+    #[reem(json)]
+    gains: Gains,
+    letter: char,
+    flag: bool,
+    tags: Vec<String>,
+}
+
+fn sample() -> Sample {
+    Sample {
+        small: 7,
+        name: "ok".into(),
+        mode: Mode::Idle,
+        gains: Gains { p: 1.0 },
+        letter: 'a',
+        flag: true,
+        tags: vec!["a".into()],
+    }
+}
+
+/// Stores a valid `Sample`, then overwrites one field with raw bytes.
+fn corrupt(h: &Harness, field: &str, value: &[u8]) -> Error {
+    h.kv.set("k", &sample()).unwrap();
+    h.hset("k", field, value);
+    h.kv.get::<Sample>("k")
+        .expect_err("corrupt data must not decode")
+}
+
+fn assert_invalid(err: &Error, field: &str) {
+    match err {
+        Error::InvalidField { key, field: f, .. } => {
+            assert_eq!(key, "k");
+            assert_eq!(f, field, "{err}");
+        }
+        other => panic!("expected InvalidField for {field}, got {other:?}"),
+    }
+}
+
+#[test]
+fn string_at_key_is_wrong_redis_type() {
+    let h = Harness::start();
+    redis::cmd("SET")
+        .arg("k")
+        .arg("hello")
+        .exec(&mut h.raw())
+        .unwrap();
+    let err = h.kv.get::<Pose2>("k").unwrap_err();
+    assert!(
+        matches!(err, Error::WrongRedisType { ref key, .. } if key == "k"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn list_at_key_is_wrong_redis_type() {
+    let h = Harness::start();
+    redis::cmd("RPUSH")
+        .arg("k")
+        .arg("a")
+        .arg("b")
+        .exec(&mut h.raw())
+        .unwrap();
+    let err = h.kv.get::<Pose2>("k").unwrap_err();
+    assert!(matches!(err, Error::WrongRedisType { .. }), "{err:?}");
+    let err = h.kv.get_field("k", &Pose2::fields().x()).unwrap_err();
+    assert!(
+        matches!(err, Error::WrongRedisType { .. }) || matches!(err, Error::Redis(_)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn missing_field_is_named() {
+    let h = Harness::start();
+    h.kv.set("k", &sample()).unwrap();
+    redis::cmd("HDEL")
+        .arg("k")
+        .arg("name")
+        .exec(&mut h.raw())
+        .unwrap();
+    let err = h.kv.get::<Sample>("k").unwrap_err();
+    assert!(
+        matches!(err, Error::MissingField { ref field, .. } if field == "name"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn text_in_a_number_field_is_invalid() {
+    let h = Harness::start();
+    assert_invalid(&corrupt(&h, "small", b"seven"), "small");
+}
+
+#[test]
+fn out_of_range_integer_is_invalid() {
+    let h = Harness::start();
+    let err = corrupt(&h, "small", b"300");
+    assert_invalid(&err, "small");
+    assert!(err.to_string().contains("u8"), "{err}");
+    assert_invalid(&corrupt(&h, "small", b"-1"), "small");
+    assert_invalid(&corrupt(&h, "small", b" 7"), "small");
+}
+
+#[test]
+fn invalid_utf8_in_a_string_field_is_invalid() {
+    let h = Harness::start();
+    assert_invalid(&corrupt(&h, "name", &[0xff, 0xfe, b'a']), "name");
+    assert_invalid(&corrupt(&h, "tags.0", &[0xc3]), "tags.0");
+}
+
+#[test]
+fn unknown_enum_variant_is_invalid() {
+    let h = Harness::start();
+    let err = corrupt(&h, "mode", b"Flying");
+    assert_invalid(&err, "mode");
+    assert!(err.to_string().contains("Idle, Driving"), "{err}");
+}
+
+#[test]
+fn bad_json_is_invalid() {
+    let h = Harness::start();
+    assert_invalid(&corrupt(&h, "gains", b"{\"p\": "), "gains");
+    assert_invalid(&corrupt(&h, "gains", b"{\"q\": 1}"), "gains");
+}
+
+#[test]
+fn bad_char_and_bool_are_invalid() {
+    let h = Harness::start();
+    assert_invalid(&corrupt(&h, "letter", b"ab"), "letter");
+    assert_invalid(&corrupt(&h, "letter", b""), "letter");
+    assert_invalid(&corrupt(&h, "flag", b"yes"), "flag");
+}
+
+#[test]
+fn hostile_list_length_is_refused_without_allocating() {
+    let h = Harness::start();
+    assert_invalid(&corrupt(&h, "tags.len", b"99999999999999"), "tags.len");
+    assert_invalid(&corrupt(&h, "tags.len", b"-3"), "tags.len");
+    let err = corrupt(&h, "tags.len", b"5");
+    assert!(
+        matches!(err, Error::MissingField { ref field, .. } if field == "tags.1"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn hostile_numeric_array_is_refused() {
+    let h = Harness::start();
+    h.kv.set("v", &vec![1.0f64, 2.0]).unwrap();
+    h.hset("v", "shape", b"(10000000000000000000000,)");
+    assert!(matches!(
+        h.kv.get::<Vec<f64>>("v").unwrap_err(),
+        Error::InvalidField { .. }
+    ));
+    h.hset("v", "shape", b"(4611686018427387904,)");
+    assert!(matches!(
+        h.kv.get::<Vec<f64>>("v").unwrap_err(),
+        Error::InvalidField { .. }
+    ));
+    h.hset("v", "shape", b"(2,)");
+    h.hset("v", "dtype", b"__import__('os').system('touch PWNED')");
+    assert!(matches!(
+        h.kv.get::<Vec<f64>>("v").unwrap_err(),
+        Error::InvalidField { .. }
+    ));
+    h.hset("v", "dtype", b"int64");
+    let err = h.kv.get::<Vec<f64>>("v").unwrap_err();
+    assert!(
+        err.to_string().contains("float64"),
+        "reading another element type is refused: {err}"
+    );
+}
+
+#[test]
+fn wrong_label_is_schema_mismatch_naming_both() {
+    let h = Harness::start();
+    h.kv.set(
+        "k",
+        &Pose2 {
+            x: 1.0,
+            y: 2.0,
+            theta: 3.0,
+        },
+    )
+    .unwrap();
+    let err = h.kv.get::<Sample>("k").unwrap_err();
+    match &err {
+        Error::SchemaMismatch {
+            stored, expected, ..
+        } => {
+            assert!(stored.starts_with("Pose2"), "{err}");
+            assert!(expected.starts_with("Sample"), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn forged_fingerprint_is_schema_mismatch() {
+    let h = Harness::start();
+    h.kv.set("k", &sample()).unwrap();
+    h.hset("k", "@fp", b"0123456789abcdef");
+    assert!(h.kv.get::<Sample>("k").unwrap_err().is_schema_mismatch());
+    h.hset("k", "@schema", b"{{{{");
+    assert!(h.kv.get::<Sample>("k").unwrap_err().is_schema_mismatch());
+}
+
+#[test]
+fn label_without_schema_is_schema_mismatch() {
+    let h = Harness::start();
+    h.write_raw(
+        "k",
+        &[
+            ("@label", b"Pose2"),
+            ("x", b"1"),
+            ("y", b"1"),
+            ("theta", b"1"),
+        ],
+    );
+    assert!(h.kv.get::<Pose2>("k").unwrap_err().is_schema_mismatch());
+}
+
+#[test]
+fn huge_garbage_value_is_reported_shortened() {
+    let h = Harness::start();
+    let err = corrupt(&h, "small", &vec![b'9'; 1 << 20]);
+    assert!(
+        err.to_string().len() < 400,
+        "error text stays short: {} bytes",
+        err.to_string().len()
+    );
+}
+
+// ---- schema evolution ----
+
+mod v1 {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Odom")]
+    pub struct Odom {
+        pub x: f64,
+        pub seq: u32,
+    }
+}
+
+mod v2 {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Odom")]
+    pub struct Odom {
+        pub x: f64,
+        pub seq: u32,
+        pub covariance: Option<Vec<f64>>,
+        #[reem(default)]
+        pub frame: String,
+    }
+}
+
+mod v3_changed_type {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Odom")]
+    pub struct Odom {
+        pub x: f64,
+        pub seq: i64,
+    }
+}
+
+mod v3_new_required {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Odom")]
+    pub struct Odom {
+        pub x: f64,
+        pub seq: u32,
+        pub y: f64,
+    }
+}
+
+#[test]
+fn added_optional_and_default_fields_read_old_messages() {
+    let h = Harness::start();
+    h.kv.set("odom", &v1::Odom { x: 1.0, seq: 3 }).unwrap();
+    let new: v2::Odom = h.kv.get("odom").unwrap();
+    assert_eq!(
+        new,
+        v2::Odom {
+            x: 1.0,
+            seq: 3,
+            covariance: None,
+            frame: String::new()
+        }
+    );
+}
+
+#[test]
+fn old_reader_reads_new_messages_with_extra_fields() {
+    let h = Harness::start();
+    let msg = v2::Odom {
+        x: 1.0,
+        seq: 3,
+        covariance: Some(vec![1.0]),
+        frame: "odom".into(),
+    };
+    h.kv.set("odom", &msg).unwrap();
+    assert_eq!(
+        h.kv.get::<v1::Odom>("odom").unwrap(),
+        v1::Odom { x: 1.0, seq: 3 }
+    );
+}
+
+#[test]
+fn changed_field_type_is_schema_mismatch_naming_the_field() {
+    let h = Harness::start();
+    h.kv.set("odom", &v1::Odom { x: 1.0, seq: 3 }).unwrap();
+    let err = h.kv.get::<v3_changed_type::Odom>("odom").unwrap_err();
+    match &err {
+        Error::SchemaMismatch { reason, .. } => assert!(reason.contains("`seq`"), "{err}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn removed_required_field_is_schema_mismatch() {
+    let h = Harness::start();
+    h.kv.set("odom", &v1::Odom { x: 1.0, seq: 3 }).unwrap();
+    let err = h.kv.get::<v3_new_required::Odom>("odom").unwrap_err();
+    match &err {
+        Error::SchemaMismatch { reason, .. } => assert!(reason.contains("`y`"), "{err}"),
+        other => panic!("{other:?}"),
+    }
+}

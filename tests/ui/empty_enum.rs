@@ -1,0 +1,6 @@
+use reem::ReemMarshal;
+
+#[derive(ReemMarshal)]
+enum Never {}
+
+fn main() {}

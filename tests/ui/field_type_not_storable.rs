@@ -1,0 +1,11 @@
+use reem::ReemMarshal;
+
+struct Handle;
+
+#[derive(ReemMarshal)]
+struct Node {
+    rate: f64,
+    handle: Handle,
+}
+
+fn main() {}

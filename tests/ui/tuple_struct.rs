@@ -1,0 +1,6 @@
+use reem::ReemMarshal;
+
+#[derive(ReemMarshal)]
+struct Meters(f64);
+
+fn main() {}
