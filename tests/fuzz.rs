@@ -69,7 +69,10 @@ fn size_of_value(v: &Value) -> usize {
             Value::BulkString(b) => b.len(),
             Value::SimpleString(s) => s.len(),
             Value::Array(a) | Value::Set(a) => a.iter().map(size_of_value).sum(),
-            Value::Map(m) => m.iter().map(|(k, v)| size_of_value(k) + size_of_value(v)).sum(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| size_of_value(k) + size_of_value(v))
+                .sum(),
             _ => 0,
         }
 }
@@ -120,7 +123,23 @@ fn decode_all(reply: &Value) {
             assert!(peak <= limit + size_of_value(reply), "{} allocated {peak} bytes for a {}-byte reply", stringify!($t), size_of_value(reply));
         )*};
     }
-    each!(f64, u8, i128, bool, char, String, Mode, Pose2, Rich, Option<Pose2>, Vec<f64>, Vec<String>, Vec<Pose2>, [u8; 4], Json<serde_json::Value>);
+    each!(
+        f64,
+        u8,
+        i128,
+        bool,
+        char,
+        String,
+        Mode,
+        Pose2,
+        Rich,
+        Option<Pose2>,
+        Vec<f64>,
+        Vec<String>,
+        Vec<Pose2>,
+        [u8; 4],
+        Json<serde_json::Value>
+    );
 }
 
 // ---- strategies ----
@@ -147,29 +166,113 @@ fn value_tree() -> impl Strategy<Value = Value> {
 
 /// Names a decoder may look for, so that random hashes get past the first lookup.
 const NAMES: &[&str] = &[
-    "@label", "@fp", "@schema", "value", "len", "0", "1", "2", "arr", "dtype", "shape", "strides", "seq", "small", "name",
-    "mode", "base.x", "base.y", "base.theta", "maybe.x", "maybe.y", "maybe.theta", "path.len", "path.0.x", "path.0.y",
-    "path.0.theta", "tags.len", "tags.0", "ranges.arr", "ranges.dtype", "ranges.shape", "flags.arr", "flags.dtype",
-    "flags.shape", "nested.len", "nested.0.arr", "nested.0.dtype", "nested.0.shape", "fixed.arr", "fixed.dtype",
-    "fixed.shape", "letter", "extra", "wrapped", "note", "x", "y", "theta",
+    "@label",
+    "@fp",
+    "@schema",
+    "value",
+    "len",
+    "0",
+    "1",
+    "2",
+    "arr",
+    "dtype",
+    "shape",
+    "strides",
+    "seq",
+    "small",
+    "name",
+    "mode",
+    "base.x",
+    "base.y",
+    "base.theta",
+    "maybe.x",
+    "maybe.y",
+    "maybe.theta",
+    "path.len",
+    "path.0.x",
+    "path.0.y",
+    "path.0.theta",
+    "tags.len",
+    "tags.0",
+    "ranges.arr",
+    "ranges.dtype",
+    "ranges.shape",
+    "flags.arr",
+    "flags.dtype",
+    "flags.shape",
+    "nested.len",
+    "nested.0.arr",
+    "nested.0.dtype",
+    "nested.0.shape",
+    "fixed.arr",
+    "fixed.dtype",
+    "fixed.shape",
+    "letter",
+    "extra",
+    "wrapped",
+    "note",
+    "x",
+    "y",
+    "theta",
 ];
 
 fn plausible_value() -> impl Strategy<Value = Vec<u8>> {
     let rich = <Rich as ReemMarshal>::schema().unwrap();
     let texts: Vec<Vec<u8>> = [
-        "1", "0", "-1", "300", "40000", "65536", "nan", "inf", "1e308", "18446744073709551616", "Idle", "Driving", "a", "ab", "true",
-        "(2,)", "(3,)", "()", "(0,)", "(1, 2)", "(99999999999,)", "(4611686018427387904,)", "float32", "float64",
-        "int32", "bool", "uint16", "uint8", ">f4", "<f8", "|b1", "__import__('os')", "{}", "[]", "{\"a\":1}",
-        "[1,2]", "Rich", "Pose2",
+        "1",
+        "0",
+        "-1",
+        "300",
+        "40000",
+        "65536",
+        "nan",
+        "inf",
+        "1e308",
+        "18446744073709551616",
+        "Idle",
+        "Driving",
+        "a",
+        "ab",
+        "true",
+        "(2,)",
+        "(3,)",
+        "()",
+        "(0,)",
+        "(1, 2)",
+        "(99999999999,)",
+        "(4611686018427387904,)",
+        "float32",
+        "float64",
+        "int32",
+        "bool",
+        "uint16",
+        "uint8",
+        ">f4",
+        "<f8",
+        "|b1",
+        "__import__('os')",
+        "{}",
+        "[]",
+        "{\"a\":1}",
+        "[1,2]",
+        "Rich",
+        "Pose2",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
-    .chain([rich.label.clone().into_bytes(), rich.fingerprint_hex.clone().into_bytes(), rich.json.clone().into_bytes()])
+    .chain([
+        rich.label.clone().into_bytes(),
+        rich.fingerprint_hex.clone().into_bytes(),
+        rich.json.clone().into_bytes(),
+    ])
     .collect();
     prop_oneof![
         prop::sample::select(texts),
         prop::collection::vec(any::<u8>(), 0..24),
-        prop::collection::vec(prop::sample::select(vec![0u8, 1, 2, 0x3f, 0x80, 0xff]), 0..24),
+        prop::collection::vec(
+            prop::sample::select(vec![0u8, 1, 2, 0x3f, 0x80, 0xff]),
+            0..24
+        ),
     ]
 }
 
@@ -179,12 +282,20 @@ fn hash_contents() -> impl Strategy<Value = Value> {
         1 => prop::collection::vec(any::<u8>(), 0..12),
     ];
     prop::collection::vec((name, plausible_value()), 0..40).prop_map(|pairs| {
-        Value::Array(pairs.into_iter().flat_map(|(k, v)| [Value::BulkString(k), Value::BulkString(v)]).collect())
+        Value::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [Value::BulkString(k), Value::BulkString(v)])
+                .collect(),
+        )
     })
 }
 
 fn cases() -> u32 {
-    std::env::var("REEM_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000)
+    std::env::var("REEM_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000)
 }
 
 #[test]
@@ -217,9 +328,21 @@ fn corrupting_one_field_of_a_valid_message_gives_a_value_or_an_error() {
         small: 2,
         name: "n".into(),
         mode: Mode::Driving,
-        base: Pose2 { x: 1.0, y: 2.0, theta: 3.0 },
-        maybe: Some(Pose2 { x: 4.0, y: 5.0, theta: 6.0 }),
-        path: vec![Pose2 { x: 7.0, y: 8.0, theta: 9.0 }],
+        base: Pose2 {
+            x: 1.0,
+            y: 2.0,
+            theta: 3.0,
+        },
+        maybe: Some(Pose2 {
+            x: 4.0,
+            y: 5.0,
+            theta: 6.0,
+        }),
+        path: vec![Pose2 {
+            x: 7.0,
+            y: 8.0,
+            theta: 9.0,
+        }],
         tags: vec!["t".into()],
         ranges: vec![1.0, 2.0],
         flags: vec![true],
@@ -232,27 +355,39 @@ fn corrupting_one_field_of_a_valid_message_gives_a_value_or_an_error() {
     };
     let mut pipe = redis::pipe();
     msg.write("k", &mut pipe).unwrap();
-    let hset = pipe.cmd_iter().nth(1).unwrap().args_iter().skip(2).map(|a| match a {
-        redis::Arg::Simple(b) => b.to_vec(),
-        _ => unreachable!("a write has no cursor argument"),
-    });
+    let hset = pipe
+        .cmd_iter()
+        .nth(1)
+        .unwrap()
+        .args_iter()
+        .skip(2)
+        .map(|a| match a {
+            redis::Arg::Simple(b) => b.to_vec(),
+            _ => unreachable!("a write has no cursor argument"),
+        });
     let pairs: Vec<Vec<u8>> = hset.collect();
     let valid = Value::Array(pairs.iter().cloned().map(Value::BulkString).collect());
-    assert_eq!(<Rich as ReemMarshal>::interpret_read("k", valid).unwrap(), msg);
+    assert_eq!(
+        <Rich as ReemMarshal>::interpret_read("k", valid).unwrap(),
+        msg
+    );
 
     let n = pairs.len() / 2;
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
     runner
-        .run(&(0..n, plausible_value(), any::<bool>()), |(i, value, drop)| {
-            let mut p = pairs.clone();
-            if drop {
-                p.drain(2 * i..2 * i + 2);
-            } else {
-                p[2 * i + 1] = value;
-            }
-            let reply = Value::Array(p.into_iter().map(Value::BulkString).collect());
-            decode_all(&reply);
-            Ok(())
-        })
+        .run(
+            &(0..n, plausible_value(), any::<bool>()),
+            |(i, value, drop)| {
+                let mut p = pairs.clone();
+                if drop {
+                    p.drain(2 * i..2 * i + 2);
+                } else {
+                    p[2 * i + 1] = value;
+                }
+                let reply = Value::Array(p.into_iter().map(Value::BulkString).collect());
+                decode_all(&reply);
+                Ok(())
+            },
+        )
         .unwrap();
 }

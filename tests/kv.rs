@@ -438,7 +438,7 @@ fn floats_round_trip_bit_exactly_including_non_finite() {
         f64::INFINITY,
         f64::NEG_INFINITY,
         1e300,
-        123456789.123456789,
+        123_456_789.123_456_79,
     ];
     for v in values {
         h.kv.set("f", &v).unwrap();

@@ -1,5 +1,6 @@
 //! [`RedisInterface`]: the connection(s) to one Redis, and the registry of marshallers.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,14 +38,23 @@ struct Inner {
     ships: Vec<Box<dyn Marshaller>>,
     connect_timeout: Duration,
     response_timeout: Option<Duration>,
+    max_message_size: u64,
+    /// The publish/subscribe dispatcher shared by this interface's subscribers.
+    pubsub: crate::pubsub::HubSlot,
 }
 
-/// Builds a [`RedisInterface`] with options: extra marshallers ("ships") and timeouts.
+/// The default [`RedisInterfaceBuilder::max_message_size`]: 512 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 512 << 20;
+
+/// Builds a [`RedisInterface`] with options: extra marshallers ("ships"), timeouts, TLS.
 pub struct RedisInterfaceBuilder {
     url: String,
     ships: Vec<Box<dyn Marshaller>>,
     connect_timeout: Duration,
     response_timeout: Option<Duration>,
+    tls_ca: Option<PathBuf>,
+    tls_client: Option<(PathBuf, PathBuf)>,
+    max_message_size: u64,
 }
 
 impl RedisInterfaceBuilder {
@@ -67,7 +77,37 @@ impl RedisInterfaceBuilder {
         self
     }
 
+    /// The largest message (sum of its stored field values, in bytes) a read accepts
+    /// (default [`DEFAULT_MAX_MESSAGE_SIZE`]). One-field reads check it on the server, before
+    /// anything is sent; whole-message reads check the reply before decoding it, so a
+    /// hostile huge value never gets its decoded copy.
+    pub fn max_message_size(mut self, bytes: u64) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Trusts the CA certificate(s) in this PEM file for `rediss://` URLs, instead of the
+    /// system's roots (needs the `tls` feature).
+    pub fn tls_ca_file(mut self, pem: impl Into<PathBuf>) -> Self {
+        self.tls_ca = Some(pem.into());
+        self
+    }
+
+    /// Authenticates with this client certificate and private key (PEM files) on
+    /// `rediss://` URLs: mutual TLS (needs the `tls` feature).
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl Into<PathBuf>,
+        key_pem: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls_client = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
     /// Opens one connection to check the server is there, and returns the interface.
+    ///
+    /// Every connection the interface opens later (pooled ones, subscriber connections,
+    /// reconnections) uses the same address, credentials, TLS settings and timeouts.
     pub fn connect(self) -> Result<RedisInterface> {
         let info = self
             .url
@@ -81,7 +121,7 @@ impl RedisInterfaceBuilder {
             ConnectionAddr::Unix(_) => info,
             _ => info.set_tcp_settings(TcpSettings::default().set_nodelay(true)),
         };
-        let client = Client::open(info)?;
+        let client = self.client(info)?;
         let iface = RedisInterface {
             inner: Arc::new(Inner {
                 client,
@@ -90,6 +130,8 @@ impl RedisInterfaceBuilder {
                 ships: self.ships,
                 connect_timeout: self.connect_timeout,
                 response_timeout: self.response_timeout,
+                max_message_size: self.max_message_size,
+                pubsub: Default::default(),
             }),
         };
         let con = iface.open()?;
@@ -98,9 +140,49 @@ impl RedisInterfaceBuilder {
     }
 }
 
+impl RedisInterfaceBuilder {
+    fn client(&self, info: redis::ConnectionInfo) -> Result<Client> {
+        if self.tls_ca.is_none() && self.tls_client.is_none() {
+            return Ok(Client::open(info)?);
+        }
+        self.tls_client(info)
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls_client(&self, info: redis::ConnectionInfo) -> Result<Client> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|e| Error::InvalidUrl {
+                url: redact(&self.url),
+                reason: format!("cannot read {}: {e}", path.display()),
+            })
+        };
+        let certs = redis::TlsCertificates {
+            client_tls: match &self.tls_client {
+                Some((cert, key)) => Some(redis::ClientTlsConfig {
+                    client_cert: read(cert)?,
+                    client_key: read(key)?,
+                }),
+                None => None,
+            },
+            root_cert: self.tls_ca.as_ref().map(read).transpose()?,
+        };
+        Ok(Client::build_with_tls(info, certs)?)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls_client(&self, _: redis::ConnectionInfo) -> Result<Client> {
+        Err(Error::InvalidUrl {
+            url: redact(&self.url),
+            reason: "TLS certificates were given but reem was built without its `tls` feature"
+                .to_owned(),
+        })
+    }
+}
+
 impl RedisInterface {
     /// Connects to the Redis at `url` (`redis://[user:password@]host:port[/db]`,
-    /// `unix:///path/redis.sock`). Fails at once if the server cannot be reached.
+    /// `rediss://…` for TLS, `unix:///path/redis.sock`). Fails at once if the server cannot be
+    /// reached.
     pub fn new(url: &str) -> Result<Self> {
         Self::builder(url).connect()
     }
@@ -112,12 +194,20 @@ impl RedisInterface {
             ships: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Some(Duration::from_secs(30)),
+            tls_ca: None,
+            tls_client: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 
     /// The URL this interface connects to, without its password.
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The largest message a read accepts, in bytes.
+    pub fn max_message_size(&self) -> u64 {
+        self.inner.max_message_size
     }
 
     /// The underlying `redis` client (for subscriber connections and raw commands).
@@ -176,6 +266,21 @@ impl RedisInterface {
         con.set_read_timeout(self.inner.response_timeout)?;
         con.set_write_timeout(self.inner.response_timeout)?;
         Ok(con)
+    }
+
+    /// How long opening a connection may take.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.inner.connect_timeout
+    }
+
+    /// How long a reply may take (`None`: for ever).
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.inner.response_timeout
+    }
+
+    /// Where the subscribers of this interface find their shared dispatcher.
+    pub(crate) fn pubsub_hub(&self) -> &crate::pubsub::HubSlot {
+        &self.inner.pubsub
     }
 
     fn take(&self) -> Result<Connection> {

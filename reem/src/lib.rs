@@ -42,6 +42,7 @@
 //! | [`schema`] | labels, schemas, fingerprints, compatibility |
 //! | [`RedisInterface`] | connections and registered marshallers ("ships") |
 //! | [`KeyValueStore`] | typed messages at keys |
+//! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
 //! | [`server`] | a private `redis-server` for tests and demos |
 
 #![warn(missing_docs)]
@@ -52,7 +53,9 @@ mod handle;
 mod interface;
 mod kv;
 
+pub mod dynamic;
 pub mod marshal;
+pub mod pubsub;
 pub mod schema;
 pub mod server;
 
@@ -61,6 +64,9 @@ pub use handle::FieldHandle;
 pub use interface::{RedisInterface, RedisInterfaceBuilder};
 pub use kv::KeyValueStore;
 pub use marshal::{ship, Json, Marshaller, ReemField, ReemMarshal, Ship};
+pub use pubsub::{
+    CallbackSubscriber, ConnectionState, Counters, Delivery, PublishSpace, RawSubscriber, Status,
+};
 
 /// Derives [`ReemField`] (and so [`ReemMarshal`]) for a struct with named fields or a
 /// unit-only enum. See the crate documentation for the attributes.

@@ -29,6 +29,7 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: PathBuf,
     port: u16,
+    tls: bool,
     args: Vec<String>,
     program: String,
 }
@@ -38,6 +39,7 @@ pub struct RedisServer {
 pub struct RedisServerBuilder {
     args: Vec<String>,
     tcp: bool,
+    tls: bool,
 }
 
 impl RedisServerBuilder {
@@ -56,6 +58,22 @@ impl RedisServerBuilder {
     /// serve the unix socket only).
     pub fn tcp(mut self, on: bool) -> Self {
         self.tcp = on;
+        self
+    }
+
+    /// Serves TLS instead of plain TCP on the port (the unix socket stays plain), with this
+    /// server certificate and key, requiring clients to present a certificate signed by `ca`
+    /// (all PEM files). [`RedisServer::url`] is then `rediss://…`.
+    pub fn tls(mut self, cert: &Path, key: &Path, ca: &Path) -> Self {
+        self.tls = true;
+        for (name, path) in [
+            ("--tls-cert-file", cert),
+            ("--tls-key-file", key),
+            ("--tls-ca-cert-file", ca),
+        ] {
+            self.args.push(name.to_owned());
+            self.args.push(path.display().to_string());
+        }
         self
     }
 
@@ -78,6 +96,7 @@ impl RedisServerBuilder {
                 child: None,
                 dir: dir.clone(),
                 port,
+                tls: self.tls,
                 args: self.args.clone(),
                 program: program.clone(),
             };
@@ -101,12 +120,14 @@ impl RedisServer {
         RedisServerBuilder {
             args: Vec::new(),
             tcp: true,
+            tls: false,
         }
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT` (`rediss://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// `unix:///…/redis.sock`.
@@ -161,29 +182,34 @@ impl RedisServer {
     fn spawn(&mut self) -> Result<()> {
         let log = self.dir.join("redis.log");
         let mut cmd = Command::new(&self.program);
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ])
-            .arg("--unixsocket")
-            .arg(self.socket())
-            .args(["--unixsocketperm", "700"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .arg("--logfile")
-            .arg(&log)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        if self.tls {
+            cmd.arg("--tls-port")
+                .arg(self.port.to_string())
+                .args(["--port", "0"]);
+        } else {
+            cmd.arg("--port").arg(self.port.to_string());
+        }
+        cmd.args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ])
+        .arg("--unixsocket")
+        .arg(self.socket())
+        .args(["--unixsocketperm", "700"])
+        .arg("--dir")
+        .arg(&self.dir)
+        .arg("--logfile")
+        .arg(&log)
+        .args(&self.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let child = cmd.spawn().map_err(|e| {
             Error::Server(format!(
                 "cannot run {:?} ({e}); install it (apt-get install redis-server) or set REEM_REDIS_SERVER",
@@ -231,7 +257,7 @@ impl RedisServer {
             let _ = s.set_read_timeout(timeout);
             return ask(s);
         }
-        if self.port != 0 {
+        if self.port != 0 && !self.tls {
             if let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = s.set_read_timeout(timeout);
                 return ask(s);

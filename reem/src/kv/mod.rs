@@ -76,6 +76,7 @@ impl KeyValueStore {
         let mut pipe = redis::pipe();
         T::read(key, &mut pipe);
         let reply = self.query_one(key, &pipe)?;
+        self.check_size(key, &reply)?;
         T::interpret_read(key, reply)
     }
 
@@ -106,10 +107,10 @@ impl KeyValueStore {
             .iface
             .with_connection(|c| {
                 scripts::GET_FIELD.invoke_with(c, key, |p| {
-                    p.arg(field.path());
+                    p.arg(field.path()).arg(self.iface.max_message_size());
                 })
             })
-            .map_err(|e| keyed(key, e))?;
+            .map_err(|e| self.refused(key, e))?;
         let hash = HashView::from_hgetall(key, &reply)?;
         check_header(key, schema_of::<R>(), &hash)?;
         T::decode(&mut FieldReader::new(
@@ -155,6 +156,44 @@ impl KeyValueStore {
             }),
             _ => Err(Error::from_redis(key, e)),
         }
+    }
+
+    /// Refuses a reply larger than the interface's limit, before anything decodes it.
+    fn check_size(&self, key: &str, reply: &Value) -> Result<()> {
+        fn size(v: &Value) -> u64 {
+            match v {
+                Value::BulkString(b) => b.len() as u64,
+                Value::Array(a) => a.iter().map(size).sum(),
+                Value::Map(m) => m.iter().map(|(k, v)| size(k) + size(v)).sum(),
+                _ => 0,
+            }
+        }
+        let (size, limit) = (size(reply), self.iface.max_message_size());
+        if size > limit {
+            return Err(Error::TooLarge {
+                key: key.to_owned(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Maps the scripts' `REEMTOOLARGE size` refusal to [`Error::TooLarge`].
+    fn refused(&self, key: &str, e: Error) -> Error {
+        if let Error::Redis(r) = &e {
+            if let Some((code, detail)) = server_error(r) {
+                if code == "REEMTOOLARGE" {
+                    let size = detail.and_then(|d| d.trim().parse().ok()).unwrap_or(0);
+                    return Error::TooLarge {
+                        key: key.to_owned(),
+                        size,
+                        limit: self.iface.max_message_size(),
+                    };
+                }
+            }
+        }
+        keyed(key, e)
     }
 
     /// Runs the queued commands; their replies are not needed.

@@ -62,15 +62,23 @@ impl Script {
     }
 }
 
-/// `ARGV[1]` = path. Returns `@label`, `@fp`, `@schema` and every field named `path` or
-/// `path.…`, as a flat field/value array (empty if the key does not exist).
+/// `ARGV[1]` = path, `ARGV[2]` = size limit. Returns `@label`, `@fp`, `@schema` and every
+/// field named `path` or `path.…`, as a flat field/value array (empty if the key does not
+/// exist); refuses (`REEMTOOLARGE size`) if their values add up to more than the limit.
 pub(super) static GET_FIELD: Script = Script::new(
     r#"
 local p = ARGV[1]
 local pd = p .. '.'
 local names = {'@label', '@fp', '@schema'}
+local size = 0
 for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if k == p or string.sub(k, 1, #pd) == pd then names[#names + 1] = k end
+  if k == p or string.sub(k, 1, #pd) == pd then
+    names[#names + 1] = k
+    size = size + redis.call('HSTRLEN', KEYS[1], k)
+  end
+end
+if size > tonumber(ARGV[2]) then
+  return redis.error_reply('REEMTOOLARGE ' .. size)
 end
 local out = {}
 for i = 1, #names, 512 do

@@ -122,6 +122,20 @@ pub trait ReemMarshal: Sized + Send + 'static {
     fn schema() -> Option<&'static Schema> {
         None
     }
+
+    /// Appends `self` as the `field value` pairs of ONE hash (the reserved `@label`, `@fp`,
+    /// `@schema` first) to the last command queued on `pipe` and returns `Ok(true)`, for a
+    /// marshaller whose [`read`](Self::read) is `HGETALL key` of exactly that hash. Publishing
+    /// uses it to store a message in its own server-side step
+    /// ([`PublishSpace`](crate::PublishSpace)).
+    ///
+    /// The default returns `Ok(false)` and appends nothing: the message is stored with
+    /// [`write`](Self::write) instead. Every [`ReemField`] type (every derived struct) returns
+    /// `Ok(true)`.
+    fn write_fields(&self, key: &str, pipe: &mut Pipeline) -> Result<bool> {
+        let _ = (key, pipe);
+        Ok(false)
+    }
 }
 
 impl<T: ReemField + Send + 'static> ReemMarshal for T {
@@ -130,15 +144,19 @@ impl<T: ReemField + Send + 'static> ReemMarshal for T {
     }
 
     fn write(&self, key: &str, pipe: &mut Pipeline) -> Result<()> {
-        let schema = schema_of::<T>();
         pipe.cmd("UNLINK").arg(key).ignore();
         pipe.cmd("HSET").arg(key);
-        write_header(schema, pipe);
+        self.write_fields(key, pipe)?;
+        pipe.ignore();
+        Ok(())
+    }
+
+    fn write_fields(&self, key: &str, pipe: &mut Pipeline) -> Result<bool> {
+        write_header(schema_of::<T>(), pipe);
         let mut w = FieldWriter::new(key, pipe, FieldPath::root());
         self.encode(&mut w)?;
         w.finish();
-        pipe.ignore();
-        Ok(())
+        Ok(true)
     }
 
     fn read(key: &str, pipe: &mut Pipeline) {

@@ -9,15 +9,15 @@
 //! | [`UnitQuaternion`] | its coordinates in **x, y, z, w** order | `(4,)` |
 //! | [`Isometry3`] | `NAME.translation` (a `Translation3`) and `NAME.rotation` (a `UnitQuaternion`) | `(3,)` + `(4,)` |
 //!
-//! Each array is the four fields of [`array`](super::array) (`NAME.arr`, `NAME.dtype`,
+//! Each array is the four fields of [`array`](mod@super::array) (`NAME.arr`, `NAME.dtype`,
 //! `NAME.shape`, `NAME.strides`), so numpy reads `m[i, j]` as nalgebra's `m[(i, j)]`: nalgebra
 //! keeps matrices column-major in memory, reem puts them on the wire row-major, as numpy's
 //! default C order. The quaternion order is nalgebra's own `coords` order and scipy's
 //! `Rotation.from_quat` default; a pose at key `K` reads in Python as
 //! `t = arr(h, "translation")`, `q = arr(h, "rotation")`.
 //!
-//! Elements are any [`Element`] (`u8`…`f64`, `bool`) for matrices and vectors, `f32` or `f64`
-//! for points, translations and poses.
+//! Elements are any [`Element`] (`u8`…`f64`, `bool`) for matrices, vectors, points and
+//! translations; `f32` or `f64` for rotations and poses.
 //!
 //! **Reading** refuses a shape of the wrong number of dimensions, a static matrix or vector
 //! whose stored shape differs from its size (an `SMatrix<f64, 2, 3>` reading `(3, 2)`), and
@@ -29,17 +29,20 @@
 //! a general matrix is gathered once into row-major order. Reading copies each element once,
 //! from the reply into the matrix's own storage (transposing on the way).
 //!
-//! ```no_run
+//! ```
 //! use nalgebra::{Isometry3, Matrix2x3, Translation3, UnitQuaternion};
 //! use reem::{KeyValueStore, RedisInterface};
 //!
-//! let kv = KeyValueStore::new(&RedisInterface::new("redis://127.0.0.1:6379")?);
+//! # let server = reem::server::RedisServer::start()?;
+//! # let url = server.url();
+//! let kv = KeyValueStore::new(&RedisInterface::new(&url)?); // url: "redis://127.0.0.1:6379"
 //! let m = Matrix2x3::new(1.0, 2.0, 3.0,
 //!                        4.0, 5.0, 6.0);
 //! kv.set("calib/m", &m)?;          // arr = 1, 2, 3, 4, 5, 6 as float64; shape = (2, 3)
 //! let pose = Isometry3::from_parts(Translation3::new(1.0, 2.0, 3.0), UnitQuaternion::identity());
 //! kv.set("robot/pose", &pose)?;    // translation.arr = 1, 2, 3; rotation.arr = 0, 0, 0, 1
 //! let back: Isometry3<f64> = kv.get("robot/pose")?;
+//! assert_eq!((kv.get::<Matrix2x3<f64>>("calib/m")?, back), (m, pose));
 //! # Ok::<(), reem::Error>(())
 //! ```
 
@@ -164,7 +167,7 @@ where
 
 impl<T, D> ReemField for OPoint<T, D>
 where
-    T: Element + RealField,
+    T: Element + Scalar,
     D: DimName,
     DefaultAllocator: Allocator<D>,
 {
@@ -188,7 +191,7 @@ where
 
 impl<T, const D: usize> ReemField for Translation<T, D>
 where
-    T: Element + RealField,
+    T: Element + Scalar,
 {
     /// `Translation3<f64>`.
     fn label() -> Cow<'static, str> {

@@ -2,7 +2,7 @@
 //! (`u8`…`u64`, `i8`…`i64`, `f32`, `f64`, `bool`) and every dimension `D`, `IxDyn`
 //! included.
 //!
-//! An array is stored as numpy stores it (see [`array`](super::array) and `docs/FORMAT.md`):
+//! An array is stored as numpy stores it (see [`array`](mod@super::array) and `docs/FORMAT.md`):
 //!
 //! | field           | content                                           | example         |
 //! |-----------------|---------------------------------------------------|-----------------|
@@ -16,7 +16,7 @@
 //! `np.frombuffer(h[b"arr"], np.dtype(h[b"dtype"].decode())).reshape(shape)` reads it; in a
 //! struct field `image` they are `image.arr`, `image.dtype`, ….
 //!
-//! **Copies.** Writing a C-contiguous array (the usual case, [`Array::as_slice`] is `Some`)
+//! **Copies.** Writing a C-contiguous array (the usual case: [`as_slice`](ndarray::ArrayRef::as_slice) is `Some`)
 //! borrows its memory: the only copy is the `redis` crate's, into its command buffer. A
 //! non-contiguous array (sliced with a step, transposed, Fortran order) is first gathered
 //! once into C order. Reading checks dtype, shape and byte count before allocating, then
@@ -29,14 +29,17 @@
 //! `Array` first, use [`set_view`] (or [`write_view`] on your own pipeline). What they store
 //! is exactly what `set` stores for the owned array, and reads back as `Array<A, D>`.
 //!
-//! ```no_run
+//! ```
 //! use ndarray::{s, Array2, Array3};
 //! use reem::{KeyValueStore, RedisInterface};
 //!
-//! let kv = KeyValueStore::new(&RedisInterface::new("redis://127.0.0.1:6379")?);
+//! # let server = reem::server::RedisServer::start()?;
+//! # let url = server.url();
+//! let kv = KeyValueStore::new(&RedisInterface::new(&url)?); // url: "redis://127.0.0.1:6379"
 //! let image = Array3::<u8>::zeros((480, 640, 3));
 //! kv.set("cam/image", &image)?;
 //! let back: Array3<u8> = kv.get("cam/image")?;
+//! assert_eq!(back, image);
 //!
 //! let depth = Array2::<f32>::ones((480, 640));
 //! reem::marshal::ndarray::set_view(&kv, "cam/roi", &depth.slice(s![100..200, 50..150]))?;
@@ -108,6 +111,19 @@ fn encode_ref<'a, A: Element, D: Dimension>(a: &'a ArrayRef<A, D>, w: &mut Field
 /// reads back as `Array<A, D>`. Sans-IO: run `pipe` atomically (`pipe.atomic()`).
 ///
 /// A C-contiguous view is borrowed, not copied; a strided one is gathered once in C order.
+///
+/// ```
+/// use ndarray::{s, Array1};
+/// # let server = reem::server::RedisServer::start()?;
+/// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
+/// let samples = Array1::from_iter(0..100u16);
+/// let mut pipe = redis::pipe();
+/// pipe.atomic();
+/// reem::marshal::ndarray::write_view(&samples.slice(s![..;10]), "evens", &mut pipe)?;
+/// kv.interface().with_connection(|c| pipe.query::<()>(c))?;
+/// assert_eq!(kv.get::<Array1<u16>>("evens")?, Array1::from_iter((0..100).step_by(10)));
+/// # Ok::<(), reem::Error>(())
+/// ```
 pub fn write_view<A: Element, D: Dimension + 'static>(
     a: &ArrayRef<A, D>,
     key: &str,
@@ -126,13 +142,15 @@ pub fn write_view<A: Element, D: Dimension + 'static>(
 /// Stores the array `a` (a view, a slice, an `&Array`) at `key` in one MULTI/EXEC, as
 /// [`KeyValueStore::set`] stores the owned `Array<A, D>`, without first copying it into one.
 ///
-/// ```no_run
+/// ```
 /// use ndarray::{s, Array2};
-/// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new("redis://127.0.0.1:6379")?);
+/// # let server = reem::server::RedisServer::start()?;
+/// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
 /// let m = Array2::<f64>::eye(4);
 /// reem::marshal::ndarray::set_view(&kv, "m/top", &m.slice(s![..2, ..]))?;   // borrowed
 /// reem::marshal::ndarray::set_view(&kv, "m/t", &m.t())?;                    // gathered
 /// let top: Array2<f64> = kv.get("m/top")?;
+/// assert_eq!(top, m.slice(s![..2, ..]));
 /// # Ok::<(), reem::Error>(())
 /// ```
 pub fn set_view<A: Element, D: Dimension + 'static>(

@@ -1,0 +1,144 @@
+//! `reem set`: change scalar fields of a stored message, type-checked, atomically.
+//!
+//! Every `FIELD=VALUE` is checked against the message's stored schema before anything is
+//! written: the field must exist, be a scalar (number, bool, char, string, enum, JSON) and be
+//! stored (an optional field that is `None` cannot be set: its absence is part of the
+//! value, and filling in one field of a `None` struct would leave it half there); the text
+//! must fit the type and is stored exactly as the Rust encoder writes that value. Then one
+//! Lua script writes all the fields, only if the message still has the fingerprint that was
+//! checked and still stores every field. Values change, the schema does not, so `@fp`
+//! stays valid and typed readers keep reading the message.
+
+use std::io::Write;
+
+use reem::dynamic;
+use reem::marshal::FINGERPRINT_FIELD;
+use reem::RedisInterface;
+
+use super::{fetch, message_hash};
+use crate::args::SetArgs;
+use crate::fail::{one_line, Code, Failure, Result};
+use crate::out::Palette;
+
+/// `KEYS[1]` = the message; `ARGV[1]` = the fingerprint checked; then field/value pairs.
+const SET_FIELDS: &str = r#"
+local fp = redis.call('HGET', KEYS[1], '@fp')
+if not fp then
+  return redis.error_reply('REEMGONE the message is gone')
+end
+if fp ~= ARGV[1] then
+  return redis.error_reply('REEMCHANGED ' .. fp)
+end
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
+    return redis.error_reply('REEMABSENT ' .. ARGV[i])
+  end
+end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return (#ARGV - 1) / 2
+"#;
+
+/// One checked assignment.
+struct Change {
+    field: String,
+    stored: String,
+    old: String,
+    new: Vec<u8>,
+}
+
+pub fn run(iface: &RedisInterface, args: &SetArgs, out: &mut impl Write, p: Palette) -> Result {
+    let key = args.key.as_str();
+    let reply = fetch(iface, key)?;
+    let hash = message_hash(key, &reply)?;
+    let schema = dynamic::read_schema(key, &hash)?;
+    let fp = hash.get(FINGERPRINT_FIELD.as_bytes()).ok_or_else(|| {
+        Failure::new(
+            Code::NotReem,
+            format!("key {key:?}: the message has no {FINGERPRINT_FIELD}, so it cannot be edited safely"),
+        )
+    })?;
+    let refuse = |msg: String| Failure::new(Code::Refused, format!("key {key:?}: {msg}; nothing was written"));
+    let mut changes = Vec::new();
+    for a in &args.assignments {
+        let Some((field, text)) = a.split_once('=') else {
+            return Err(Failure::new(
+                Code::Usage,
+                format!("{a:?} is not an assignment: write FIELD=VALUE, e.g. x=1.5"),
+            ));
+        };
+        let (stored, fs) = dynamic::resolve(&schema, field).ok_or_else(|| {
+            refuse(format!(
+                "its message ({}) has no field {field:?} (`reem schema {key}` lists them)",
+                schema.label
+            ))
+        })?;
+        let new = dynamic::encode_text(key, field, &fs.ty, text)
+            .map_err(|e| refuse(strip_key(key, &e.to_string())))?;
+        let old = hash.get(stored.as_bytes()).ok_or_else(|| {
+            refuse(format!(
+                "field {field:?} is not stored (an optional field that is None, or a list \
+                 element past the end): `reem set` changes stored values only"
+            ))
+        })?;
+        changes.push(Change {
+            field: field.to_owned(),
+            stored,
+            old: String::from_utf8_lossy(old).into_owned(),
+            new,
+        });
+    }
+    let script = redis::Script::new(SET_FIELDS);
+    let mut call = script.key(key);
+    call.arg(fp);
+    for c in &changes {
+        call.arg(&c.stored).arg(&c.new);
+    }
+    let written = iface.with_connection(|con| call.invoke::<i64>(con));
+    if let Err(reem::Error::Redis(e)) = &written {
+        let detail = e.detail().unwrap_or_default();
+        let changed = |why: String| {
+            Failure::new(
+                Code::Changed,
+                format!("key {key:?}: {why} while it was being set; nothing was written"),
+            )
+        };
+        match e.code() {
+            Some("REEMCHANGED") => {
+                return Err(changed(format!(
+                    "the message changed type (schema {} became {detail})",
+                    schema.fingerprint_hex
+                )))
+            }
+            Some("REEMABSENT") => {
+                return Err(changed(format!("the field {detail:?} disappeared")))
+            }
+            Some("REEMGONE") | Some("WRONGTYPE") => {
+                return Err(changed("the message was deleted or replaced".to_owned()))
+            }
+            _ => {}
+        }
+    }
+    written?;
+    let width = changes.iter().map(|c| c.field.chars().count()).max().unwrap_or(0);
+    for c in &changes {
+        let pad = width - c.field.chars().count();
+        writeln!(
+            out,
+            "{}{:pad$}  {} {} {}",
+            p.name(&c.field),
+            "",
+            p.dim(&one_line(&c.old)),
+            p.dim("→"),
+            String::from_utf8_lossy(&c.new),
+        )?;
+    }
+    Ok(())
+}
+
+/// An error text without its leading `key "…": `, for messages that name the key first.
+fn strip_key(key: &str, text: &str) -> String {
+    let prefix = format!("key {key:?}: ");
+    text.strip_prefix(&prefix).unwrap_or(text).to_owned()
+}

@@ -1,0 +1,182 @@
+//! [`CallbackSubscriber`]: a function called with every message of a topic, on its own
+//! thread.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use super::hub::{Status, Subscription};
+use super::sink::{Counters, Delivery, Inbox, Sink, TypedSink};
+use crate::error::{Error, Result};
+use crate::interface::RedisInterface;
+use crate::marshal::ReemMarshal;
+
+type Callback<T> = Box<dyn FnMut(T) + Send>;
+
+/// Calls a function with each message of one topic, on a thread of its own.
+///
+/// [`listen`](Self::listen) subscribes, reads the topic's stored latest message (the first
+/// call gets it) and starts the callback thread. The callback never runs on the shared
+/// dispatcher thread, so a slow callback delays nobody else; what it has not taken yet
+/// waits in an inbox bounded by the [`Delivery`] policy. The default,
+/// [`Delivery::Latest`], keeps only the newest message: a callback slower than the
+/// publisher sees the newest state each time it is ready, and memory stays constant. Use
+/// [`with_delivery`](Self::with_delivery) and [`Delivery::Queue`] to see every message up
+/// to a backlog.
+///
+/// A panic in the callback is caught and reported through `tracing` (and in
+/// [`Counters::panics`]); the next message is delivered as usual.
+///
+/// ```no_run
+/// use reem::{CallbackSubscriber, RedisInterface, ReemMarshal};
+///
+/// #[derive(ReemMarshal, Debug, Clone, PartialEq)]
+/// struct Pose2 { x: f64, y: f64, theta: f64 }
+///
+/// let iface = RedisInterface::new("redis://127.0.0.1:6379")?;
+/// let mut cb = CallbackSubscriber::new(&iface, "robot/pose", |p: Pose2| println!("{p:?}"))?;
+/// cb.listen()?;
+/// # Ok::<(), reem::Error>(())
+/// ```
+///
+/// Dropping the subscriber unsubscribes it, lets a running call finish, discards what is
+/// still waiting and joins the thread.
+pub struct CallbackSubscriber<T: ReemMarshal> {
+    iface: RedisInterface,
+    sink: Arc<TypedSink<T, Inbox<T>>>,
+    callback: Option<Callback<T>>,
+    subscription: Option<Subscription>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl<T: ReemMarshal> CallbackSubscriber<T> {
+    /// A subscriber to `topic` that will call `f` with each message (not listening yet:
+    /// call [`listen`](Self::listen)), with [`Delivery::Latest`].
+    pub fn new<F>(iface: &RedisInterface, topic: &str, f: F) -> Result<Self>
+    where
+        F: FnMut(T) + Send + 'static,
+    {
+        Self::with_delivery(iface, topic, Delivery::default(), f)
+    }
+
+    /// A subscriber to `topic` that will call `f` with the messages `delivery` keeps.
+    pub fn with_delivery<F>(
+        iface: &RedisInterface,
+        topic: &str,
+        delivery: Delivery,
+        f: F,
+    ) -> Result<Self>
+    where
+        F: FnMut(T) + Send + 'static,
+    {
+        Ok(Self {
+            iface: iface.clone(),
+            sink: Arc::new(TypedSink::new(topic, Inbox::new(delivery))),
+            callback: Some(Box::new(f)),
+            subscription: None,
+            worker: None,
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        self.sink.topic()
+    }
+
+    /// Starts receiving and calling the callback. Returns once the topic is subscribed and
+    /// its stored latest message (if any) has been read; fails if Redis cannot be reached
+    /// within the connect timeout (then nothing runs, and `listen` may be called again).
+    /// Calling it again while listening does nothing.
+    pub fn listen(&mut self) -> Result<()> {
+        if self.subscription.is_some() {
+            return Ok(());
+        }
+        if self.callback.is_none() {
+            return Err(Error::Redis(
+                std::io::Error::other(
+                    "the callback thread could not be started; make a new subscriber",
+                )
+                .into(),
+            ));
+        }
+        let subscription = Subscription::start(&self.iface, Arc::clone(&self.sink) as _)?;
+        let Some(mut callback) = self.callback.take() else {
+            return Ok(());
+        };
+        let sink = Arc::clone(&self.sink);
+        let worker = thread::Builder::new()
+            .name("reem-callback".to_owned())
+            .spawn(move || {
+                while let Some(value) = sink.out.take(None) {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| callback(value))) {
+                        sink.count_panic();
+                        tracing::error!(
+                            topic = %sink.topic(),
+                            panic = panic_message(&*panic),
+                            "reem subscriber callback panicked; the next message will be delivered"
+                        );
+                    }
+                }
+            })
+            .map_err(|e| Error::Redis(e.into()))?;
+        self.subscription = Some(subscription);
+        self.worker = Some(worker);
+        Ok(())
+    }
+
+    /// True once [`listen`](Self::listen) succeeded.
+    pub fn is_listening(&self) -> bool {
+        self.subscription.is_some()
+    }
+
+    /// What this subscriber has received, skipped, failed to decode, dropped, and how often
+    /// the callback panicked.
+    pub fn counters(&self) -> Counters {
+        self.sink.counters()
+    }
+
+    /// The state of the (shared) connection.
+    pub fn status(&self) -> Status {
+        self.subscription
+            .as_ref()
+            .map_or_else(Status::idle, Subscription::status)
+    }
+
+    /// Why the most recent message that did not decode was refused.
+    pub fn last_decode_error(&self) -> Option<String> {
+        self.sink.last_decode_error()
+    }
+}
+
+impl<T: ReemMarshal> Drop for CallbackSubscriber<T> {
+    fn drop(&mut self) {
+        self.subscription.take();
+        self.sink.out.close();
+        if let Some(worker) = self.worker.take() {
+            // Dropped from inside its own callback: the thread ends when the call returns.
+            if worker.thread().id() != thread::current().id() {
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+impl<T: ReemMarshal> std::fmt::Debug for CallbackSubscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackSubscriber")
+            .field("topic", &self.topic())
+            .field("type", &T::get_label())
+            .field("listening", &self.is_listening())
+            .field("counters", &self.counters())
+            .finish()
+    }
+}
+
+/// The text of a panic's payload, if it has one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-text panic payload")
+}

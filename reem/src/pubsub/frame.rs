@@ -1,0 +1,272 @@
+//! What a publish sends on the topic's channel, and the sequence stamp of a message.
+//!
+//! A notification is one line of ASCII, `reem1 <mode> <epoch> <seq>\n`, followed for mode
+//! `h` by the stored hash itself: every field name and value as `<length>:<bytes>`, in turn.
+//! Everything here parses untrusted bytes: each length is checked against the bytes that are
+//! really there before anything is allocated.
+
+use redis::Value;
+
+/// Reserved hash field: the sequence number of the message stored at a topic's key.
+pub(crate) const SEQ_FIELD: &str = "@seq";
+/// Reserved hash field: the epoch of that sequence (see [`Stamp`]).
+pub(crate) const EPOCH_FIELD: &str = "@epoch";
+
+const MAGIC: &[u8] = b"reem1 ";
+/// Longest header accepted: the magic, a mode letter and two 20-digit numbers.
+const MAX_HEADER: usize = 64;
+/// Most digits a length or a number may have (`u64::MAX` has 20).
+const MAX_DIGITS: usize = 20;
+
+/// Where a message stands in its topic's history.
+///
+/// `seq` counts the publishes of one topic from 1; `epoch` (the server's time in microseconds
+/// when the count started) changes whenever the count starts again (first publish, a
+/// `kv.set` or delete of the key in between, a Redis restart without persistence). Two
+/// stamps of one epoch order messages; stamps of different epochs do not compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+/// How a subscriber gets the message a notification announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `h`: the stored hash travels in the notification.
+    Inline,
+    /// `k`: read the hash at the topic's key (`HGETALL`).
+    ReadKey,
+    /// `m`: read with the marshaller's own `read`; the stamp is kept next to the message.
+    ReadMarshalled,
+}
+
+impl Mode {
+    /// The letter that names the mode on the wire.
+    pub(crate) fn letter(self) -> &'static str {
+        match self {
+            Mode::Inline => "h",
+            Mode::ReadKey => "k",
+            Mode::ReadMarshalled => "m",
+        }
+    }
+}
+
+/// A parsed notification, borrowing the payload.
+#[derive(Debug)]
+pub(crate) struct Notification<'a> {
+    pub mode: Mode,
+    pub stamp: Stamp,
+    /// For [`Mode::Inline`]: the encoded fields (see [`inline_hash`]); empty otherwise.
+    pub body: &'a [u8],
+}
+
+/// Parses the header of a notification.
+pub(crate) fn parse(payload: &[u8]) -> Result<Notification<'_>, String> {
+    let rest = payload
+        .strip_prefix(MAGIC)
+        .ok_or("not a reem notification (no `reem1` header)")?;
+    let end = rest
+        .iter()
+        .take(MAX_HEADER)
+        .position(|&b| b == b'\n')
+        .ok_or("the notification header has no end of line")?;
+    let (header, body) = (&rest[..end], &rest[end + 1..]);
+    let mut parts = header.split(|&b| b == b' ');
+    let mode = match parts.next() {
+        Some(b"h") => Mode::Inline,
+        Some(b"k") => Mode::ReadKey,
+        Some(b"m") => Mode::ReadMarshalled,
+        _ => return Err("unknown notification mode".to_owned()),
+    };
+    let epoch = parts.next().and_then(number).ok_or("bad epoch")?;
+    let seq = parts.next().and_then(number).ok_or("bad sequence number")?;
+    if parts.next().is_some() {
+        return Err("extra words in the notification header".to_owned());
+    }
+    if mode != Mode::Inline && !body.is_empty() {
+        return Err("unexpected bytes after the notification header".to_owned());
+    }
+    Ok(Notification {
+        mode,
+        stamp: Stamp { epoch, seq },
+        body,
+    })
+}
+
+/// Turns the body of an inline notification into the reply `HGETALL` would have given
+/// (a flat array of field names and values), which any hash marshaller's `interpret_read`
+/// decodes. Copies the bytes once.
+pub(crate) fn inline_hash(mut body: &[u8]) -> Result<Value, String> {
+    let mut items = Vec::new();
+    while !body.is_empty() {
+        let colon = body
+            .iter()
+            .take(MAX_DIGITS + 1)
+            .position(|&b| b == b':')
+            .ok_or("an item has no length")?;
+        let len = number(&body[..colon]).ok_or("an item has a bad length")?;
+        let rest = &body[colon + 1..];
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= rest.len())
+            .ok_or_else(|| format!("an item claims {len} bytes, only {} are there", rest.len()))?;
+        items.push(Value::BulkString(rest[..len].to_vec()));
+        body = &rest[len..];
+    }
+    if items.is_empty() || items.len() % 2 != 0 {
+        return Err(format!(
+            "the message holds {} items, not field/value pairs",
+            items.len()
+        ));
+    }
+    Ok(Value::Array(items))
+}
+
+/// The stamp stored in a hash reply (`@seq` and `@epoch`), if it has a valid one.
+pub(crate) fn stamp_in(reply: &Value) -> Option<Stamp> {
+    let (mut seq, mut epoch) = (None, None);
+    let mut see = |name: &Value, value: &Value| {
+        if let (Value::BulkString(name), Value::BulkString(value)) = (name, value) {
+            if name == SEQ_FIELD.as_bytes() {
+                seq = number(value);
+            } else if name == EPOCH_FIELD.as_bytes() {
+                epoch = number(value);
+            }
+        }
+    };
+    match reply {
+        Value::Array(items) => items.chunks_exact(2).for_each(|p| see(&p[0], &p[1])),
+        Value::Map(items) => items.iter().for_each(|(k, v)| see(k, v)),
+        _ => {}
+    }
+    Some(Stamp {
+        epoch: epoch?,
+        seq: seq?,
+    })
+}
+
+/// The stamp in the reply to `HMGET <companion> seq epoch` (hand-written marshallers).
+pub(crate) fn stamp_of_pair(reply: &Value) -> Option<Stamp> {
+    match reply {
+        Value::Array(items) => match items.as_slice() {
+            [Value::BulkString(seq), Value::BulkString(epoch)] => Some(Stamp {
+                epoch: number(epoch)?,
+                seq: number(seq)?,
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// True for the reply to reading a key that does not exist.
+pub(crate) fn is_absent(reply: &Value) -> bool {
+    match reply {
+        Value::Nil => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Map(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// A decimal number of at most 20 digits, nothing else.
+fn number(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > MAX_DIGITS || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(items: &[&[u8]]) -> Value {
+        Value::Array(
+            items
+                .iter()
+                .map(|b| Value::BulkString(b.to_vec()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn inline_notification_parses_into_a_hash_reply() {
+        let n = parse(b"reem1 h 1700000000123456 42\n6:@label1:x1:x3:1.5").unwrap();
+        assert_eq!(n.mode, Mode::Inline);
+        assert_eq!(
+            n.stamp,
+            Stamp {
+                epoch: 1_700_000_000_123_456,
+                seq: 42
+            }
+        );
+        assert_eq!(
+            inline_hash(n.body).unwrap(),
+            bulk(&[b"@label", b"x", b"x", b"1.5"])
+        );
+    }
+
+    #[test]
+    fn values_may_hold_any_bytes() {
+        let v = inline_hash(b"1:a4:\n:\x0011:b0:").unwrap();
+        assert_eq!(v, bulk(&[b"a", b"\n:\x001", b"b", b""]));
+    }
+
+    #[test]
+    fn read_modes_carry_no_body() {
+        assert_eq!(parse(b"reem1 k 1 2\n").unwrap().mode, Mode::ReadKey);
+        assert_eq!(parse(b"reem1 m 1 2\n").unwrap().mode, Mode::ReadMarshalled);
+        assert!(parse(b"reem1 k 1 2\nextra").is_err());
+    }
+
+    #[test]
+    fn hostile_notifications_are_errors() {
+        for bad in [
+            &b""[..],
+            b"garbage",
+            b"reem1 ",
+            b"reem1 h 1 2",
+            b"reem1 x 1 2\n",
+            b"reem1 h -1 2\n",
+            b"reem1 h 1 +2\n",
+            b"reem1 h 1 99999999999999999999999\n",
+            b"reem1 h 1 2 3\n",
+            b"reem1 h 1 2\n",
+        ] {
+            let parsed = parse(bad).and_then(|n| inline_hash(n.body));
+            assert!(parsed.is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        for bad in [
+            &b"3:ab"[..],
+            b"1:a",
+            b"99999999999999999999:x",
+            b"18446744073709551615:x1:y",
+            b"x:1",
+            b"1:a1",
+        ] {
+            assert!(
+                inline_hash(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn stamp_is_read_from_a_stored_hash() {
+        let reply = bulk(&[b"x", b"1", b"@seq", b"7", b"@epoch", b"99"]);
+        assert_eq!(stamp_in(&reply), Some(Stamp { epoch: 99, seq: 7 }));
+        assert_eq!(stamp_in(&bulk(&[b"x", b"1"])), None);
+        assert_eq!(stamp_in(&bulk(&[b"@seq", b"x", b"@epoch", b"1"])), None);
+        assert_eq!(
+            stamp_of_pair(&bulk(&[b"3", b"5"])),
+            Some(Stamp { epoch: 5, seq: 3 })
+        );
+        assert_eq!(
+            stamp_of_pair(&Value::Array(vec![Value::Nil, Value::Nil])),
+            None
+        );
+    }
+}

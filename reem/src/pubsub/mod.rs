@@ -1,0 +1,76 @@
+//! Publish/subscribe: typed messages on topics, as they change.
+//!
+//! | type | does | Redis work |
+//! |------|------|------------|
+//! | [`PublishSpace`] | stores a topic's latest message and notifies | one MULTI/EXEC: a script, `HSET`, a script that `PUBLISH`es |
+//! | [`RawSubscriber`] | keeps the newest message; `recv()` for control loops | shared `SUBSCRIBE`; `HGETALL` at start and for large messages |
+//! | [`CallbackSubscriber`] | calls a function with each message on its own thread | same |
+//!
+//! ```no_run
+//! use reem::{CallbackSubscriber, PublishSpace, RawSubscriber, RedisInterface, ReemMarshal};
+//!
+//! #[derive(ReemMarshal, Debug, Clone, PartialEq)]
+//! struct Pose2 { x: f64, y: f64, theta: f64 }
+//!
+//! let iface = RedisInterface::new("redis://127.0.0.1:6379")?;
+//! let pubs = PublishSpace::new(&iface);
+//! pubs.publish("robot/pose", &Pose2 { x: 1.0, y: 2.0, theta: 0.5 })?;
+//!
+//! let mut sub = RawSubscriber::<Pose2>::new(&iface, "robot/pose")?;
+//! sub.listen()?;                                    // late joiner: has the stored pose now
+//! assert_eq!(sub.value().map(|p| p.x), Some(1.0));
+//!
+//! let mut cb = CallbackSubscriber::new(&iface, "robot/pose", |p: Pose2| println!("{p:?}"))?;
+//! cb.listen()?;
+//! # Ok::<(), reem::Error>(())
+//! ```
+//!
+//! # Topics, keys and channels
+//! A topic's latest message is stored at the key named like the topic, in the layout of
+//! [`KeyValueStore::set`](crate::KeyValueStore::set) plus two reserved fields, `@seq` and
+//! `@epoch`; so [`KeyValueStore::get`](crate::KeyValueStore::get) of the topic reads it.
+//! Notifications go on the channel named like the topic. Subscriptions are exact (`SUBSCRIBE`,
+//! never a pattern): `cam` never sees `camera` or `cam/x`, and a topic may hold any text.
+//!
+//! # What a subscriber receives
+//! `listen()` subscribes first, then reads the stored latest message: a subscriber that starts
+//! late has a value at once, and nothing published in between is lost. Every message carries
+//! its topic's sequence number, so nothing is delivered twice and what was missed is counted
+//! ([`Counters::skipped`]). Small messages travel inside the notification and decode without
+//! a round trip; messages above [`DEFAULT_INLINE_LIMIT`] are read from the key (one `HGETALL`
+//! per message for all the subscribers of a process). Messages that do not decode (garbage,
+//! another type, an incompatible schema) are counted ([`Counters::decode_errors`]), reported
+//! through `tracing`, and skipped; the subscriber carries on.
+//!
+//! Sequence numbers start again (a new *epoch*) when the topic's key loses them: first
+//! publish, a `kv.set` or delete of the key, a Redis restart without persistence. The first
+//! message of a new epoch is always accepted.
+//!
+//! # Threads and connections
+//! All subscribers made from one [`RedisInterface`](crate::RedisInterface) (and its clones)
+//! share one subscriber connection and one dispatcher thread (`reem-pubsub`), which decodes
+//! each message once per subscriber. A [`CallbackSubscriber`] adds one thread
+//! (`reem-callback`) for its callback. Dropping a subscriber unsubscribes it and joins its
+//! thread; the dispatcher stops with the last subscriber. Publishing uses the interface's
+//! pooled connections.
+//!
+//! # Faults
+//! When the connection is lost the dispatcher reconnects (50 ms, doubling to 2 s), subscribes
+//! again, re-reads every topic's latest message and carries on; [`Status`] shows the state
+//! and the last error. The subscriber connection uses the interface's URL (user, password,
+//! database, unix socket) and timeouts.
+
+mod callback;
+mod frame;
+mod hub;
+mod publish;
+mod raw;
+mod sink;
+
+pub use callback::CallbackSubscriber;
+pub use hub::{ConnectionState, Status};
+pub use publish::{PublishSpace, DEFAULT_INLINE_LIMIT};
+pub use raw::RawSubscriber;
+pub use sink::{Counters, Delivery};
+
+pub(crate) use hub::HubSlot;

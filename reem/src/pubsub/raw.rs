@@ -1,0 +1,171 @@
+//! [`RawSubscriber`]: the newest message of a topic, and a blocking `recv()`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::hub::{Status, Subscription};
+use super::sink::{lock, Counters, Delivery, Inbox, Outlet, Sink, TypedSink};
+use crate::error::Result;
+use crate::interface::RedisInterface;
+use crate::marshal::ReemMarshal;
+
+/// Receives the messages of one topic in the background: the newest with
+/// [`value`](Self::value), or one after the other with [`recv`](Self::recv).
+///
+/// [`listen`](Self::listen) subscribes first, then reads the topic's stored latest message,
+/// so a subscriber that starts late has a value at once, and nothing published in between is
+/// lost or delivered twice (sequence numbers). Decoding happens on the shared dispatcher
+/// thread, once per message; the decoded message is kept behind an [`Arc`], so `recv()` and
+/// [`latest`](Self::latest) hand it out without copying (and `value()` clones it).
+///
+/// `recv()` takes from an inbox that never grows beyond its [`Delivery`] policy: by default
+/// it holds only the newest message not yet taken.
+///
+/// ```no_run
+/// use reem::{RawSubscriber, RedisInterface, ReemMarshal};
+///
+/// #[derive(ReemMarshal, Debug, Clone, PartialEq)]
+/// struct Pose2 { x: f64, y: f64, theta: f64 }
+///
+/// let iface = RedisInterface::new("redis://127.0.0.1:6379")?;
+/// let mut sub = RawSubscriber::<Pose2>::new(&iface, "robot/pose")?;
+/// sub.listen()?;
+/// let latest: Option<Pose2> = sub.value();          // the stored one, if any
+/// let next = sub.recv()?;                           // blocks until a message is there
+/// println!("x = {}", next.x);
+/// # Ok::<(), reem::Error>(())
+/// ```
+///
+/// Dropping the subscriber unsubscribes it; subscribers of one [`RedisInterface`] share one
+/// connection and one thread, which stop with the last of them.
+pub struct RawSubscriber<T: ReemMarshal + Sync> {
+    iface: RedisInterface,
+    sink: Arc<TypedSink<T, Latest<T>>>,
+    subscription: Mutex<Option<Subscription>>,
+}
+
+/// The newest message, plus the inbox of `recv()`.
+pub(crate) struct Latest<T> {
+    value: Mutex<Option<Arc<T>>>,
+    inbox: Inbox<Arc<T>>,
+}
+
+impl<T: Send + Sync + 'static> Outlet<T> for Latest<T> {
+    fn put(&self, value: T) -> bool {
+        let value = Arc::new(value);
+        *lock(&self.value) = Some(Arc::clone(&value));
+        self.inbox.push(value)
+    }
+}
+
+impl<T: ReemMarshal + Sync> RawSubscriber<T> {
+    /// A subscriber to `topic` (not listening yet: call [`listen`](Self::listen)), with
+    /// [`Delivery::Latest`].
+    pub fn new(iface: &RedisInterface, topic: &str) -> Result<Self> {
+        Self::with_delivery(iface, topic, Delivery::default())
+    }
+
+    /// A subscriber to `topic` whose [`recv`](Self::recv) takes messages as `delivery` says.
+    pub fn with_delivery(iface: &RedisInterface, topic: &str, delivery: Delivery) -> Result<Self> {
+        let outlet = Latest {
+            value: Mutex::new(None),
+            inbox: Inbox::new(delivery),
+        };
+        Ok(Self {
+            iface: iface.clone(),
+            sink: Arc::new(TypedSink::new(topic, outlet)),
+            subscription: Mutex::new(None),
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        self.sink.topic()
+    }
+
+    /// Starts receiving in the background. Returns once the topic is subscribed and its
+    /// stored latest message (if any) has been read; fails if Redis cannot be reached
+    /// within the connect timeout (the subscriber then stays idle, and `listen` may be
+    /// called again). Calling it again while listening does nothing.
+    pub fn listen(&mut self) -> Result<()> {
+        self.start()
+    }
+
+    /// True once [`listen`](Self::listen) succeeded.
+    pub fn is_listening(&self) -> bool {
+        lock(&self.subscription).is_some()
+    }
+
+    /// The newest message received (the stored latest one for a late joiner), cloned.
+    pub fn value(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.latest().map(|v| T::clone(&v))
+    }
+
+    /// The newest message received, shared (no copy).
+    pub fn latest(&self) -> Option<Arc<T>> {
+        lock(&self.sink.out.value).clone()
+    }
+
+    /// The next message not yet taken, waiting for one if needed. Starts listening if
+    /// [`listen`](Self::listen) was not called.
+    pub fn recv(&self) -> Result<Arc<T>> {
+        self.start()?;
+        loop {
+            if let Some(value) = self.sink.out.inbox.take(None) {
+                return Ok(value);
+            }
+        }
+    }
+
+    /// Like [`recv`](Self::recv), but gives `Ok(None)` if no message arrives within
+    /// `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Arc<T>>> {
+        self.start()?;
+        Ok(self.sink.out.inbox.take(Some(Instant::now() + timeout)))
+    }
+
+    /// The next message not yet taken, if one is waiting.
+    pub fn try_recv(&self) -> Option<Arc<T>> {
+        self.sink.out.inbox.try_take()
+    }
+
+    /// What this subscriber has received, skipped and failed to decode so far.
+    pub fn counters(&self) -> Counters {
+        self.sink.counters()
+    }
+
+    /// The state of the (shared) connection.
+    pub fn status(&self) -> Status {
+        lock(&self.subscription)
+            .as_ref()
+            .map_or_else(Status::idle, Subscription::status)
+    }
+
+    /// Why the most recent message that did not decode was refused.
+    pub fn last_decode_error(&self) -> Option<String> {
+        self.sink.last_decode_error()
+    }
+
+    fn start(&self) -> Result<()> {
+        let mut subscription = lock(&self.subscription);
+        if subscription.is_none() {
+            let sink = Arc::clone(&self.sink);
+            *subscription = Some(Subscription::start(&self.iface, sink)?);
+        }
+        Ok(())
+    }
+}
+
+impl<T: ReemMarshal + Sync> std::fmt::Debug for RawSubscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSubscriber")
+            .field("topic", &self.topic())
+            .field("type", &T::get_label())
+            .field("listening", &self.is_listening())
+            .field("counters", &self.counters())
+            .finish()
+    }
+}

@@ -1,0 +1,699 @@
+//! Publish/subscribe: late joiners, bursts, exact topics, callbacks, restarts, threads,
+//! hostile payloads. Every test runs against its own private redis-server.
+
+mod common;
+
+use std::borrow::Cow;
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use redis::{Pipeline, Value};
+use reem::server::RedisServer;
+use reem::{
+    CallbackSubscriber, ConnectionState, Delivery, Error, PublishSpace, RawSubscriber,
+    RedisInterface, ReemMarshal,
+};
+
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Pose2 {
+    x: f64,
+    y: f64,
+    theta: f64,
+}
+
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+#[reem(label = "test.Tick")]
+struct Tick {
+    n: u64,
+    note: String,
+}
+
+fn tick(n: u64) -> Tick {
+    Tick {
+        n,
+        note: format!("tick {n}"),
+    }
+}
+
+/// A message with a hand-written marshaller that stores a plain Redis string.
+#[derive(Debug, Clone, PartialEq)]
+struct Text(String);
+
+impl ReemMarshal for Text {
+    fn get_label() -> Cow<'static, str> {
+        "test.Text".into()
+    }
+
+    fn write(&self, key: &str, pipe: &mut Pipeline) -> reem::Result<()> {
+        pipe.cmd("SET").arg(key).arg(&self.0).ignore();
+        Ok(())
+    }
+
+    fn read(key: &str, pipe: &mut Pipeline) {
+        pipe.cmd("GET").arg(key);
+    }
+
+    fn delete(key: &str, pipe: &mut Pipeline) {
+        pipe.cmd("DEL").arg(key).ignore();
+    }
+
+    fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
+        match reply {
+            Value::BulkString(bytes) => {
+                String::from_utf8(bytes)
+                    .map(Text)
+                    .map_err(|_| Error::WrongRedisType {
+                        key: key.to_owned(),
+                        found: "bytes that are not UTF-8".to_owned(),
+                    })
+            }
+            Value::Nil => Err(Error::NotFound {
+                key: key.to_owned(),
+            }),
+            other => Err(Error::WrongRedisType {
+                key: key.to_owned(),
+                found: format!("{other:?}"),
+            }),
+        }
+    }
+}
+
+/// Tests share the process; the thread-counting test runs alone.
+static SERIAL: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    SERIAL.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Polls `done` until it holds or `limit` passes.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn latest_n(sub: &RawSubscriber<Tick>) -> Option<u64> {
+    sub.latest().map(|t| t.n)
+}
+
+#[test]
+fn late_joiner_sees_stored_value_without_a_new_publish() {
+    let _serial = shared();
+    let h = Harness::start();
+    let pose = Pose2 {
+        x: 1.5,
+        y: -2.0,
+        theta: 0.25,
+    };
+    PublishSpace::new(&h.iface)
+        .publish("robot/pose", &pose)
+        .unwrap();
+
+    let started = Instant::now();
+    let mut sub = RawSubscriber::<Pose2>::new(&h.iface, "robot/pose").unwrap();
+    assert_eq!(sub.status().state, ConnectionState::Idle);
+    sub.listen().unwrap();
+    assert!(wait_until(Duration::from_secs(1), || sub.value().is_some()));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(sub.value(), Some(pose));
+    assert_eq!(sub.counters().received, 1);
+    assert_eq!(sub.status().state, ConnectionState::Connected);
+}
+
+#[test]
+fn published_message_is_the_latest_value_kv_get_reads() {
+    let _serial = shared();
+    let h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("robot/tick", &tick(1)).unwrap();
+    pubs.publish("robot/tick", &tick(2)).unwrap();
+    assert_eq!(h.kv.get::<Tick>("robot/tick").unwrap(), tick(2));
+    assert_eq!(
+        h.hkeys("robot/tick"),
+        ["@epoch", "@fp", "@label", "@schema", "@seq", "n", "note"]
+    );
+    assert_eq!(h.hget("robot/tick", "@seq").unwrap(), b"2");
+    // A kv.set in between replaces the message, sequence included: a new epoch starts.
+    let epoch = h.hget("robot/tick", "@epoch").unwrap();
+    h.kv.set("robot/tick", &tick(3)).unwrap();
+    pubs.publish("robot/tick", &tick(4)).unwrap();
+    assert_eq!(h.hget("robot/tick", "@seq").unwrap(), b"1");
+    assert_ne!(h.hget("robot/tick", "@epoch").unwrap(), epoch);
+}
+
+#[test]
+fn notifications_carry_small_messages_and_announce_large_ones() {
+    let _serial = shared();
+    let h = Harness::start();
+    let mut con = h.raw();
+    let mut raw = con.as_pubsub();
+    raw.set_read_timeout(Some(DEADLINE)).unwrap();
+    raw.subscribe("t").unwrap();
+    let pubs = PublishSpace::new(&h.iface);
+
+    pubs.publish("t", &tick(1)).unwrap();
+    let small = raw.get_message().unwrap();
+    let small = small.get_payload_bytes();
+    assert!(small.starts_with(b"reem1 h "), "{small:?}");
+    let shown = String::from_utf8_lossy(small);
+    assert!(shown.contains("4:note6:tick 1"), "{shown}");
+    assert!(shown.contains("6:@label9:test.Tick"), "{shown}");
+
+    let big = vec![0.5f64; 128 * 1024];
+    pubs.publish("t", &big).unwrap();
+    let announced = raw.get_message().unwrap();
+    let announced = announced.get_payload_bytes();
+    assert!(announced.starts_with(b"reem1 k "), "{announced:?}");
+    assert!(announced.ends_with(b" 2\n"), "{announced:?}");
+    assert!(announced.len() < 64);
+}
+
+#[test]
+fn burst_of_1000_last_arrives_and_counters_add_up() {
+    let _serial = shared();
+    let h = Harness::start();
+    let mut sub = RawSubscriber::<Tick>::new(&h.iface, "burst").unwrap();
+    sub.listen().unwrap();
+    let pubs = PublishSpace::new(&h.iface);
+    for n in 1..=1000 {
+        pubs.publish("burst", &tick(n)).unwrap();
+    }
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(1000)));
+    let c = sub.counters();
+    assert_eq!(c.received + c.skipped, 1000, "{c:?}");
+    assert_eq!(c.decode_errors, 0);
+}
+
+#[test]
+fn burst_read_from_the_key_counts_what_it_skipped() {
+    let _serial = shared();
+    let h = Harness::start();
+    let mut sub = RawSubscriber::<Tick>::new(&h.iface, "burst").unwrap();
+    sub.listen().unwrap();
+    let pubs = PublishSpace::new(&h.iface).with_inline_limit(0);
+    for n in 1..=1000 {
+        pubs.publish("burst", &tick(n)).unwrap();
+    }
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(1000)));
+    // Later notifications may still be in flight: they must add nothing.
+    std::thread::sleep(Duration::from_millis(100));
+    let c = sub.counters();
+    assert_eq!(c.received + c.skipped, 1000, "{c:?}");
+    assert_eq!(c.decode_errors, 0);
+}
+
+#[test]
+fn large_message_is_read_from_the_key_and_arrives_whole() {
+    let _serial = shared();
+    let h = Harness::start();
+    let sub = RawSubscriber::<Vec<f64>>::new(&h.iface, "cloud").unwrap();
+    let big: Vec<f64> = (0..128 * 1024).map(|i| i as f64 * 0.5).collect();
+    assert!(sub
+        .recv_timeout(Duration::from_millis(50))
+        .unwrap()
+        .is_none());
+    PublishSpace::new(&h.iface).publish("cloud", &big).unwrap();
+    let got = sub
+        .recv_timeout(DEADLINE)
+        .unwrap()
+        .expect("the large message");
+    assert_eq!(*got, big);
+}
+
+#[test]
+fn topic_cam_never_sees_camera_or_cam_slash_x() {
+    let _serial = shared();
+    let h = Harness::start();
+    let mut cam = RawSubscriber::<Tick>::new(&h.iface, "cam").unwrap();
+    let mut star = RawSubscriber::<Tick>::new(&h.iface, "cam*").unwrap();
+    cam.listen().unwrap();
+    star.listen().unwrap();
+    let pubs = PublishSpace::new(&h.iface);
+    for (n, other) in ["camera", "cam/x", "ca", "Cam", "cam ", "cam*x"]
+        .iter()
+        .enumerate()
+    {
+        pubs.publish(other, &tick(100 + n as u64)).unwrap();
+    }
+    pubs.publish("cam", &tick(7)).unwrap();
+    pubs.publish("cam*", &tick(8)).unwrap();
+    // One connection delivers in order: had anything leaked, it would have come first.
+    assert!(wait_until(DEADLINE, || latest_n(&cam) == Some(7)));
+    assert!(wait_until(DEADLINE, || latest_n(&star) == Some(8)));
+    assert_eq!(cam.counters().received, 1);
+    assert_eq!(star.counters().received, 1);
+    assert_eq!(
+        cam.counters().decode_errors + star.counters().decode_errors,
+        0
+    );
+}
+
+#[test]
+fn topic_names_may_hold_any_text() {
+    let _serial = shared();
+    let h = Harness::start();
+    let topic = "robot 1/cam*?[x]\n\t\u{0}é{tag}\\";
+    let mut sub = RawSubscriber::<Tick>::new(&h.iface, topic).unwrap();
+    sub.listen().unwrap();
+    PublishSpace::new(&h.iface)
+        .publish(topic, &tick(3))
+        .unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(3)));
+    assert_eq!(h.kv.get::<Tick>(topic).unwrap(), tick(3));
+    let empty = RawSubscriber::<Tick>::new(&h.iface, "").unwrap();
+    PublishSpace::new(&h.iface).publish("", &tick(4)).unwrap();
+    assert_eq!(empty.recv_timeout(DEADLINE).unwrap().map(|t| t.n), Some(4));
+}
+
+#[test]
+fn two_subscribers_of_one_topic_both_receive() {
+    let _serial = shared();
+    let h = Harness::start();
+    let other_iface = RedisInterface::new(&h.server.url()).unwrap();
+    let mut a = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
+    let mut b = RawSubscriber::<Tick>::new(&other_iface, "t").unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let mut c =
+        CallbackSubscriber::with_delivery(&h.iface, "t", Delivery::Queue(16), move |t: Tick| {
+            sink.lock().unwrap().push(t.n)
+        })
+        .unwrap();
+    a.listen().unwrap();
+    b.listen().unwrap();
+    c.listen().unwrap();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("t", &tick(1)).unwrap();
+    pubs.publish("t", &tick(2)).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&a) == Some(2)));
+    assert!(wait_until(DEADLINE, || latest_n(&b) == Some(2)));
+    assert!(wait_until(DEADLINE, || seen.lock().unwrap().len() == 2));
+    assert_eq!(*seen.lock().unwrap(), [1, 2]);
+    for counters in [a.counters(), b.counters(), c.counters()] {
+        assert_eq!((counters.received, counters.skipped), (2, 0));
+    }
+}
+
+#[test]
+fn callback_that_panics_on_message_3_still_receives_4_to_10() {
+    let _serial = shared();
+    let h = Harness::start();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let mut cb =
+        CallbackSubscriber::with_delivery(&h.iface, "t", Delivery::Queue(32), move |t: Tick| {
+            if t.n == 3 {
+                panic!("message 3 is cursed");
+            }
+            sink.lock().unwrap().push(t.n);
+        })
+        .unwrap();
+    cb.listen().unwrap();
+    let pubs = PublishSpace::new(&h.iface);
+    for n in 1..=10 {
+        pubs.publish("t", &tick(n)).unwrap();
+    }
+    assert!(wait_until(DEADLINE, || seen.lock().unwrap().len() == 9));
+    assert_eq!(*seen.lock().unwrap(), [1, 2, 4, 5, 6, 7, 8, 9, 10]);
+    let c = cb.counters();
+    assert_eq!((c.received, c.panics, c.dropped), (10, 1, 0));
+}
+
+#[test]
+fn slow_callback_gets_the_latest_message_and_memory_stays_bounded() {
+    let _serial = shared();
+    let h = Harness::start();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let mut cb = CallbackSubscriber::new(&h.iface, "t", move |t: Tick| {
+        std::thread::sleep(Duration::from_millis(20));
+        sink.lock().unwrap().push(t.n);
+    })
+    .unwrap();
+    cb.listen().unwrap();
+    let pubs = PublishSpace::new(&h.iface);
+    for n in 1..=100 {
+        pubs.publish("t", &tick(n)).unwrap();
+    }
+    assert!(wait_until(DEADLINE, || seen.lock().unwrap().last() == Some(&100)));
+    let calls = seen.lock().unwrap().len() as u64;
+    let c = cb.counters();
+    assert!(calls < 100, "a 20 ms callback cannot keep up with a burst");
+    assert_eq!(c.received + c.skipped, 100, "{c:?}");
+    assert_eq!(c.received, calls + c.dropped, "{c:?}");
+}
+
+/// Blocks the callback until opened.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(bool, bool)>, // (entered, open)
+    changed: Condvar,
+}
+
+impl Gate {
+    fn enter_and_wait(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.0 = true;
+        self.changed.notify_all();
+        while !s.1 {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+
+    fn wait_entered(&self) {
+        let mut s = self.state.lock().unwrap();
+        while !s.0 {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+}
+
+#[test]
+fn slow_callback_with_a_bounded_queue_drops_the_oldest() {
+    let _serial = shared();
+    let h = Harness::start();
+    let gate = Arc::new(Gate::default());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (g, sink) = (Arc::clone(&gate), Arc::clone(&seen));
+    let mut cb =
+        CallbackSubscriber::with_delivery(&h.iface, "t", Delivery::Queue(5), move |t: Tick| {
+            if t.n == 1 {
+                g.enter_and_wait();
+            }
+            sink.lock().unwrap().push(t.n);
+        })
+        .unwrap();
+    cb.listen().unwrap();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("t", &tick(1)).unwrap();
+    gate.wait_entered();
+    for n in 2..=20 {
+        pubs.publish("t", &tick(n)).unwrap();
+    }
+    assert!(wait_until(DEADLINE, || cb.counters().received == 20));
+    gate.open();
+    assert!(wait_until(DEADLINE, || seen.lock().unwrap().last() == Some(&20)));
+    assert_eq!(*seen.lock().unwrap(), [1, 16, 17, 18, 19, 20]);
+    assert_eq!(cb.counters().dropped, 14);
+}
+
+#[test]
+fn recv_returns_every_message_in_order_with_a_queue() {
+    let _serial = shared();
+    let h = Harness::start();
+    let mut sub =
+        RawSubscriber::<Tick>::with_delivery(&h.iface, "t", Delivery::Queue(100)).unwrap();
+    sub.listen().unwrap();
+    assert!(sub.try_recv().is_none());
+    let pubs = PublishSpace::new(&h.iface);
+    for n in 1..=10 {
+        pubs.publish("t", &tick(n)).unwrap();
+    }
+    let got: Vec<u64> = (0..10).map(|_| sub.recv().unwrap().n).collect();
+    assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    assert!(sub
+        .recv_timeout(Duration::from_millis(100))
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn recv_starts_listening_and_gives_the_stored_value_first() {
+    let _serial = shared();
+    let h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("t", &tick(5)).unwrap();
+    let sub = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
+    assert_eq!(sub.recv().unwrap().n, 5);
+    assert!(sub.is_listening());
+    pubs.publish("t", &tick(6)).unwrap();
+    assert_eq!(sub.recv().unwrap().n, 6);
+}
+
+#[test]
+fn subscriber_survives_a_redis_restart() {
+    let _serial = shared();
+    let mut h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    let mut sub = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
+    sub.listen().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let mut cb =
+        CallbackSubscriber::new(&h.iface, "t", move |t: Tick| sink.lock().unwrap().push(t.n))
+            .unwrap();
+    cb.listen().unwrap();
+    pubs.publish("t", &tick(1)).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(1)));
+
+    h.server.kill();
+    assert!(wait_until(DEADLINE, || sub.status().state
+        == ConnectionState::Reconnecting));
+    assert!(sub.status().last_error.is_some());
+    h.server.restart().unwrap();
+    pubs.publish("t", &tick(2)).unwrap();
+
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(2)));
+    assert!(wait_until(DEADLINE, || seen.lock().unwrap().last() == Some(&2)));
+    assert!(wait_until(DEADLINE, || sub.status().state
+        == ConnectionState::Connected));
+    assert!(sub.status().reconnects >= 1);
+    // And it keeps receiving.
+    pubs.publish("t", &tick(3)).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(3)));
+}
+
+/// Threads of this process whose name starts with `reem-`.
+fn reem_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| { eprintln!("THREAD {name:?}"); name.starts_with("reem-") })
+        .count()
+}
+
+#[test]
+fn dropping_100_subscribers_leaves_no_thread_behind() {
+    let _alone = SERIAL.write().unwrap_or_else(|e| e.into_inner());
+    let h = Harness::start();
+    let before = reem_threads();
+    let mut raws = Vec::new();
+    let mut callbacks = Vec::new();
+    for i in 0..50 {
+        let mut raw = RawSubscriber::<Tick>::new(&h.iface, &format!("t{}", i % 7)).unwrap();
+        raw.listen().unwrap();
+        raws.push(raw);
+        let mut cb = CallbackSubscriber::new(&h.iface, &format!("t{i}"), |_: Tick| {}).unwrap();
+        cb.listen().unwrap();
+        callbacks.push(cb);
+    }
+    assert_eq!(
+        reem_threads(),
+        before + 1 + 50,
+        "one dispatcher, one thread per callback"
+    );
+    PublishSpace::new(&h.iface).publish("t1", &tick(1)).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&raws[1]) == Some(1)));
+    drop(raws);
+    drop(callbacks);
+    assert!(
+        wait_until(Duration::from_secs(2), || reem_threads() == before),
+        "{} reem threads left",
+        reem_threads() - before
+    );
+}
+
+#[test]
+fn subscribers_of_one_interface_share_one_connection() {
+    let _serial = shared();
+    let h = Harness::start();
+    let clone = h.iface.clone();
+    let mut subs = Vec::new();
+    for i in 0..20 {
+        let iface = if i % 2 == 0 { &h.iface } else { &clone };
+        let mut sub = RawSubscriber::<Tick>::new(iface, &format!("topic/{i}")).unwrap();
+        sub.listen().unwrap();
+        subs.push(sub);
+    }
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut h.raw())
+        .unwrap();
+    let subscribers = clients.lines().filter(|l| l.contains("flags=P")).count();
+    assert_eq!(subscribers, 1, "{clients}");
+}
+
+#[test]
+fn hostile_payloads_are_counted_as_decode_errors_and_the_subscriber_carries_on() {
+    let _serial = shared();
+    let h = Harness::start();
+    let mut sub = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
+    sub.listen().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let mut cb =
+        CallbackSubscriber::new(&h.iface, "t", move |t: Tick| sink.lock().unwrap().push(t.n))
+            .unwrap();
+    cb.listen().unwrap();
+
+    let mut raw = h.raw();
+    let noise: Vec<u8> = (0..2 << 20)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let hostile: [&[u8]; 6] = [
+        b"garbage",
+        b"reem1 h 1 5\n3:abc",
+        b"reem1 h 1 6\n99999999999:x",
+        b"reem1 h 1 7\n1:a1:b",
+        b"reem1 q 1 8\n",
+        &noise,
+    ];
+    for payload in hostile {
+        std::thread::sleep(Duration::from_millis(200));
+        eprintln!("DBG {:?} {:?} {:?}", sub.counters(), sub.last_decode_error(), sub.status());
+        redis::cmd("PUBLISH")
+            .arg("t")
+            .arg(payload)
+            .exec(&mut raw)
+            .unwrap();
+    }
+    // A string where the hash should be, announced as a large message.
+    redis::cmd("SET")
+        .arg("t")
+        .arg("not a hash")
+        .exec(&mut raw)
+        .unwrap();
+    redis::cmd("PUBLISH")
+        .arg("t")
+        .arg("reem1 k 1 9\n")
+        .exec(&mut raw)
+        .unwrap();
+    // Another type's message on the topic.
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish(
+        "t",
+        &Pose2 {
+            x: 1.0,
+            y: 2.0,
+            theta: 3.0,
+        },
+    )
+    .unwrap();
+    pubs.publish("t", &tick(42)).unwrap();
+
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(42)));
+    assert!(wait_until(DEADLINE, || seen.lock().unwrap().last() == Some(&42)));
+    for c in [sub.counters(), cb.counters()] {
+        assert_eq!((c.decode_errors, c.received), (8, 1), "{c:?}");
+    }
+    let why = sub.last_decode_error().unwrap();
+    assert!(why.contains("test.Tick") || why.contains("Pose2"), "{why}");
+    assert_eq!(sub.status().state, ConnectionState::Connected);
+}
+
+#[test]
+fn stored_values_that_do_not_decode_are_decode_errors_for_a_late_joiner() {
+    let _serial = shared();
+    let h = Harness::start();
+    h.write_raw(
+        "garbled",
+        &[
+            ("@label", b"test.Tick"),
+            ("n", b"not a number"),
+            ("note", b"x"),
+        ],
+    );
+    redis::cmd("SET")
+        .arg("string")
+        .arg("x")
+        .exec(&mut h.raw())
+        .unwrap();
+    h.kv.set(
+        "pose",
+        &Pose2 {
+            x: 0.0,
+            y: 0.0,
+            theta: 0.0,
+        },
+    )
+    .unwrap();
+    for topic in ["garbled", "string", "pose"] {
+        let mut sub = RawSubscriber::<Tick>::new(&h.iface, topic).unwrap();
+        sub.listen().unwrap();
+        assert_eq!(sub.counters().decode_errors, 1, "{topic}");
+        assert!(sub.value().is_none());
+        PublishSpace::new(&h.iface)
+            .publish(topic, &tick(1))
+            .unwrap();
+        assert!(
+            wait_until(DEADLINE, || latest_n(&sub) == Some(1)),
+            "{topic}"
+        );
+    }
+}
+
+#[test]
+fn hand_written_marshaller_publishes_and_subscribes() {
+    let _serial = shared();
+    let h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("greeting", &Text("hello".into())).unwrap();
+    assert_eq!(h.kv.get::<Text>("greeting").unwrap(), Text("hello".into()));
+
+    let sub = RawSubscriber::<Text>::new(&h.iface, "greeting").unwrap();
+    assert_eq!(sub.recv().unwrap().0, "hello");
+    pubs.publish("greeting", &Text("world".into())).unwrap();
+    assert_eq!(sub.recv_timeout(DEADLINE).unwrap().unwrap().0, "world");
+    let c = sub.counters();
+    assert_eq!((c.received, c.skipped, c.decode_errors), (2, 0, 0));
+}
+
+#[test]
+fn url_options_apply_to_subscribers() {
+    let _serial = shared();
+    let server = RedisServer::builder()
+        .args(["--user", "alice", "on", ">secret", "~*", "&*", "+@all"])
+        .start()
+        .unwrap();
+    let url = format!("{}?db=3&user=alice&pass=secret", server.unix_url());
+    let iface = RedisInterface::new(&url).unwrap();
+    PublishSpace::new(&iface).publish("t", &tick(1)).unwrap();
+    let mut sub = RawSubscriber::<Tick>::new(&iface, "t").unwrap();
+    sub.listen().unwrap();
+    assert_eq!(
+        latest_n(&sub),
+        Some(1),
+        "the stored value is read from db 3"
+    );
+    PublishSpace::new(&iface).publish("t", &tick(2)).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(2)));
+
+    let mut con = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+    let subscriber = clients.lines().find(|l| l.contains("flags=P")).unwrap();
+    assert!(subscriber.contains("user=alice"), "{subscriber}");
+    let stored: Option<Vec<u8>> = redis::cmd("HGET")
+        .arg("t")
+        .arg("n")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(stored, None, "db 0 is untouched");
+}
