@@ -1,0 +1,73 @@
+//! Micro-benchmarks of the key-value store's hot paths (W1, W2), reem and raw side by side.
+//! `cargo bench -p reem-bench`; the full report is `cargo run --release -p reem-bench`.
+
+use std::sync::OnceLock;
+
+use reem::{KeyValueStore, ReemMarshal};
+
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Ten {
+    x: f64,
+    y: f64,
+    z: f64,
+    roll: f64,
+    yaw: f64,
+    seq: i64,
+    stamp_ns: i64,
+    count: i64,
+    frame: String,
+    child: String,
+}
+
+fn msg() -> Ten {
+    Ten { x: 1.25, y: -0.5, z: 3.25, roll: 0.001, yaw: -2.5e-3, seq: 1, stamp_ns: 1_732_000_000, count: 7, frame: "map".into(), child: "base".into() }
+}
+
+struct Env {
+    _server: Option<reem::server::RedisServer>,
+    url: String,
+    kv: KeyValueStore,
+}
+
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let (url, server) = reem::server::url_or_start().unwrap();
+        let kv = KeyValueStore::new(&reem::RedisInterface::new(&url).unwrap());
+        kv.set("bench/ten", &msg()).unwrap();
+        Env { _server: server, url, kv }
+    })
+}
+
+#[divan::bench]
+fn w1_set_reem() {
+    env().kv.set("bench/ten", &msg()).unwrap();
+}
+
+#[divan::bench]
+fn w2_get_reem() -> Ten {
+    env().kv.get("bench/ten").unwrap()
+}
+
+#[divan::bench]
+fn w2_get_raw(bencher: divan::Bencher) {
+    let mut con = redis::Client::open(env().url.as_str()).unwrap().get_connection().unwrap();
+    bencher.bench_local(|| {
+        let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg("bench/ten").query(&mut con).unwrap();
+        h
+    });
+}
+
+#[divan::bench]
+fn encode_only(bencher: divan::Bencher) {
+    let m = msg();
+    bencher.bench_local(|| {
+        let mut pipe = redis::pipe();
+        m.write("k", &mut pipe).unwrap();
+        pipe
+    });
+}
+
+fn main() {
+    divan::main();
+}
