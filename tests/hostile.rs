@@ -356,3 +356,22 @@ fn removed_required_field_is_schema_mismatch() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn get_field_reads_an_older_compatible_message() {
+    let h = Harness::start();
+    h.kv.set("odom", &v1::Odom { x: 1.5, seq: 3 }).unwrap();
+    assert_eq!(
+        h.kv.get_field("odom", &v2::Odom::fields().x()).unwrap(),
+        1.5
+    );
+    assert_eq!(
+        h.kv.get_field("odom", &v2::Odom::fields().covariance())
+            .unwrap(),
+        None
+    );
+    let err =
+        h.kv.get_field("odom", &v3_changed_type::Odom::fields().x())
+            .unwrap_err();
+    assert!(err.is_schema_mismatch(), "{err}");
+}

@@ -4,7 +4,7 @@
 //! |------|-----------|-------------|
 //! | [`set`](KeyValueStore::set) | `MULTI; UNLINK k; HSET k @label … fields…; EXEC` | 1 |
 //! | [`get`](KeyValueStore::get) | `HGETALL k` | 1 |
-//! | [`get_field`](KeyValueStore::get_field) | one script: `HKEYS` + `HMGET` of the field's names | 1 |
+//! | [`get_field`](KeyValueStore::get_field) | `HMGET k @label @fp <the field's names>` (a list: one script selecting them) | 1 |
 //! | [`set_field`](KeyValueStore::set_field) | one script: check `@fp`, `HDEL` the old, `HSET` the new | 1 |
 //! | [`delete`](KeyValueStore::delete) | `DEL k` | 1 |
 //!
@@ -19,10 +19,11 @@ use redis::{Pipeline, Value};
 use crate::error::{server_error, Error, Result};
 use crate::handle::FieldHandle;
 use crate::interface::RedisInterface;
+use crate::marshal::{array, FINGERPRINT_FIELD, LABEL_FIELD, SCHEMA_FIELD};
 use crate::marshal::{
     check_header, FieldPath, FieldReader, FieldWriter, HashView, ReemField, ReemMarshal,
 };
-use crate::schema::schema_of;
+use crate::schema::{schema_of, FieldType, Schema, SchemaBuilder};
 
 /// Typed messages stored at keys, on one [`RedisInterface`].
 ///
@@ -98,26 +99,64 @@ impl KeyValueStore {
 
     /// Reads one field (a scalar, an array, a nested struct, a list) of the message at
     /// `key`, transferring only that field's stored values.
+    ///
+    /// A field whose stored names are known from its type is one `HMGET` (with `@label` and
+    /// `@fp`, checked against `R`); a field holding a variable-length list is one script
+    /// that selects the names on the server.
     pub fn get_field<R, T>(&self, key: &str, field: &FieldHandle<R, T>) -> Result<T>
     where
         R: ReemField + 'static,
         T: ReemField,
     {
-        let reply = self
-            .iface
-            .with_connection(|c| {
-                scripts::GET_FIELD.invoke_with(c, key, |p| {
-                    p.arg(field.path()).arg(self.iface.max_message_size());
+        let schema = schema_of::<R>();
+        let reply = match stored_names::<T>(field.path()) {
+            Some(names) => self.read_names(key, schema, names)?,
+            None => self
+                .iface
+                .with_connection(|c| {
+                    scripts::GET_FIELD.invoke_with(c, key, |p| {
+                        p.arg(field.path()).arg(self.iface.max_message_size());
+                    })
                 })
-            })
-            .map_err(|e| self.refused(key, e))?;
+                .map_err(|e| self.refused(key, e))?,
+        };
+        self.check_size(key, &reply)?;
         let hash = HashView::from_hgetall(key, &reply)?;
-        check_header(key, schema_of::<R>(), &hash)?;
+        check_header(key, schema, &hash)?;
         T::decode(&mut FieldReader::new(
             key,
             &hash,
             FieldPath::at(field.path()),
         ))
+    }
+
+    /// `HMGET key @label @fp names…` as a flat field/value reply (nil values left out), with
+    /// `@schema` fetched too when the fingerprint differs from `schema`'s.
+    fn read_names(&self, key: &str, schema: &Schema, mut names: Vec<String>) -> Result<Value> {
+        names.splice(0..0, [LABEL_FIELD.to_owned(), FINGERPRINT_FIELD.to_owned()]);
+        let values: Vec<Value> = self
+            .iface
+            .with_connection(|c| redis::cmd("HMGET").arg(key).arg(&names).query(c))
+            .map_err(|e| keyed(key, e))?;
+        let fp_differs = matches!(&values[..], [_, Value::BulkString(fp), ..] if fp.as_slice() != schema.fingerprint_hex.as_bytes());
+        let mut pairs = Vec::with_capacity(2 * names.len() + 2);
+        for (name, value) in names.into_iter().zip(values) {
+            if value != Value::Nil {
+                pairs.push(Value::BulkString(name.into_bytes()));
+                pairs.push(value);
+            }
+        }
+        if fp_differs {
+            let stored: Value = self
+                .iface
+                .with_connection(|c| redis::cmd("HGET").arg(key).arg(SCHEMA_FIELD).query(c))
+                .map_err(|e| keyed(key, e))?;
+            if stored != Value::Nil {
+                pairs.push(Value::BulkString(SCHEMA_FIELD.as_bytes().to_vec()));
+                pairs.push(stored);
+            }
+        }
+        Ok(Value::Array(pairs))
     }
 
     /// Replaces one field of the message at `key`, atomically, leaving the rest untouched.
@@ -214,6 +253,25 @@ impl KeyValueStore {
             found: "no reply".to_owned(),
         })
     }
+}
+
+/// The stored field names a `T` at `path` occupies, if its type fixes them (no
+/// variable-length list, no hand-written encoding).
+fn stored_names<T: ReemField>(path: &str) -> Option<Vec<String>> {
+    let mut b = SchemaBuilder::at(path);
+    T::describe(&mut b);
+    let mut names = Vec::new();
+    for f in b.finish() {
+        let at = FieldPath::at(&f.name);
+        match f.ty {
+            FieldType::List { .. } | FieldType::Custom { .. } => return None,
+            FieldType::Array { .. } => names.extend(
+                [array::ARR, array::DTYPE, array::SHAPE, array::STRIDES].map(|s| at.child(s)),
+            ),
+            _ => names.push(at.leaf().to_owned()),
+        }
+    }
+    Some(names)
 }
 
 /// Names `key` in a `WRONGTYPE` error.

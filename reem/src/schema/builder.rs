@@ -18,6 +18,14 @@ impl SchemaBuilder {
         Self::default()
     }
 
+    /// A builder whose fields are named below `path` (what one field of a message stores).
+    pub fn at(path: &str) -> Self {
+        Self {
+            path: FieldPath::at(path),
+            ..Self::default()
+        }
+    }
+
     /// A builder naming fields relative to a list element (`""` for a scalar element).
     pub(crate) fn for_item() -> Self {
         Self::default()
