@@ -146,16 +146,19 @@ fn main() -> reem::Result<()> {
     rows.extend(time(&kv, &mut raw, "1 MiB Array1<f64>", &floats, 500));
 
     println!(
-        "{:<28} {:>12} {:>12} {:>12}",
-        "median of", "reem", "raw redis", "reem/raw"
+        "{:<26} {:>11} {:>11} {:>11} {:>9} {:>14}",
+        "median of", "reem", "raw", "raw+copy", "reem/raw", "reem/raw+copy"
     );
     for r in rows {
+        let ratio = |d: Duration| format!("{:.2}", r.reem.as_secs_f64() / d.as_secs_f64());
         println!(
-            "{:<28} {:>12.3?} {:>12.3?} {:>12.2}",
+            "{:<26} {:>11.2?} {:>11.2?} {:>11} {:>9} {:>14}",
             r.what,
             r.reem,
             r.raw,
-            r.reem.as_secs_f64() / r.raw.as_secs_f64()
+            r.raw_copy.map_or("-".into(), |d| format!("{d:.2?}")),
+            ratio(r.raw),
+            r.raw_copy.map_or("-".into(), ratio),
         );
     }
     Ok(())

@@ -581,3 +581,16 @@ fn hash_written_by_another_program_is_decoded_field_by_field() {
         }
     );
 }
+
+/// A user type named like the derive's helper names must not clash with them.
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Fields {
+    fields: u8,
+}
+
+#[test]
+fn a_struct_named_fields_works() {
+    let h = Harness::start();
+    h.kv.set("f", &Fields { fields: 3 }).unwrap();
+    assert_eq!(h.kv.get_field("f", &Fields::fields().fields()).unwrap(), 3);
+}

@@ -160,18 +160,18 @@ fn expand_handles(s: &Struct<'_>) -> TokenStream {
     quote! {
         const _: () = {
             #[doc = #doc]
-            pub struct Fields #generics (::reem::__private::PhantomData<fn() -> #ident #ty_generics>) #where_clause;
+            pub struct __ReemFields #generics (::reem::__private::PhantomData<fn() -> #ident #ty_generics>) #where_clause;
 
             #[automatically_derived]
-            impl #impl_generics Fields #ty_generics #where_clause {
+            impl #impl_generics __ReemFields #ty_generics #where_clause {
                 #(#methods)*
             }
 
             #[automatically_derived]
             impl #impl_generics #ident #ty_generics #where_clause {
                 #[doc = #doc]
-                pub fn fields() -> Fields #ty_generics {
-                    Fields(::reem::__private::PhantomData)
+                pub fn fields() -> __ReemFields #ty_generics {
+                    __ReemFields(::reem::__private::PhantomData)
                 }
             }
         };
