@@ -78,9 +78,9 @@ impl RedisInterfaceBuilder {
     }
 
     /// The largest message (sum of its stored field values, in bytes) a read accepts
-    /// (default [`DEFAULT_MAX_MESSAGE_SIZE`]). One-field reads check it on the server, before
-    /// anything is sent; whole-message reads check the reply before decoding it, so a
-    /// hostile huge value never gets its decoded copy.
+    /// (default [`DEFAULT_MAX_MESSAGE_SIZE`]). One-field reads of lists check it on the server,
+    /// before anything is sent; other reads check the reply before decoding it, so a hostile
+    /// huge value never gets its decoded copy.
     pub fn max_message_size(mut self, bytes: u64) -> Self {
         self.max_message_size = bytes;
         self

@@ -61,7 +61,7 @@ pub mod server;
 
 pub use error::{Error, Result};
 pub use handle::FieldHandle;
-pub use interface::{RedisInterface, RedisInterfaceBuilder};
+pub use interface::{RedisInterface, RedisInterfaceBuilder, DEFAULT_MAX_MESSAGE_SIZE};
 pub use kv::KeyValueStore;
 pub use marshal::{ship, Json, Marshaller, ReemField, ReemMarshal, Ship};
 pub use pubsub::{
