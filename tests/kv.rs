@@ -594,3 +594,20 @@ fn a_struct_named_fields_works() {
     h.kv.set("f", &Fields { fields: 3 }).unwrap();
     assert_eq!(h.kv.get_field("f", &Fields::fields().fields()).unwrap(), 3);
 }
+
+#[test]
+fn packed_and_pipelined_writes_store_the_same_hash() {
+    let h = Harness::start();
+    let mut s = status();
+    s.ranges = (0..5000).map(|i| i as f32).collect(); // large enough to be sent last
+    h.kv.set("packed", &s).unwrap();
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    s.write("piped", &mut pipe).unwrap();
+    pipe.query::<()>(&mut h.raw()).unwrap();
+    let all = |k: &str| -> std::collections::BTreeMap<String, Vec<u8>> {
+        redis::cmd("HGETALL").arg(k).query(&mut h.raw()).unwrap()
+    };
+    assert_eq!(all("packed"), all("piped"));
+    assert_eq!(h.kv.get::<Status>("packed").unwrap(), s);
+}

@@ -12,7 +12,7 @@
 //! survives (an `Option` that became `None` is gone), and no reader sees half of it.
 
 mod dynamic;
-mod scripts;
+pub(crate) mod scripts;
 
 use redis::{Pipeline, Value};
 
@@ -62,6 +62,10 @@ impl KeyValueStore {
 
     /// Stores `value` at `key`, replacing whatever message was there, in one MULTI/EXEC.
     pub fn set<T: ReemMarshal>(&self, key: &str, value: &T) -> Result<()> {
+        let mut packed = Vec::new();
+        if let Some(queued) = value.write_packed(key, &mut packed)? {
+            return self.run_packed(key, &packed, queued);
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         value.write(key, &mut pipe)?;
@@ -233,6 +237,26 @@ impl KeyValueStore {
             }
         }
         keyed(key, e)
+    }
+
+    /// Sends a whole `MULTI … EXEC` transaction given as RESP bytes (`queued` commands
+    /// between `MULTI` and `EXEC`) and checks every reply.
+    fn run_packed(&self, key: &str, packed: &[u8], queued: usize) -> Result<()> {
+        let mut replies = self
+            .iface
+            .with_connection(|c| redis::ConnectionLike::req_packed_commands(c, packed, queued + 1, 1))
+            .map_err(|e| keyed(key, e))?;
+        match replies.pop() {
+            Some(Value::Array(results)) => results.into_iter().try_for_each(|r| match r {
+                Value::ServerError(e) => Err(Error::from_redis(key, e.into())),
+                _ => Ok(()),
+            }),
+            Some(Value::ServerError(e)) => Err(Error::from_redis(key, e.into())),
+            other => Err(Error::WrongRedisType {
+                key: key.to_owned(),
+                found: format!("an unexpected reply to EXEC: {other:?}"),
+            }),
+        }
     }
 
     /// Runs the queued commands; their replies are not needed.

@@ -136,6 +136,16 @@ pub trait ReemMarshal: Sized + Send + 'static {
         let _ = (key, pipe);
         Ok(false)
     }
+
+    /// The transport's fast path for what [`write`](Self::write) queues: appends the whole
+    /// `MULTI … EXEC` transaction as RESP bytes to `out`, with every large value copied
+    /// exactly once, and returns how many commands it queued between `MULTI` and `EXEC`.
+    /// The default returns `Ok(None)` (the transport then runs `write`'s pipeline).
+    #[doc(hidden)]
+    fn write_packed(&self, key: &str, out: &mut Vec<u8>) -> Result<Option<usize>> {
+        let _ = (key, out);
+        Ok(None)
+    }
 }
 
 impl<T: ReemField + Send + 'static> ReemMarshal for T {
@@ -157,6 +167,43 @@ impl<T: ReemField + Send + 'static> ReemMarshal for T {
         self.encode(&mut w)?;
         w.finish();
         Ok(true)
+    }
+
+    fn write_packed(&self, key: &str, out: &mut Vec<u8>) -> Result<Option<usize>> {
+        let schema = schema_of::<T>();
+        let mut small = Vec::with_capacity(256);
+        let mut w = FieldWriter::packed(key, &mut small, FieldPath::root());
+        self.encode(&mut w)?;
+        let (pairs, large) = w.finish_packed();
+        let large_bytes: usize = large.iter().map(|(n, v)| n.len() + v.len() + 64).sum();
+        out.reserve(small.len() + schema.json.len() + large_bytes + 256);
+        for cmd in [&[&b"MULTI"[..]][..], &[b"UNLINK", key.as_bytes()]] {
+            writer::resp_command(out, cmd.len());
+            cmd.iter().for_each(|a| writer::resp_bulk(out, a));
+        }
+        writer::resp_command(out, 2 + 2 * (3 + pairs));
+        writer::resp_bulk(out, b"HSET");
+        writer::resp_bulk(out, key.as_bytes());
+        for (field, value) in [
+            (LABEL_FIELD, &schema.label),
+            (FINGERPRINT_FIELD, &schema.fingerprint_hex),
+            (SCHEMA_FIELD, &schema.json),
+        ] {
+            writer::resp_bulk(out, field.as_bytes());
+            writer::resp_bulk(out, value.as_bytes());
+        }
+        out.extend_from_slice(&small);
+        // Large values (array bytes) each in an HSET of their own, after every small field:
+        // the command's length is known before its bytes are copied, once, from the message.
+        for (name, value) in &large {
+            writer::resp_command(out, 4);
+            for arg in [&b"HSET"[..], key.as_bytes(), name.as_bytes(), value] {
+                writer::resp_bulk(out, arg);
+            }
+        }
+        writer::resp_command(out, 1);
+        writer::resp_bulk(out, b"EXEC");
+        Ok(Some(2 + large.len()))
     }
 
     fn read(key: &str, pipe: &mut Pipeline) {

@@ -20,10 +20,17 @@ pub const LARGE_VALUE: usize = 4096;
 /// array is copied exactly once, by the `redis` crate, into the command buffer.
 pub struct FieldWriter<'p, 'a> {
     key: &'p str,
-    pipe: &'p mut Pipeline,
+    sink: Sink<'p>,
     path: FieldPath,
     large: Vec<(String, Cow<'a, [u8]>)>,
     pairs: usize,
+}
+
+/// Where the pairs go: the last command of a pipeline, or RESP bytes the transport sends
+/// itself (see [`FieldWriter::packed`]).
+enum Sink<'p> {
+    Pipeline(&'p mut Pipeline),
+    Resp(&'p mut Vec<u8>),
 }
 
 impl<'p, 'a> FieldWriter<'p, 'a> {
@@ -32,7 +39,20 @@ impl<'p, 'a> FieldWriter<'p, 'a> {
     pub fn new(key: &'p str, pipe: &'p mut Pipeline, path: FieldPath) -> Self {
         Self {
             key,
-            pipe,
+            sink: Sink::Pipeline(pipe),
+            path,
+            large: Vec::new(),
+            pairs: 0,
+        }
+    }
+
+    /// A writer encoding the small pairs as RESP bulk strings into `out`; the large values
+    /// are handed back by [`FieldWriter::finish_packed`], still borrowed, so that the
+    /// transport copies them once, straight into the bytes it sends.
+    pub(crate) fn packed(key: &'p str, out: &'p mut Vec<u8>, path: FieldPath) -> Self {
+        Self {
+            key,
+            sink: Sink::Resp(out),
             path,
             large: Vec::new(),
             pairs: 0,
@@ -66,7 +86,15 @@ impl<'p, 'a> FieldWriter<'p, 'a> {
 
     /// Stores `value` in the field named by the current path (see [`FieldPath::leaf`]).
     pub fn put(&mut self, value: &[u8]) {
-        self.pipe.arg(self.path.leaf()).arg(value);
+        match &mut self.sink {
+            Sink::Pipeline(pipe) => {
+                pipe.arg(self.path.leaf()).arg(value);
+            }
+            Sink::Resp(out) => {
+                resp_bulk(out, self.path.leaf().as_bytes());
+                resp_bulk(out, value);
+            }
+        }
         self.pairs += 1;
     }
 
@@ -100,9 +128,41 @@ impl<'p, 'a> FieldWriter<'p, 'a> {
     /// Appends the held-back large values and returns how many `field value` pairs were
     /// written in all.
     pub fn finish(self) -> usize {
-        for (name, value) in &self.large {
-            self.pipe.arg(name.as_str()).arg(value.as_ref());
+        match self.sink {
+            Sink::Pipeline(pipe) => {
+                for (name, value) in &self.large {
+                    pipe.arg(name.as_str()).arg(value.as_ref());
+                }
+            }
+            Sink::Resp(out) => {
+                for (name, value) in &self.large {
+                    resp_bulk(out, name.as_bytes());
+                    resp_bulk(out, value);
+                }
+            }
         }
         self.pairs
     }
+
+    /// For a [`packed`](Self::packed) writer: the number of small pairs written, and the
+    /// large values held back.
+    pub(crate) fn finish_packed(self) -> (usize, Vec<(String, Cow<'a, [u8]>)>) {
+        (self.pairs - self.large.len(), self.large)
+    }
+}
+
+/// Appends one RESP bulk string (`$len\r\nbytes\r\n`).
+pub(crate) fn resp_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a RESP array header for a command of `args` arguments (name included).
+pub(crate) fn resp_command(out: &mut Vec<u8>, args: usize) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(args).as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
