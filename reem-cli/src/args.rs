@@ -15,14 +15,15 @@ Exit status:
      text that does not fit the field's type; nothing was written
   6  `set` found that the message changed type or lost a field while it wrote;
      nothing was written (read it again and retry)
-  7  `echo --once` or `hz`: no message arrived within --timeout";
+  7  `echo` or `hz`: no message arrived within --timeout";
 
 /// Lists, reads, edits and watches reem messages in Redis, without their Rust types: every
 /// message carries its schema.
 #[derive(Debug, Parser)]
 #[command(name = "reem", version, after_help = EXIT_STATUS, max_term_width = 100)]
 pub struct Cli {
-    /// Redis to talk to: redis://[user:password@]host:port[/db] or unix:///path/redis.sock
+    /// Redis to talk to, e.g. redis://host:6379, redis://user:secret@host:6379/2,
+    /// unix:///run/redis.sock
     #[arg(
         long,
         global = true,
@@ -32,8 +33,7 @@ pub struct Cli {
     )]
     pub url: String,
 
-    /// Colour the output: auto (only on a terminal, and not when NO_COLOR is set), always,
-    /// never
+    /// When to colour the output
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
 
@@ -122,9 +122,12 @@ pub struct SchemaArgs {
 pub struct EchoArgs {
     /// The topic
     pub topic: String,
-    /// Exit after the first message
+    /// Exit after the first message (same as --count 1)
     #[arg(long)]
     pub once: bool,
+    /// Exit after this many messages
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
     /// Print each message as one line of JSON
     #[arg(long)]
     pub json: bool,
@@ -134,7 +137,7 @@ pub struct EchoArgs {
     /// Print arrays, long lists and long texts in full
     #[arg(long)]
     pub full: bool,
-    /// With --once: give up (exit 7) after this many seconds without a message
+    /// Give up (exit 7) if no message arrives for this many seconds
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 }

@@ -1,6 +1,7 @@
 //! Output for people: colours only on a terminal, aligned `name  value` lines, values
 //! summarised unless `--full`.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 
@@ -80,7 +81,12 @@ pub struct Table {
 }
 
 impl Table {
+    /// Adds a row; the name (from stored data) is made [`printable`].
     pub fn push(&mut self, name: String, value: String) {
+        let name = match printable(&name) {
+            Cow::Borrowed(_) => name,
+            Cow::Owned(safe) => safe,
+        };
         self.rows.push((name, value));
     }
 
@@ -164,11 +170,11 @@ impl View {
             DynValue::Bool(b) => b.to_string(),
             DynValue::Int(i) => i.to_string(),
             DynValue::UInt(u) => u.to_string(),
-            DynValue::F32(f) => float(f64::from(*f), f.to_string()),
-            DynValue::F64(f) => float(*f, f.to_string()),
+            DynValue::F32(f) => float(f64::from(*f), format!("{f:?}")),
+            DynValue::F64(f) => float(*f, format!("{f:?}")),
             DynValue::Char(c) => format!("{c:?}"),
             DynValue::String(s) => self.text(s, true),
-            DynValue::Enum(e) => e.clone(),
+            DynValue::Enum(e) => printable(e).into_owned(),
             DynValue::Json(j) => self.text(&j.to_string(), false),
             DynValue::Array(a) => self.array(a),
             DynValue::List(items) if items.is_empty() => "[]".to_owned(),
@@ -243,11 +249,12 @@ impl View {
 fn number(n: &Number) -> String {
     match n {
         Number::Int(i) => i.to_string(),
-        Number::Float(f) => float(*f, f.to_string()),
+        Number::Float(f) => float(*f, format!("{f:?}")),
     }
 }
 
-/// Floats as reem stores them: shortest text, `nan`, `inf`, `-inf`.
+/// Floats as reem stores them: the shortest text that reads back the same, always with a
+/// `.` or an exponent (`3.0`, `0.1`, `1e300`), or `nan`, `inf`, `-inf`.
 fn float(v: f64, shortest: String) -> String {
     if v.is_nan() {
         "nan".to_owned()
@@ -258,22 +265,23 @@ fn float(v: f64, shortest: String) -> String {
     }
 }
 
-/// A float with about six significant digits (for means).
+/// A float in at most about ten characters: its shortest text when that fits, else six
+/// significant digits (for means).
 pub fn short_float(v: f64) -> String {
     if !v.is_finite() {
         return float(v, String::new());
     }
-    let a = v.abs();
-    if a == 0.0 {
-        return "0".to_owned();
+    let shortest = format!("{v:?}");
+    if shortest.len() <= 10 {
+        return shortest;
     }
+    let a = v.abs();
     if (1e-4..1e9).contains(&a) {
         let decimals = (5 - a.log10().floor() as i32).max(0) as usize;
         let s = format!("{v:.decimals$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_owned()
-        } else {
-            s
+        match s.trim_end_matches('0') {
+            t if t.ends_with('.') => format!("{t}0"),
+            t => t.to_owned(),
         }
     } else {
         format!("{v:.5e}")
@@ -300,6 +308,25 @@ fn display_name(name: &str) -> String {
     } else {
         name.to_owned()
     }
+}
+
+/// Text from stored data made safe for a terminal: control characters (escape sequences,
+/// new lines) are shown escaped, everything else as is.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A Redis key as text a terminal shows safely: as is when it is printable UTF-8, else
@@ -330,11 +357,25 @@ mod tests {
     #[test]
     fn means_keep_six_significant_digits() {
         assert_eq!(short_float(127.33333333), "127.333");
-        assert_eq!(short_float(2.0), "2");
+        assert_eq!(short_float(499999.5), "499999.5");
+        assert_eq!(short_float(2.0), "2.0");
+        assert_eq!(short_float(2.000000001), "2.0");
         assert_eq!(short_float(0.000123456789), "0.000123457");
-        assert_eq!(short_float(1e-9), "1.00000e-9");
-        assert_eq!(short_float(0.0), "0");
+        assert_eq!(short_float(1e-9), "1e-9");
+        assert_eq!(short_float(1.2345678912e-9), "1.23457e-9");
+        assert_eq!(short_float(0.0), "0.0");
         assert_eq!(short_float(f64::NAN), "nan");
+    }
+
+    #[test]
+    fn control_characters_from_redis_never_reach_the_terminal() {
+        assert_eq!(printable("robot.Status"), "robot.Status");
+        assert_eq!(printable("evil\x1b[2Jlabel\n"), "evil\\u{1b}[2Jlabel\\n");
+        let mut t = Table::default();
+        t.push("a\x07b".into(), "1".into());
+        let mut out = Vec::new();
+        t.write(&mut out, "", |n| n.to_owned()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\u{7}b  1\n");
     }
 
     #[test]
@@ -353,8 +394,14 @@ mod tests {
         };
         let long = "a".repeat(1000);
         let shown = v.scalar(&DynValue::String(long.clone()));
-        assert!(shown.len() < 300 && shown.contains("1000 characters"), "{shown}");
+        assert!(
+            shown.len() < 300 && shown.contains("1000 characters"),
+            "{shown}"
+        );
         let full = View { full: true, ..v };
-        assert_eq!(full.scalar(&DynValue::String(long.clone())), format!("{long:?}"));
+        assert_eq!(
+            full.scalar(&DynValue::String(long.clone())),
+            format!("{long:?}")
+        );
     }
 }

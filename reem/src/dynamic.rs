@@ -51,7 +51,7 @@ use crate::error::{show_bytes, Error, Result};
 use crate::marshal::array::{self, Dtype, Element};
 use crate::marshal::{
     decode_json, FieldPath, FieldReader, FieldWriter, HashView, ReemField, FINGERPRINT_FIELD,
-    LABEL_FIELD, SCHEMA_FIELD, SEPARATOR,
+    LABEL_FIELD, ROOT_LEAF, SCHEMA_FIELD, SEPARATOR,
 };
 use crate::schema::{FieldSchema, FieldType, Schema, FORMAT_VERSION};
 
@@ -389,12 +389,13 @@ impl Decoder<'_, '_> {
         for f in fields {
             let path = join(prefix, &f.name);
             let value = self.field(&path, f)?;
-            tree.insert(&f.name, value).map_err(|why| Error::InvalidField {
-                key: self.key.to_owned(),
-                field: SCHEMA_FIELD.to_owned(),
-                expected: "a schema whose field names do not overlap".to_owned(),
-                found: why,
-            })?;
+            tree.insert(&f.name, value)
+                .map_err(|why| Error::InvalidField {
+                    key: self.key.to_owned(),
+                    field: SCHEMA_FIELD.to_owned(),
+                    expected: "a schema whose field names do not overlap".to_owned(),
+                    found: why,
+                })?;
         }
         Ok(tree.finish(!prefix.is_empty()))
     }
@@ -637,12 +638,18 @@ impl Tree {
 }
 
 /// Where a dotted field path lands in a message of `schema`: the stored field name and its
-/// schema entry. List elements are named by index (`path.3.x`); `""` is a top-level scalar.
+/// schema entry. List elements are named by index (`path.3.x`); a top-level scalar is `""` or
+/// `value` (its stored name).
 ///
 /// `None` if the schema has no such field. The path may name a group (an array, a list, a
 /// custom field) as well as a scalar.
 pub fn resolve<'s>(schema: &'s Schema, path: &str) -> Option<(String, &'s FieldSchema)> {
     resolve_in(&schema.fields, "", path)
+        .or_else(|| {
+            (path == ROOT_LEAF)
+                .then(|| resolve_in(&schema.fields, "", ""))
+                .flatten()
+        })
         .map(|(stored, f)| (FieldPath::at(&stored).leaf().to_owned(), f))
 }
 
@@ -661,7 +668,8 @@ fn resolve_in<'s>(
         let below = if f.name.is_empty() {
             rest
         } else {
-            rest.strip_prefix(f.name.as_str())?.strip_prefix(SEPARATOR)?
+            rest.strip_prefix(f.name.as_str())?
+                .strip_prefix(SEPARATOR)?
         };
         let (index, tail) = below.split_once(SEPARATOR).unwrap_or((below, ""));
         canonical_index(index)?;
@@ -1176,7 +1184,7 @@ mod tests {
     #[test]
     fn arrays_are_summarised_or_given_in_full() {
         let schema = Schema::new("A".into(), vec![f("m", f64_array(Some(2)))]);
-        let bytes = le_f64(&[1.0, f64::NAN, 3.0, 2.0]);
+        let bytes = le_f64(&[3.0, f64::NAN, 1.0, 2.0]);
         let reply = stored(
             &schema,
             &[
@@ -1190,7 +1198,10 @@ mod tests {
         let Some(DynValue::Array(a)) = v.get("m") else {
             panic!("{v:?}")
         };
-        assert_eq!((a.dtype.as_str(), a.shape.as_slice()), ("float64", &[2, 2][..]));
+        assert_eq!(
+            (a.dtype.as_str(), a.shape.as_slice()),
+            ("float64", &[2, 2][..])
+        );
         let ArrayBody::Summary(st) = &a.body else {
             panic!("{a:?}")
         };
@@ -1205,7 +1216,7 @@ mod tests {
         let full = decode_reply(&reply, Arrays::Full).unwrap().value;
         assert_eq!(
             serde_json::to_string(&full).unwrap(),
-            r#"{"m":[[1.0,"nan"],[3.0,2.0]]}"#
+            r#"{"m":[[3.0,"nan"],[1.0,2.0]]}"#
         );
     }
 
@@ -1347,7 +1358,9 @@ mod tests {
             vec![f(
                 "p",
                 FieldType::List {
-                    items: (0..50).map(|i| opt(&format!("f{i}"), FieldType::F64)).collect(),
+                    items: (0..50)
+                        .map(|i| opt(&format!("f{i}"), FieldType::F64))
+                        .collect(),
                 },
             )],
         );
@@ -1362,8 +1375,8 @@ mod tests {
         );
         // Allowed by the length bound, but 50 absent fields per element exceed the budget.
         let start = std::time::Instant::now();
-        let err = decode_reply(&stored(&schema, &[("p.len", b"60000")]), Arrays::Summary)
-            .unwrap_err();
+        let err =
+            decode_reply(&stored(&schema, &[("p.len", b"60000")]), Arrays::Summary).unwrap_err();
         assert!(err.to_string().contains("decoding steps"), "{err}");
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
@@ -1383,14 +1396,12 @@ mod tests {
             "{err}"
         );
         let schema = Schema::new("P".into(), vec![f("x", FieldType::F64)]);
-        let forged = raw(
-            [
-                ("@schema", schema.json.as_bytes()),
-                ("@fp", &b"0000000000000000"[..]),
-                ("x", b"1"),
-            ]
-            .iter(),
-        );
+        let forged = raw([
+            ("@schema", schema.json.as_bytes()),
+            ("@fp", &b"0000000000000000"[..]),
+            ("x", b"1"),
+        ]
+        .iter());
         let err = decode_reply(&forged, Arrays::Summary).unwrap_err();
         assert!(
             matches!(&err, Error::InvalidField { field, .. } if field == "@fp"),
@@ -1421,8 +1432,10 @@ mod tests {
         let schema = Schema::new("f64".into(), vec![f("", FieldType::F64)]);
         let msg = decode_reply(&stored(&schema, &[("value", b"2.5")]), Arrays::Summary).unwrap();
         assert_eq!(msg.value, DynValue::F64(2.5));
-        let (stored_name, _) = resolve(&msg.schema, "").unwrap();
-        assert_eq!(stored_name, "value");
+        for path in ["", "value"] {
+            let (stored_name, _) = resolve(&msg.schema, path).unwrap();
+            assert_eq!(stored_name, "value");
+        }
     }
 
     #[test]
@@ -1450,7 +1463,14 @@ mod tests {
         assert_eq!(name("path.3.x"), Some(("path.3.x".into(), FieldType::F64)));
         assert_eq!(name("tags.0"), Some(("tags.0".into(), FieldType::String)));
         assert!(matches!(name("path"), Some((_, FieldType::List { .. }))));
-        for missing in ["base", "base.y", "path.x", "path.03.x", "path.-1.x", "tags.0.x"] {
+        for missing in [
+            "base",
+            "base.y",
+            "path.x",
+            "path.03.x",
+            "path.-1.x",
+            "tags.0.x",
+        ] {
             assert_eq!(name(missing), None, "{missing}");
         }
     }
@@ -1465,7 +1485,10 @@ mod tests {
         assert_eq!(ok(FieldType::F32, "0.1"), "0.1");
         assert_eq!(ok(FieldType::F32, "NaN"), "nan");
         assert_eq!(ok(FieldType::U8, "255"), "255");
-        assert_eq!(ok(FieldType::I128, "-170141183460469231731687303715884105728"), "-170141183460469231731687303715884105728");
+        assert_eq!(
+            ok(FieldType::I128, "-170141183460469231731687303715884105728"),
+            "-170141183460469231731687303715884105728"
+        );
         assert_eq!(ok(FieldType::Bool, "TRUE"), "1");
         assert_eq!(ok(FieldType::Bool, "0"), "0");
         assert_eq!(ok(FieldType::Char, "é"), "é");
@@ -1495,7 +1518,10 @@ mod tests {
 
     #[test]
     fn types_are_described_briefly() {
-        assert_eq!(describe_type(&FieldType::enum_of(&["A", "B"])), "enum (A | B)");
+        assert_eq!(
+            describe_type(&FieldType::enum_of(&["A", "B"])),
+            "enum (A | B)"
+        );
         assert_eq!(describe_type(&f64_array(Some(2))), "array float64, 2-D");
         assert_eq!(
             describe_type(&FieldType::List {

@@ -8,7 +8,7 @@ use reem::RedisInterface;
 use super::{arrays, read_message};
 use crate::args::GetArgs;
 use crate::fail::{Code, Failure, Result};
-use crate::out::{Table, View};
+use crate::out::{printable, show_key, Table, View};
 
 pub fn run(iface: &RedisInterface, args: &GetArgs, out: &mut impl Write, view: View) -> Result {
     let stored = read_message(iface, &args.key, arrays(args.full))?;
@@ -34,8 +34,8 @@ pub fn run(iface: &RedisInterface, args: &GetArgs, out: &mut impl Write, view: V
     let indent = if args.field.is_none() {
         let mut head = format!(
             "{}  {}  {}",
-            p.strong(&args.key),
-            p.good(&msg.label),
+            p.strong(&show_key(args.key.as_bytes())),
+            p.good(&printable(&msg.label)),
             p.dim(&format!("schema {}", msg.schema.fingerprint_hex))
         );
         if let Some(seq) = &stored.seq {
@@ -52,14 +52,21 @@ pub fn run(iface: &RedisInterface, args: &GetArgs, out: &mut impl Write, view: V
     Ok(())
 }
 
-/// The value at `path`, or a failure naming the key, the label and the path.
+/// The value at `path` (`value` names a message that is one scalar, array or list, as it is
+/// stored), or a failure naming the key, the label and the path.
 pub fn field<'m>(key: &str, msg: &'m DynMessage, path: &str) -> Result<&'m DynValue> {
-    msg.value.get(path).ok_or_else(|| {
+    let whole = path == "value" && !matches!(msg.value, DynValue::Struct(_));
+    let found = if whole {
+        Some(&msg.value)
+    } else {
+        msg.value.get(path)
+    };
+    found.ok_or_else(|| {
         Failure::new(
             Code::NotFound,
             format!(
                 "key {key:?}: its message ({}) has no field {path:?} (`reem schema {key}` lists them)",
-                msg.label
+                printable(&msg.label)
             ),
         )
     })

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::SEQ_FIELD;
 use crate::args::LsArgs;
 use crate::fail::Result;
-use crate::out::{show_key, Palette};
+use crate::out::{printable, show_key, Palette};
 
 /// Keys asked for per `SCAN` step.
 const SCAN_COUNT: usize = 500;
@@ -28,18 +28,22 @@ struct Entry {
     key: String,
     #[serde(skip)]
     raw_key: Vec<u8>,
-    /// `message`, `topic`, `broken`, or the Redis type of another program's key.
+    /// `message`, `topic`, `custom` (a hand-written marshaller's hash: a label, no schema),
+    /// `broken`, or the Redis type of another program's key.
     kind: String,
     label: Option<String>,
     fields: Option<usize>,
     bytes: Option<u64>,
-    seq: Option<String>,
+    seq: Option<u64>,
     problem: Option<String>,
 }
 
 impl Entry {
     fn is_reem(&self) -> bool {
-        matches!(self.kind.as_str(), "message" | "topic" | "broken")
+        matches!(
+            self.kind.as_str(),
+            "message" | "topic" | "broken" | "custom"
+        )
     }
 }
 
@@ -64,7 +68,10 @@ pub fn run(
                 .query(c)
         })?;
         // SCAN may return a key more than once.
-        let fresh: Vec<Vec<u8>> = keys.into_iter().filter(|k| seen.insert(k.clone())).collect();
+        let fresh: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|k| seen.insert(k.clone()))
+            .collect();
         if !fresh.is_empty() {
             entries.extend(describe(iface, fresh)?);
         }
@@ -84,6 +91,8 @@ pub fn run(
     } else {
         table(&entries, out, palette)?;
     }
+    // The notes go to stderr: after the listing, also on a terminal.
+    out.flush()?;
     if entries.is_empty() {
         writeln!(note, "no reem message matches {:?}", args.pattern)?;
     }
@@ -158,14 +167,26 @@ fn entry(raw_key: Vec<u8>, replies: &[Value]) -> Option<Entry> {
         .collect();
     let view = HashView::from_pairs(pairs);
     let get = |f: &str| view.get(f.as_bytes());
-    if ty != "hash" || [LABEL_FIELD, FINGERPRINT_FIELD, SCHEMA_FIELD].iter().all(|f| get(f).is_none()) {
+    if ty != "hash"
+        || [LABEL_FIELD, FINGERPRINT_FIELD, SCHEMA_FIELD]
+            .iter()
+            .all(|f| get(f).is_none())
+    {
         return Some(e);
     }
     e.label = get(LABEL_FIELD).map(|l| String::from_utf8_lossy(l).into_owned());
-    e.seq = get(SEQ_FIELD).map(|s| String::from_utf8_lossy(s).into_owned());
+    e.seq = get(SEQ_FIELD)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse().ok());
+    let topic = get(SEQ_FIELD).is_some();
+    if e.label.is_some() && get(SCHEMA_FIELD).is_none() {
+        // A registered hand-written marshaller ("ship") tags its hash with a label only.
+        e.kind = "custom".to_owned();
+        return Some(e);
+    }
     match dynamic::read_schema(&e.key, &view) {
         Ok(schema) => {
-            e.kind = if e.seq.is_some() { "topic" } else { "message" }.to_owned();
+            e.kind = if topic { "topic" } else { "message" }.to_owned();
             e.label.get_or_insert(schema.label);
             e.fields = Some(schema.fields.len());
         }
@@ -200,10 +221,12 @@ fn table(entries: &[Entry], out: &mut impl Write, p: Palette) -> std::io::Result
             [
                 show_key(&e.raw_key),
                 e.kind.clone(),
-                e.label.clone().unwrap_or_else(dash),
+                e.label
+                    .as_deref()
+                    .map_or_else(dash, |l| printable(l).into_owned()),
                 e.fields.map_or_else(dash, |n| n.to_string()),
                 e.bytes.map_or_else(dash, |n| n.to_string()),
-                e.seq.clone().unwrap_or_else(dash),
+                e.seq.map_or_else(dash, |n| n.to_string()),
             ]
         })
         .collect();
@@ -246,7 +269,7 @@ fn table(entries: &[Entry], out: &mut impl Write, p: Palette) -> std::io::Result
         });
         if let Some(problem) = &e.problem {
             s.push_str("  ");
-            s.push_str(&p.bad(problem));
+            s.push_str(&p.bad(&printable(problem)));
         }
         writeln!(out, "{s}")?;
     }

@@ -55,6 +55,19 @@ pub fn message_hash<'v>(key: &str, reply: &'v Value) -> Result<HashView<'v>> {
             ),
         ));
     }
+    if let (Some(label), None) = (
+        hash.get(LABEL_FIELD.as_bytes()),
+        hash.get(SCHEMA_FIELD.as_bytes()),
+    ) {
+        return Err(Failure::new(
+            Code::NotReem,
+            format!(
+                "key {key:?} holds a {:?} written by a hand-written marshaller, which stores \
+                 no {SCHEMA_FIELD}: it can only be read with its Rust type",
+                String::from_utf8_lossy(label)
+            ),
+        ));
+    }
     Ok(hash)
 }
 

@@ -9,7 +9,7 @@ use reem::RedisInterface;
 use super::{fetch, message_hash};
 use crate::args::SchemaArgs;
 use crate::fail::Result;
-use crate::out::{Palette, Table};
+use crate::out::{printable, show_key, Palette, Table};
 
 pub fn run(iface: &RedisInterface, args: &SchemaArgs, out: &mut impl Write, p: Palette) -> Result {
     let reply = fetch(iface, &args.key)?;
@@ -23,8 +23,8 @@ pub fn run(iface: &RedisInterface, args: &SchemaArgs, out: &mut impl Write, p: P
     writeln!(
         out,
         "{}  {}  {}",
-        p.strong(&args.key),
-        p.good(&schema.label),
+        p.strong(&show_key(args.key.as_bytes())),
+        p.good(&printable(&schema.label)),
         p.dim(&format!(
             "schema {}, format {}, {} field{}",
             schema.fingerprint_hex,
@@ -63,7 +63,7 @@ fn rows(prefix: &str, fields: &[FieldSchema], table: &mut Table, p: Palette) {
                 };
                 rows(&element, items, table, p);
             }
-            ty => table.push(name, format!("{}{optional}", describe_type(ty))),
+            ty => table.push(name, format!("{}{optional}", printable(&describe_type(ty)))),
         }
     }
 }

@@ -18,7 +18,7 @@ use reem::RedisInterface;
 use super::{fetch, message_hash};
 use crate::args::SetArgs;
 use crate::fail::{one_line, Code, Failure, Result};
-use crate::out::Palette;
+use crate::out::{printable, Palette};
 
 /// `KEYS[1]` = the message; `ARGV[1]` = the fingerprint checked; then field/value pairs.
 const SET_FIELDS: &str = r#"
@@ -59,7 +59,12 @@ pub fn run(iface: &RedisInterface, args: &SetArgs, out: &mut impl Write, p: Pale
             format!("key {key:?}: the message has no {FINGERPRINT_FIELD}, so it cannot be edited safely"),
         )
     })?;
-    let refuse = |msg: String| Failure::new(Code::Refused, format!("key {key:?}: {msg}; nothing was written"));
+    let refuse = |msg: String| {
+        Failure::new(
+            Code::Refused,
+            format!("key {key:?}: {msg}; nothing was written"),
+        )
+    };
     let mut changes = Vec::new();
     for a in &args.assignments {
         let Some((field, text)) = a.split_once('=') else {
@@ -71,7 +76,7 @@ pub fn run(iface: &RedisInterface, args: &SetArgs, out: &mut impl Write, p: Pale
         let (stored, fs) = dynamic::resolve(&schema, field).ok_or_else(|| {
             refuse(format!(
                 "its message ({}) has no field {field:?} (`reem schema {key}` lists them)",
-                schema.label
+                printable(&schema.label)
             ))
         })?;
         let new = dynamic::encode_text(key, field, &fs.ty, text)
@@ -89,56 +94,148 @@ pub fn run(iface: &RedisInterface, args: &SetArgs, out: &mut impl Write, p: Pale
             new,
         });
     }
-    let script = redis::Script::new(SET_FIELDS);
-    let mut call = script.key(key);
-    call.arg(fp);
-    for c in &changes {
-        call.arg(&c.stored).arg(&c.new);
-    }
-    let written = iface.with_connection(|con| call.invoke::<i64>(con));
-    if let Err(reem::Error::Redis(e)) = &written {
-        let detail = e.detail().unwrap_or_default();
-        let changed = |why: String| {
-            Failure::new(
-                Code::Changed,
-                format!("key {key:?}: {why} while it was being set; nothing was written"),
-            )
-        };
-        match e.code() {
-            Some("REEMCHANGED") => {
-                return Err(changed(format!(
-                    "the message changed type (schema {} became {detail})",
-                    schema.fingerprint_hex
-                )))
-            }
-            Some("REEMABSENT") => {
-                return Err(changed(format!("the field {detail:?} disappeared")))
-            }
-            Some("REEMGONE") | Some("WRONGTYPE") => {
-                return Err(changed("the message was deleted or replaced".to_owned()))
-            }
-            _ => {}
-        }
-    }
-    written?;
-    let width = changes.iter().map(|c| c.field.chars().count()).max().unwrap_or(0);
+    let pairs: Vec<(&str, &[u8])> = changes
+        .iter()
+        .map(|c| (c.stored.as_str(), c.new.as_slice()))
+        .collect();
+    write_checked(iface, key, fp, &pairs, &schema.fingerprint_hex)?;
+    let width = changes
+        .iter()
+        .map(|c| c.field.chars().count())
+        .max()
+        .unwrap_or(0);
     for c in &changes {
         let pad = width - c.field.chars().count();
         writeln!(
             out,
             "{}{:pad$}  {} {} {}",
-            p.name(&c.field),
+            p.name(&printable(&c.field)),
             "",
-            p.dim(&one_line(&c.old)),
+            p.dim(&brief(&c.old)),
             p.dim("→"),
-            String::from_utf8_lossy(&c.new),
+            brief(&String::from_utf8_lossy(&c.new)),
         )?;
     }
     Ok(())
+}
+
+/// Writes `pairs` into the message at `key` in one script, only if its `@fp` is still `fp`
+/// and every field is still stored.
+fn write_checked(
+    iface: &RedisInterface,
+    key: &str,
+    fp: &[u8],
+    pairs: &[(&str, &[u8])],
+    fp_hex: &str,
+) -> Result {
+    let script = redis::Script::new(SET_FIELDS);
+    let mut call = script.key(key);
+    call.arg(fp);
+    for (field, value) in pairs {
+        call.arg(*field).arg(*value);
+    }
+    let written = iface.with_connection(|con| call.invoke::<i64>(con));
+    if let Err(reem::Error::Redis(e)) = &written {
+        let detail = e.detail().unwrap_or_default();
+        let changed = |why: String| {
+            Err(Failure::new(
+                Code::Changed,
+                format!("key {key:?}: {why} while it was being set; nothing was written"),
+            ))
+        };
+        match e.code() {
+            Some("REEMCHANGED") => {
+                return changed(format!(
+                    "the message changed type (schema {fp_hex} became {detail})"
+                ))
+            }
+            Some("REEMABSENT") => return changed(format!("the field {detail:?} disappeared")),
+            Some("REEMGONE") | Some("WRONGTYPE") => {
+                return changed("the message was deleted or replaced".to_owned())
+            }
+            _ => {}
+        }
+    }
+    written?;
+    Ok(())
+}
+
+/// A value shortened to one line of at most 60 characters, for the report.
+fn brief(text: &str) -> String {
+    let line = printable(&one_line(text)).into_owned();
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    } else {
+        line
+    }
 }
 
 /// An error text without its leading `key "…": `, for messages that name the key first.
 fn strip_key(key: &str, text: &str) -> String {
     let prefix = format!("key {key:?}: ");
     text.strip_prefix(&prefix).unwrap_or(text).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reem::server::RedisServer;
+
+    fn hash(iface: &RedisInterface, key: &str, pairs: &[(&str, &str)]) {
+        iface
+            .with_connection(|c| {
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(key);
+                for (f, v) in pairs {
+                    cmd.arg(*f).arg(*v);
+                }
+                cmd.query::<()>(c)
+            })
+            .unwrap();
+    }
+
+    fn field(iface: &RedisInterface, key: &str, f: &str) -> Option<String> {
+        iface
+            .with_connection(|c| redis::cmd("HGET").arg(key).arg(f).query(c))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_script_writes_nothing_when_the_message_changed_meanwhile() {
+        let server = RedisServer::start().unwrap();
+        let iface = RedisInterface::new(&server.url()).unwrap();
+        hash(
+            &iface,
+            "m",
+            &[("@fp", "00000000000000aa"), ("x", "1"), ("y", "2")],
+        );
+        let err =
+            write_checked(&iface, "m", b"00000000000000bb", &[("x", b"5")], "bb").unwrap_err();
+        assert_eq!(err.code, Code::Changed, "{}", err.message);
+        assert!(err.message.contains("changed type"), "{}", err.message);
+        let err = write_checked(
+            &iface,
+            "m",
+            b"00000000000000aa",
+            &[("x", b"5"), ("z", b"1")],
+            "aa",
+        )
+        .unwrap_err();
+        assert_eq!(err.code, Code::Changed, "{}", err.message);
+        assert!(err.message.contains("\"z\" disappeared"), "{}", err.message);
+        assert_eq!(field(&iface, "m", "x").as_deref(), Some("1"));
+        let err =
+            write_checked(&iface, "gone", b"00000000000000aa", &[("x", b"5")], "aa").unwrap_err();
+        assert_eq!(err.code, Code::Changed, "{}", err.message);
+        write_checked(
+            &iface,
+            "m",
+            b"00000000000000aa",
+            &[("x", b"5"), ("y", b"6")],
+            "aa",
+        )
+        .unwrap();
+        assert_eq!(field(&iface, "m", "x").as_deref(), Some("5"));
+        assert_eq!(field(&iface, "m", "y").as_deref(), Some("6"));
+    }
 }

@@ -12,6 +12,9 @@ use crate::error::Error;
 /// 8 MiB), and the small fields stay in one contiguous buffer.
 pub const LARGE_VALUE: usize = 4096;
 
+/// A large value held back: its stored name and its bytes.
+pub(crate) type Large<'a> = (String, Cow<'a, [u8]>);
+
 /// Collects the `field value` pairs of one message and appends them to the last command
 /// queued on a [`redis::Pipeline`] (an `HSET`, or a script call).
 ///
@@ -22,7 +25,7 @@ pub struct FieldWriter<'p, 'a> {
     key: &'p str,
     sink: Sink<'p>,
     path: FieldPath,
-    large: Vec<(String, Cow<'a, [u8]>)>,
+    large: Vec<Large<'a>>,
     pairs: usize,
 }
 
@@ -146,7 +149,7 @@ impl<'p, 'a> FieldWriter<'p, 'a> {
 
     /// For a [`packed`](Self::packed) writer: the number of small pairs written, and the
     /// large values held back.
-    pub(crate) fn finish_packed(self) -> (usize, Vec<(String, Cow<'a, [u8]>)>) {
+    pub(crate) fn finish_packed(self) -> (usize, Vec<Large<'a>>) {
         (self.pairs - self.large.len(), self.large)
     }
 }
