@@ -690,3 +690,26 @@ fn array_type_labels_name_the_rust_type() {
     assert_eq!(Isometry3::<f64>::get_label(), "Isometry3<f64>");
     assert_eq!(UnitQuaternion::<f32>::get_label(), "UnitQuaternion<f32>");
 }
+
+#[test]
+fn byte_arrays_take_the_reply_buffer_without_copying() {
+    let image = ndarray::Array2::from_shape_fn((48, 64), |(i, j)| (i + j) as u8);
+    let bytes = image.as_slice().unwrap().to_vec();
+    let address = bytes.as_ptr();
+    let field = |s: &str| redis::Value::BulkString(s.as_bytes().to_vec());
+    let reply = redis::Value::Array(vec![
+        field("dtype"),
+        field("uint8"),
+        field("shape"),
+        field("(48, 64)"),
+        field("arr"),
+        redis::Value::BulkString(bytes),
+    ]);
+    let back = <ndarray::Array2<u8> as ReemMarshal>::interpret_read("k", reply).unwrap();
+    assert_eq!(back, image);
+    assert_eq!(
+        back.as_ptr(),
+        address,
+        "the array owns the reply's buffer: zero copies"
+    );
+}

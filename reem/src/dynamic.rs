@@ -458,7 +458,6 @@ impl Decoder<'_, '_> {
                 let fields: Vec<(String, Vec<u8>)> = self
                     .hash
                     .entries()
-                    .iter()
                     .filter(|(n, _)| {
                         !n.starts_with(b"@")
                             && (*n == leaf.as_bytes()

@@ -244,7 +244,9 @@ impl KeyValueStore {
     fn run_packed(&self, key: &str, packed: &[u8], queued: usize) -> Result<()> {
         let mut replies = self
             .iface
-            .with_connection(|c| redis::ConnectionLike::req_packed_commands(c, packed, queued + 1, 1))
+            .with_connection(|c| {
+                redis::ConnectionLike::req_packed_commands(c, packed, queued + 1, 1)
+            })
             .map_err(|e| keyed(key, e))?;
         match replies.pop() {
             Some(Value::Array(results)) => results.into_iter().try_for_each(|r| match r {

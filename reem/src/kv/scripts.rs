@@ -4,13 +4,13 @@
 use redis::{Connection, Pipeline, RedisResult, Value};
 
 /// A server-side script run by `EVALSHA`, loaded on first use.
-pub(super) struct Script {
+pub(crate) struct Script {
     source: &'static str,
     sha: std::sync::OnceLock<String>,
 }
 
 impl Script {
-    const fn new(source: &'static str) -> Self {
+    pub(crate) const fn new(source: &'static str) -> Self {
         Self {
             source,
             sha: std::sync::OnceLock::new(),
@@ -23,13 +23,13 @@ impl Script {
     }
 
     /// Queues `EVALSHA sha 1 key` on `pipe`; the caller appends the arguments.
-    pub(super) fn queue(&self, pipe: &mut Pipeline, key: &str) {
+    pub(crate) fn queue(&self, pipe: &mut Pipeline, key: &str) {
         pipe.cmd("EVALSHA").arg(self.sha()).arg(1).arg(key);
     }
 
     /// Runs a pipeline whose only command was started by [`Script::queue`], loading the
     /// script if the server does not know it yet.
-    pub(super) fn run<T: redis::FromRedisValue>(
+    pub(crate) fn run<T: redis::FromRedisValue>(
         &self,
         con: &mut Connection,
         pipe: &Pipeline,

@@ -12,11 +12,13 @@
 //!
 //! so `np.frombuffer(h["arr"], np.dtype(h["dtype"])).reshape(shape)` reads it.
 //!
-//! **Copies.** Writing a contiguous little-endian array borrows its bytes (the `redis` crate
-//! copies them once into its command buffer); `arr` is sent after all small fields.
-//! Reading checks `product(shape) × itemsize == len(arr)` with overflow-checked arithmetic
-//! *before* allocating, then copies the bytes once into the element vector (swapping bytes
-//! for big-endian `>f8`-style dtypes). `dtype` and `shape` are parsed against fixed rules;
+//! **Copies.** Writing a contiguous little-endian array borrows its bytes; the key-value
+//! store copies them once, straight into the RESP bytes it sends (`arr` after all small
+//! fields). Reading checks `product(shape) × itemsize == len(arr)` with overflow-checked
+//! arithmetic *before* allocating; then one-byte elements take the reply's buffer as their
+//! own (a whole-message read moves it out of the reply: no copy), and wider elements are
+//! copied once into an aligned element vector (swapping bytes for big-endian `>f8`-style
+//! dtypes). `dtype` and `shape` are parsed against fixed rules;
 //! nothing stored is ever evaluated.
 
 use std::borrow::Cow;
@@ -62,9 +64,25 @@ pub trait Element: Copy + Default + Send + Sync + 'static + sealed::Sealed {
     /// 0 or 1).
     fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>>;
 
+    /// Like [`from_bytes`](Element::from_bytes), but may reuse `bytes`' own buffer instead
+    /// of copying it (one-byte types: the reply's buffer becomes the array's).
+    fn from_owned(bytes: Vec<u8>, big_endian: bool) -> Option<Vec<Self>> {
+        Self::from_bytes(&bytes, big_endian)
+    }
+
     /// Reads one element from its `SIZE` stored bytes; `None` if `chunk` is not `SIZE`
     /// bytes long or not a valid value (a `bool` byte not 0 or 1).
     fn read_one(chunk: &[u8], big_endian: bool) -> Option<Self>;
+}
+
+/// Reverses every element's bytes when they were stored in the other byte order.
+fn swapped<T: bytemuck::Pod>(mut v: Vec<T>, big_endian: bool) -> Vec<T> {
+    if big_endian != cfg!(target_endian = "big") && std::mem::size_of::<T>() > 1 {
+        for x in &mut v {
+            bytemuck::bytes_of_mut(x).reverse();
+        }
+    }
+    v
 }
 
 macro_rules! numeric_elements {
@@ -93,16 +111,15 @@ macro_rules! numeric_elements {
             fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>> {
                 let mut v = vec![<$t>::default(); bytes.len() / Self::SIZE];
                 bytemuck::cast_slice_mut::<$t, u8>(&mut v).copy_from_slice(bytes);
-                if big_endian != cfg!(target_endian = "big") {
-                    for x in &mut v {
-                        *x = <$t>::from_ne_bytes({
-                            let mut b = x.to_ne_bytes();
-                            b.reverse();
-                            b
-                        });
-                    }
+                Some(swapped(v, big_endian))
+            }
+
+            fn from_owned(bytes: Vec<u8>, big_endian: bool) -> Option<Vec<Self>> {
+                // Succeeds when the buffer's alignment suits the type (always for 1-byte types).
+                match bytemuck::allocation::try_cast_vec::<u8, $t>(bytes) {
+                    Ok(v) => Some(swapped(v, big_endian)),
+                    Err((_, bytes)) => Self::from_bytes(&bytes, big_endian),
                 }
-                Some(v)
             }
 
             fn read_one(chunk: &[u8], big_endian: bool) -> Option<Self> {
@@ -319,14 +336,14 @@ pub struct Decoded<A> {
 pub struct RawArray<'v> {
     /// The shape, one entry per dimension.
     pub shape: Vec<usize>,
-    bytes: &'v [u8],
+    bytes: Cow<'v, [u8]>,
     big_endian: bool,
 }
 
 impl<'v> RawArray<'v> {
     /// The stored element bytes (C order, in the stored byte order).
-    pub fn bytes(&self) -> &'v [u8] {
-        self.bytes
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// True if the stored elements are big-endian (a `>f8`-style dtype).
@@ -337,11 +354,21 @@ impl<'v> RawArray<'v> {
     /// Copies the elements, in C order, into a new vector (the one copy of a read).
     pub fn to_vec<A: Element>(&self) -> Vec<A> {
         // `decode_raw::<A>` checked the length and (for `bool`) every byte.
-        A::from_bytes(self.bytes, self.big_endian).unwrap_or_default()
+        A::from_bytes(&self.bytes, self.big_endian).unwrap_or_default()
+    }
+
+    /// The elements in C order, in the stored bytes' own buffer when the reader owned the
+    /// reply and the element type allows it (`u8`, `i8`: no copy at all), else copied once.
+    pub fn into_vec<A: Element>(self) -> Vec<A> {
+        match self.bytes {
+            Cow::Owned(bytes) => A::from_owned(bytes, self.big_endian),
+            Cow::Borrowed(bytes) => A::from_bytes(bytes, self.big_endian),
+        }
+        .unwrap_or_default()
     }
 
     /// The elements in C order, decoded one by one from the stored bytes.
-    pub fn elements<A: Element>(&self) -> impl ExactSizeIterator<Item = A> + 'v {
+    pub fn elements<A: Element>(&self) -> impl ExactSizeIterator<Item = A> + '_ {
         let big_endian = self.big_endian;
         self.bytes
             .chunks_exact(A::SIZE)
@@ -353,10 +380,10 @@ impl<'v> RawArray<'v> {
 /// many dimensions.
 pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> Result<Decoded<A>> {
     let raw = decode_raw::<A>(r, ndim)?;
-    let data = raw.to_vec::<A>();
+    let shape = raw.shape.clone();
     Ok(Decoded {
-        shape: raw.shape,
-        data,
+        shape,
+        data: raw.into_vec::<A>(),
     })
 }
 
@@ -397,14 +424,14 @@ pub fn decode_raw<'v, A: Element>(
             return Err(r.invalid_child(SHAPE, format!("a shape of {n} dimensions"), shape_raw));
         }
     }
-    let bytes = r.require_child(ARR)?;
     let expected = byte_len(&shape, A::SIZE)
         .ok_or_else(|| r.invalid_child(SHAPE, "a shape whose size fits in memory", shape_raw))?;
+    let shape_text = String::from_utf8_lossy(shape_raw).into_owned();
+    let bytes = r.take_child(ARR)?;
     if expected != bytes.len() {
         let found = format!(
-            "{} bytes, for a shape {} of {}-byte elements that needs {expected}",
+            "{} bytes, for a shape {shape_text} of {}-byte elements that needs {expected}",
             bytes.len(),
-            String::from_utf8_lossy(shape_raw),
             A::SIZE
         );
         return Err(r.invalid_at(

@@ -215,8 +215,15 @@ impl<T: ReemField + Send + 'static> ReemMarshal for T {
     }
 
     fn interpret_read(key: &str, reply: Value) -> Result<Self> {
-        let hash = HashView::from_hgetall(key, &reply)?;
-        decode_message::<T>(key, &hash)
+        // The reply's values are moved, not copied, into the view; arrays of bytes then take
+        // them as their own buffers.
+        let mut hash = HashView::from_reply(key, reply)?;
+        check_header(key, schema_of::<T>(), &hash)?;
+        T::decode(&mut FieldReader::exclusive(
+            key,
+            &mut hash,
+            FieldPath::root(),
+        ))
     }
 
     fn schema() -> Option<&'static Schema> {
@@ -232,12 +239,6 @@ pub(crate) fn write_header(schema: &Schema, pipe: &mut Pipeline) {
         .arg(&schema.fingerprint_hex)
         .arg(SCHEMA_FIELD)
         .arg(&schema.json);
-}
-
-/// Checks the stored label and schema against `T`, then decodes `T` from the root.
-pub(crate) fn decode_message<T: ReemField + 'static>(key: &str, hash: &HashView<'_>) -> Result<T> {
-    check_header(key, schema_of::<T>(), hash)?;
-    T::decode(&mut FieldReader::new(key, hash, FieldPath::root()))
 }
 
 /// Accepts a message stored with `schema`'s label and a compatible schema. A hash without

@@ -17,12 +17,13 @@
 //! struct field `image` they are `image.arr`, `image.dtype`, ….
 //!
 //! **Copies.** Writing a C-contiguous array (the usual case: [`as_slice`](ndarray::ArrayRef::as_slice) is `Some`)
-//! borrows its memory: the only copy is the `redis` crate's, into its command buffer. A
-//! non-contiguous array (sliced with a step, transposed, Fortran order) is first gathered
-//! once into C order. Reading checks dtype, shape and byte count before allocating, then
-//! copies the bytes once from the reply into the array's own buffer
-//! ([`Array::from_shape_vec`], which keeps the vector), swapping bytes for a `>f8`-style
-//! big-endian dtype.
+//! borrows its memory: [`KeyValueStore::set`](crate::KeyValueStore::set) copies it once,
+//! straight into the bytes sent to Redis. A non-contiguous array (sliced with a step,
+//! transposed, Fortran order) is first gathered once into C order. Reading checks dtype, shape
+//! and byte count before allocating; then a `u8`/`i8` array takes the reply's buffer as its
+//! own (no copy at all), and other element types copy the bytes once from the reply into the
+//! array's own aligned buffer ([`Array::from_shape_vec`], which keeps the vector), swapping
+//! bytes for a `>f8`-style big-endian dtype.
 //!
 //! **Views.** [`KeyValueStore::set`](crate::KeyValueStore::set) takes an owned value; to
 //! store an [`ArrayView`](ndarray::ArrayView) (or any `&ArrayRef`) without copying it into an

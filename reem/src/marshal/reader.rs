@@ -1,80 +1,122 @@
 //! [`HashView`] and [`FieldReader`]: how encodings find their stored fields in a reply.
 
+use std::borrow::Cow;
+
 use redis::Value;
 
 use super::path::{FieldPath, Mark, SEPARATOR};
 use crate::error::{show_bytes, Error, Result};
 
-/// A Redis hash as returned by `HGETALL` (or assembled from `HMGET`), borrowed from the
-/// reply: field names sorted for lookup, values not copied.
+/// One stored field: its name and its value.
+type Entry<'v> = (Cow<'v, [u8]>, Cow<'v, [u8]>);
+
+/// A Redis hash as returned by `HGETALL` (or assembled from `HMGET`): field names sorted for
+/// lookup. Values are borrowed from a reply ([`HashView::from_hgetall`]) or moved out of it
+/// ([`HashView::from_reply`]: nothing copied, and a decoder may then
+/// [`take`](HashView::take) a large value, e.g. an image's bytes, instead of copying it).
 #[derive(Debug)]
 pub struct HashView<'v> {
-    entries: Vec<(&'v [u8], &'v [u8])>,
+    entries: Vec<Entry<'v>>,
 }
 
 impl<'v> HashView<'v> {
-    /// Views the reply to `HGETALL key` (a RESP2 flat array or a RESP3 map).
+    /// Views the reply to `HGETALL key` (a RESP2 flat array or a RESP3 map), borrowing it.
     ///
     /// An empty reply is [`Error::NotFound`]; a reply that is not a hash of byte strings is
     /// [`Error::WrongRedisType`].
     pub fn from_hgetall(key: &str, reply: &'v Value) -> Result<Self> {
-        let wrong = |what: &str| Error::WrongRedisType {
-            key: key.to_owned(),
-            found: what.to_owned(),
-        };
         let mut entries = Vec::new();
         match reply {
             Value::Array(items) => {
                 if items.len() % 2 != 0 {
-                    return Err(wrong("an array of odd length"));
+                    return Err(wrong(key, "an array of odd length"));
                 }
                 entries.reserve(items.len() / 2);
                 for pair in items.chunks_exact(2) {
                     entries.push((
-                        bulk(&pair[0]).ok_or_else(|| wrong("a non-string field name"))?,
-                        bulk(&pair[1]).ok_or_else(|| wrong("a non-string field value"))?,
+                        borrowed(key, &pair[0], "name")?,
+                        borrowed(key, &pair[1], "value")?,
                     ));
                 }
             }
             Value::Map(items) => {
                 entries.reserve(items.len());
                 for (k, v) in items {
-                    entries.push((
-                        bulk(k).ok_or_else(|| wrong("a non-string field name"))?,
-                        bulk(v).ok_or_else(|| wrong("a non-string field value"))?,
-                    ));
+                    entries.push((borrowed(key, k, "name")?, borrowed(key, v, "value")?));
                 }
             }
-            Value::Nil => {}
-            Value::ServerError(e) if e.code() == "WRONGTYPE" => {
-                return Err(wrong("another Redis type (WRONGTYPE)"))
-            }
-            other => return Err(wrong(&describe_value(other))),
+            other => check_empty_reply(key, other)?,
         }
+        Self::checked(key, entries)
+    }
+
+    /// Like [`from_hgetall`](Self::from_hgetall), but moves the values out of the reply, so
+    /// that decoders can take them without a copy.
+    pub fn from_reply(key: &str, reply: Value) -> Result<HashView<'static>> {
+        let mut entries = Vec::new();
+        match reply {
+            Value::Array(items) => {
+                if items.len() % 2 != 0 {
+                    return Err(wrong(key, "an array of odd length"));
+                }
+                entries.reserve(items.len() / 2);
+                let mut items = items.into_iter();
+                while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                    entries.push((owned(key, k, "name")?, owned(key, v, "value")?));
+                }
+            }
+            Value::Map(items) => {
+                entries.reserve(items.len());
+                for (k, v) in items {
+                    entries.push((owned(key, k, "name")?, owned(key, v, "value")?));
+                }
+            }
+            other => check_empty_reply(key, &other)?,
+        }
+        HashView::checked(key, entries)
+    }
+
+    /// Views `(field, value)` pairs (e.g. names zipped with an `HMGET` reply, nil values
+    /// left out).
+    pub fn from_pairs(pairs: Vec<(&'v [u8], &'v [u8])>) -> Self {
+        Self::sorted(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
+                .collect(),
+        )
+    }
+
+    fn checked(key: &str, entries: Vec<Entry<'v>>) -> Result<Self> {
         if entries.is_empty() {
             return Err(Error::NotFound {
                 key: key.to_owned(),
             });
         }
-        Ok(Self::from_entries(entries))
+        Ok(Self::sorted(entries))
     }
 
-    /// Views `names` zipped with the reply to `HMGET key names…`; nil values are absent.
-    pub fn from_pairs(entries: Vec<(&'v [u8], &'v [u8])>) -> Self {
-        Self::from_entries(entries)
-    }
-
-    fn from_entries(mut entries: Vec<(&'v [u8], &'v [u8])>) -> Self {
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    fn sorted(mut entries: Vec<Entry<'v>>) -> Self {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Self { entries }
     }
 
-    /// The value of the field `name`.
-    pub fn get(&self, name: &[u8]) -> Option<&'v [u8]> {
+    fn index(&self, name: &[u8]) -> Option<usize> {
         self.entries
-            .binary_search_by(|e| e.0.cmp(name))
+            .binary_search_by(|e| e.0.as_ref().cmp(name))
             .ok()
-            .map(|i| self.entries[i].1)
+    }
+
+    /// The value of the field `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.index(name).map(|i| self.entries[i].1.as_ref())
+    }
+
+    /// Moves the value of the field `name` out of the view (a borrowed view gives a borrow);
+    /// the field then reads as empty.
+    pub fn take(&mut self, name: &[u8]) -> Option<Cow<'v, [u8]>> {
+        let i = self.index(name)?;
+        Some(std::mem::take(&mut self.entries[i].1))
     }
 
     /// Number of stored fields (reserved ones included).
@@ -88,8 +130,8 @@ impl<'v> HashView<'v> {
     }
 
     /// All `(field, value)` pairs, sorted by field name.
-    pub fn entries(&self) -> &[(&'v [u8], &'v [u8])] {
-        &self.entries
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// True if the hash holds the field `path` itself or any field below it (`path.…`); at
@@ -99,11 +141,43 @@ impl<'v> HashView<'v> {
             return self.entries.iter().any(|e| !e.0.starts_with(b"@"));
         }
         let p = path.as_bytes();
-        let start = self.entries.partition_point(|e| e.0 < p);
+        let start = self.entries.partition_point(|e| e.0.as_ref() < p);
         self.entries[start..]
             .iter()
             .take_while(|e| e.0.starts_with(p))
             .any(|e| e.0.len() == p.len() || e.0[p.len()] == SEPARATOR as u8)
+    }
+}
+
+fn wrong(key: &str, what: &str) -> Error {
+    Error::WrongRedisType {
+        key: key.to_owned(),
+        found: what.to_owned(),
+    }
+}
+
+/// A reply that is not an array or map: nil (no such key) is empty, anything else is wrong.
+fn check_empty_reply(key: &str, reply: &Value) -> Result<()> {
+    match reply {
+        Value::Nil => Ok(()),
+        Value::ServerError(e) if e.code() == "WRONGTYPE" => {
+            Err(wrong(key, "another Redis type (WRONGTYPE)"))
+        }
+        other => Err(wrong(key, &describe_value(other))),
+    }
+}
+
+fn borrowed<'v>(key: &str, v: &'v Value, what: &str) -> Result<Cow<'v, [u8]>> {
+    bulk(v)
+        .map(Cow::Borrowed)
+        .ok_or_else(|| wrong(key, &format!("a non-string field {what}")))
+}
+
+fn owned(key: &str, v: Value, what: &str) -> Result<Cow<'static, [u8]>> {
+    match v {
+        Value::BulkString(b) => Ok(Cow::Owned(b)),
+        Value::SimpleString(s) => Ok(Cow::Owned(s.into_bytes())),
+        _ => Err(wrong(key, &format!("a non-string field {what}"))),
     }
 }
 
@@ -136,14 +210,34 @@ pub(crate) fn describe_value(v: &Value) -> String {
 /// Reads the stored fields of one message, following a [`FieldPath`] as encodings nest.
 pub struct FieldReader<'h, 'v> {
     key: &'h str,
-    hash: &'h HashView<'v>,
+    hash: Access<'h, 'v>,
     path: FieldPath,
+}
+
+/// A reader sees the hash, or owns the right to take values out of it.
+enum Access<'h, 'v> {
+    Shared(&'h HashView<'v>),
+    Exclusive(&'h mut HashView<'v>),
 }
 
 impl<'h, 'v> FieldReader<'h, 'v> {
     /// A reader over `hash` (the message at `key`), starting at `path`.
     pub fn new(key: &'h str, hash: &'h HashView<'v>, path: FieldPath) -> Self {
-        Self { key, hash, path }
+        Self {
+            key,
+            hash: Access::Shared(hash),
+            path,
+        }
+    }
+
+    /// A reader that may move large values out of `hash` ([`FieldReader::take_child`])
+    /// instead of copying them.
+    pub fn exclusive(key: &'h str, hash: &'h mut HashView<'v>, path: FieldPath) -> Self {
+        Self {
+            key,
+            hash: Access::Exclusive(hash),
+            path,
+        }
     }
 
     /// The key of the message being read.
@@ -152,8 +246,11 @@ impl<'h, 'v> FieldReader<'h, 'v> {
     }
 
     /// The hash being read.
-    pub fn hash(&self) -> &'h HashView<'v> {
-        self.hash
+    pub fn hash(&self) -> &HashView<'v> {
+        match &self.hash {
+            Access::Shared(h) => h,
+            Access::Exclusive(h) => h,
+        }
     }
 
     /// The current path.
@@ -177,41 +274,58 @@ impl<'h, 'v> FieldReader<'h, 'v> {
     }
 
     /// The value stored at the current path, if any.
-    pub fn get(&self) -> Option<&'v [u8]> {
-        self.hash.get(self.path.leaf().as_bytes())
+    pub fn get(&self) -> Option<&[u8]> {
+        self.hash().get(self.path.leaf().as_bytes())
     }
 
     /// The value stored at the current path, or [`Error::MissingField`].
-    pub fn require(&self) -> Result<&'v [u8]> {
+    pub fn require(&self) -> Result<&[u8]> {
         self.get().ok_or_else(|| self.missing())
     }
 
-    /// The value of `segment` below the current path, or [`Error::MissingField`].
-    pub fn require_child(&mut self, segment: &str) -> Result<&'v [u8]> {
-        let mark = self.path.enter(segment);
-        let v = self.require();
-        self.path.leave(mark);
-        v
+    /// The value of `segment` below the current path, if any.
+    pub fn get_child(&self, segment: &str) -> Option<&[u8]> {
+        self.hash().get(self.path.child(segment).as_bytes())
     }
 
-    /// The value of `segment` below the current path, if any.
-    pub fn get_child(&mut self, segment: &str) -> Option<&'v [u8]> {
-        let mark = self.path.enter(segment);
-        let v = self.get();
-        self.path.leave(mark);
-        v
+    /// The value of `segment` below the current path, or [`Error::MissingField`].
+    pub fn require_child(&self, segment: &str) -> Result<&[u8]> {
+        self.get_child(segment)
+            .ok_or_else(|| self.missing_at(&self.path.child(segment)))
+    }
+
+    /// The value of `segment` below the current path, moved out of the hash when this reader
+    /// is [`exclusive`](Self::exclusive) (no copy), else borrowed; [`Error::MissingField`]
+    /// if absent.
+    pub fn take_child(&mut self, segment: &str) -> Result<Cow<'v, [u8]>> {
+        let name = self.path.child(segment);
+        let found = match &mut self.hash {
+            Access::Exclusive(h) => h.take(name.as_bytes()),
+            Access::Shared(h) => match h.index(name.as_bytes()) {
+                Some(i) => Some(match &h.entries[i].1 {
+                    Cow::Borrowed(b) => Cow::Borrowed(*b),
+                    Cow::Owned(v) => Cow::Owned(v.clone()),
+                }),
+                None => None,
+            },
+        };
+        found.ok_or_else(|| self.missing_at(&name))
     }
 
     /// True if anything is stored at or below the current path.
     pub fn has_any(&self) -> bool {
-        self.hash.has_under(self.path.as_str())
+        self.hash().has_under(self.path.as_str())
     }
 
     /// [`Error::MissingField`] for the current path.
     pub fn missing(&self) -> Error {
+        self.missing_at(self.path.leaf())
+    }
+
+    fn missing_at(&self, field: &str) -> Error {
         Error::MissingField {
             key: self.key.to_owned(),
-            field: self.path.leaf().to_owned(),
+            field: field.to_owned(),
         }
     }
 
