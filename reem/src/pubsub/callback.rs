@@ -84,9 +84,9 @@ impl<T: ReemMarshal> CallbackSubscriber<T> {
     }
 
     /// Starts receiving and calling the callback. Returns once the topic is subscribed and
-    /// its stored latest message (if any) has been read; fails if Redis cannot be reached
-    /// within the connect timeout (then nothing runs, and `listen` may be called again).
-    /// Calling it again while listening does nothing.
+    /// its stored latest message (if any) has been read; fails if the subscriber connection
+    /// cannot be made, or the subscription is not active within 10 s (then nothing runs,
+    /// and `listen` may be called again). Calling it again while listening does nothing.
     pub fn listen(&mut self) -> Result<()> {
         if self.subscription.is_some() {
             return Ok(());

@@ -5,6 +5,8 @@
 //! Everything here parses untrusted bytes: each length is checked against the bytes that are
 //! really there before anything is allocated.
 
+use std::borrow::Cow;
+
 use redis::Value;
 
 /// Reserved hash field: the sequence number of the message stored at a topic's key.
@@ -30,6 +32,17 @@ pub(crate) struct Stamp {
     pub seq: u64,
 }
 
+/// The channel of `topic` in database `db`: the topic itself in database 0 (the only one
+/// of a Redis Cluster), `@<db>:<topic>` in another (channels, unlike keys, are shared by
+/// all databases of a server).
+pub(crate) fn channel(db: i64, topic: &str) -> Cow<'_, str> {
+    if db == 0 {
+        Cow::Borrowed(topic)
+    } else {
+        Cow::Owned(format!("@{db}:{topic}"))
+    }
+}
+
 /// How a subscriber gets the message a notification announces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -39,17 +52,6 @@ pub(crate) enum Mode {
     ReadKey,
     /// `m`: read with the marshaller's own `read`; the stamp is kept next to the message.
     ReadMarshalled,
-}
-
-impl Mode {
-    /// The letter that names the mode on the wire.
-    pub(crate) fn letter(self) -> &'static str {
-        match self {
-            Mode::Inline => "h",
-            Mode::ReadKey => "k",
-            Mode::ReadMarshalled => "m",
-        }
-    }
 }
 
 /// A parsed notification, borrowing the payload.
@@ -92,6 +94,13 @@ pub(crate) fn parse(payload: &[u8]) -> Result<Notification<'_>, String> {
         stamp: Stamp { epoch, seq },
         body,
     })
+}
+
+/// Appends one item of an inline notification's body: `<length>:<bytes>`.
+pub(crate) fn put_item(body: &mut Vec<u8>, item: &[u8]) {
+    body.extend_from_slice(itoa::Buffer::new().format(item.len()).as_bytes());
+    body.push(b':');
+    body.extend_from_slice(item);
 }
 
 /// Turns the body of an inline notification into the reply `HGETALL` would have given
@@ -205,6 +214,19 @@ mod tests {
         assert_eq!(
             inline_hash(n.body).unwrap(),
             bulk(&[b"@label", b"x", b"x", b"1.5"])
+        );
+    }
+
+    #[test]
+    fn items_written_are_items_read() {
+        let mut body = Vec::new();
+        for item in [&b"@label"[..], b"x", b"", b"1:2\n"] {
+            put_item(&mut body, item);
+        }
+        assert_eq!(body, b"6:@label1:x0:4:1:2\n");
+        assert_eq!(
+            inline_hash(&body).unwrap(),
+            bulk(&[b"@label", b"x", b"", b"1:2\n"])
         );
     }
 

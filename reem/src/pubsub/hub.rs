@@ -1,15 +1,17 @@
 //! The dispatcher: one subscriber connection and one thread per [`RedisInterface`], shared
 //! by all the subscribers made from it.
 //!
-//! The thread owns the connection. It subscribes each topic once (exact `SUBSCRIBE`, never
-//! a pattern), reads the stored latest value for each new subscriber after its topic is
-//! subscribed, and hands every notification to the subscribers of its topic. Subscribers
+//! The thread owns the connection. It subscribes each topic's channel once (exact
+//! `SUBSCRIBE`, never a pattern), reads the stored latest value for each new subscriber
+//! after its channel is subscribed, and hands every notification to the subscribers of its
+//! topic. Subscribers
 //! register under a lock and wake the thread by publishing on a private control channel,
 //! so a subscription costs one round trip, not a poll. When the connection fails, the
 //! thread waits (50 ms doubling to 2 s), reconnects, subscribes everything again and
 //! re-reads every topic's latest value. The last subscriber to go stops and joins it.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::{self, JoinHandle};
@@ -126,6 +128,8 @@ struct Shared {
     client: Client,
     /// The private channel that wakes the thread.
     control: String,
+    /// The database of the interface: it names the channels (see [`frame::channel`]).
+    db: i64,
     reg: Mutex<Registry>,
     /// Signalled whenever the registry changes: wakes the thread from its backoff and
     /// `listen()` callers waiting for their subscription.
@@ -134,7 +138,7 @@ struct Shared {
 
 struct Registry {
     members: HashMap<u64, Member>,
-    topics: HashMap<String, Topic>,
+    channels: HashMap<String, Channel>,
     next_id: u64,
     /// Subscriptions or reads of the latest value are waiting to be done.
     dirty: bool,
@@ -150,14 +154,16 @@ struct Registry {
 
 struct Member {
     sink: Arc<dyn Sink>,
+    channel: String,
     /// While the stored latest value must be read for this member: how it arrives.
     load: Option<Arrival>,
     /// The first read of the latest value is done.
     ready: bool,
 }
 
+/// The members of one channel (one topic), and whether the connection subscribes it.
 #[derive(Default)]
-struct Topic {
+struct Channel {
     members: Vec<u64>,
     subscribed: bool,
 }
@@ -188,6 +194,7 @@ impl Hub {
         let shared = Arc::new(Shared {
             iface: iface.clone(),
             client,
+            db: iface.client().get_connection_info().redis_settings().db(),
             control: format!(
                 "__reem/pubsub/{}/{}/{nanos}",
                 std::process::id(),
@@ -195,7 +202,7 @@ impl Hub {
             ),
             reg: Mutex::new(Registry {
                 members: HashMap::new(),
-                topics: HashMap::new(),
+                channels: HashMap::new(),
                 next_id: 0,
                 dirty: false,
                 retry_now: false,
@@ -245,16 +252,21 @@ impl Shared {
         let mut reg = lock(&self.reg);
         let id = reg.next_id;
         reg.next_id += 1;
-        let topic = sink.topic().to_owned();
+        let channel = frame::channel(self.db, sink.topic()).into_owned();
+        reg.channels
+            .entry(channel.clone())
+            .or_default()
+            .members
+            .push(id);
         reg.members.insert(
             id,
             Member {
                 sink,
+                channel,
                 load: Some(Arrival::default()),
                 ready: false,
             },
         );
-        reg.topics.entry(topic).or_default().members.push(id);
         reg.dirty = true;
         reg.retry_now = true;
         let failures = reg.failures;
@@ -296,16 +308,16 @@ impl Shared {
         outcome
     }
 
-    /// Unregisters a member; its topic is unsubscribed if it was the last one.
+    /// Unregisters a member; its channel is unsubscribed if it was the last one.
     fn remove(&self, id: u64) {
         let mut reg = lock(&self.reg);
         let Some(member) = reg.members.remove(&id) else {
             return;
         };
         let mut emptied = false;
-        if let Some(topic) = reg.topics.get_mut(member.sink.topic()) {
-            topic.members.retain(|&m| m != id);
-            emptied = topic.members.is_empty();
+        if let Some(channel) = reg.channels.get_mut(&member.channel) {
+            channel.members.retain(|&m| m != id);
+            emptied = channel.members.is_empty();
         }
         reg.dirty |= emptied;
         let connected = reg.state == ConnectionState::Connected;
@@ -322,11 +334,19 @@ impl Shared {
             .with_connection(|c| redis::cmd("PUBLISH").arg(&self.control).arg("").exec(c));
     }
 
-    /// The thread: sessions until stopped, with backoff between them.
+    /// The thread: sessions until stopped, with backoff between them. A panic (a bug: the
+    /// marshallers' own panics are caught where they decode) ends the session, not the
+    /// thread.
     fn run(&self) {
         let mut backoff = MIN_BACKOFF;
         loop {
-            match self.session(&mut backoff) {
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.session(&mut backoff)))
+                .unwrap_or_else(|_| {
+                    Err(RedisError::from(std::io::Error::other(
+                        "the subscriber thread panicked",
+                    )))
+                });
+            match outcome {
                 Ok(()) => return,
                 Err(e) => {
                     if !self.failed(e) || !self.pause(backoff) {
@@ -349,17 +369,14 @@ impl Shared {
         let mut ps = con.as_pubsub();
         ps.subscribe(&self.control)?;
         self.begin_session();
-        let mut announced = false;
+        self.connected();
         let mut quiet_since = Instant::now();
         loop {
             if !self.sync(&mut ps)? {
                 return Ok(());
             }
-            if !announced {
-                announced = true;
-                *backoff = MIN_BACKOFF;
-                self.connected();
-            }
+            // Only a session that got as far as its subscriptions resets the backoff.
+            *backoff = MIN_BACKOFF;
             match ps.get_message() {
                 Ok(msg) => {
                     quiet_since = Instant::now();
@@ -376,13 +393,13 @@ impl Shared {
         }
     }
 
-    /// A new connection has no subscriptions: subscribe every topic again and re-read
+    /// A new connection has no subscriptions: subscribe every channel again and re-read
     /// every topic's latest value (rebasing the members that had one).
     fn begin_session(&self) {
         let mut reg = lock(&self.reg);
         reg.sessions += 1;
-        for topic in reg.topics.values_mut() {
-            topic.subscribed = false;
+        for channel in reg.channels.values_mut() {
+            channel.subscribed = false;
         }
         for member in reg.members.values_mut() {
             member.load = Some(Arrival {
@@ -411,7 +428,11 @@ impl Shared {
         if reg.stopping {
             return false;
         }
-        tracing::warn!(url = %self.iface.url(), error = %e, "reem subscriber connection lost; reconnecting");
+        tracing::warn!(
+            url = %self.iface.url(),
+            error = %e,
+            "reem subscriber connection lost; reconnecting"
+        );
         reg.state = ConnectionState::Reconnecting;
         reg.last_error = Some(e);
         reg.failures += 1;
@@ -444,14 +465,14 @@ impl Shared {
             }
             reg.dirty = false;
             let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
-            reg.topics.retain(|name, topic| {
-                if topic.members.is_empty() {
-                    if topic.subscribed {
+            reg.channels.retain(|name, channel| {
+                if channel.members.is_empty() {
+                    if channel.subscribed {
                         unsubscribe.push(name.clone());
                     }
                     false
                 } else {
-                    if !topic.subscribed {
+                    if !channel.subscribed {
                         subscribe.push(name.clone());
                     }
                     true
@@ -466,15 +487,15 @@ impl Shared {
         // then is it certain that no later publish can be missed.
         for name in &subscribe {
             ps.subscribe(name)?;
-            if let Some(topic) = lock(&self.reg).topics.get_mut(name) {
-                topic.subscribed = true;
+            if let Some(channel) = lock(&self.reg).channels.get_mut(name) {
+                channel.subscribed = true;
             }
         }
         self.load_pending()?;
         Ok(true)
     }
 
-    /// Reads the stored latest value for every member whose topic is subscribed and that
+    /// Reads the stored latest value for every member whose channel is subscribed and that
     /// still needs it, and marks them ready.
     fn load_pending(&self) -> RedisResult<()> {
         let pending: Vec<(u64, Arc<dyn Sink>, Arrival)> = {
@@ -483,7 +504,7 @@ impl Shared {
                 .iter()
                 .filter_map(|(&id, m)| {
                     let arrival = m.load?;
-                    let subscribed = reg.topics.get(m.sink.topic())?.subscribed;
+                    let subscribed = reg.channels.get(&m.channel)?.subscribed;
                     subscribed.then(|| (id, Arc::clone(&m.sink), arrival))
                 })
                 .collect()
@@ -504,15 +525,15 @@ impl Shared {
         let Ok(channel) = msg.get_channel::<Vec<u8>>() else {
             return Ok(());
         };
-        let Ok(topic) = std::str::from_utf8(&channel) else {
+        let Ok(channel) = std::str::from_utf8(&channel) else {
             return Ok(());
         };
-        if topic == self.control {
+        if channel == self.control {
             return Ok(());
         }
         let sinks: Vec<Arc<dyn Sink>> = {
             let reg = lock(&self.reg);
-            match reg.topics.get(topic) {
+            match reg.channels.get(channel) {
                 Some(t) => t
                     .members
                     .iter()
@@ -522,10 +543,14 @@ impl Shared {
                 None => return Ok(()),
             }
         };
-        self.dispatch(topic, msg.get_payload_bytes(), &sinks)
+        self.dispatch(msg.get_payload_bytes(), &sinks)
     }
 
-    fn dispatch(&self, topic: &str, payload: &[u8], sinks: &[Arc<dyn Sink>]) -> RedisResult<()> {
+    /// Hands one notification to the members of its channel (all of one topic).
+    fn dispatch(&self, payload: &[u8], sinks: &[Arc<dyn Sink>]) -> RedisResult<()> {
+        let Some(topic) = sinks.first().map(|s| s.topic()) else {
+            return Ok(());
+        };
         let note = match frame::parse(payload) {
             Ok(note) => note,
             Err(why) => {

@@ -2,7 +2,7 @@
 //!
 //! | type | does | Redis work |
 //! |------|------|------------|
-//! | [`PublishSpace`] | stores a topic's latest message and notifies | one MULTI/EXEC: a script, `HSET`, a script that `PUBLISH`es |
+//! | [`PublishSpace`] | stores a topic's latest message and notifies | one script (small messages) or one MULTI/EXEC (large): 1 round trip |
 //! | [`RawSubscriber`] | keeps the newest message; `recv()` for control loops | shared `SUBSCRIBE`; `HGETALL` at start and for large messages |
 //! | [`CallbackSubscriber`] | calls a function with each message on its own thread | same |
 //!
@@ -29,8 +29,9 @@
 //! A topic's latest message is stored at the key named like the topic, in the layout of
 //! [`KeyValueStore::set`](crate::KeyValueStore::set) plus two reserved fields, `@seq` and
 //! `@epoch`; so [`KeyValueStore::get`](crate::KeyValueStore::get) of the topic reads it.
-//! Notifications go on the channel named like the topic. Subscriptions are exact (`SUBSCRIBE`,
-//! never a pattern): `cam` never sees `camera` or `cam/x`, and a topic may hold any text.
+//! Notifications go on the channel named like the topic (`@n:<topic>` in database `n` ≠ 0,
+//! as channels are shared by all databases). Subscriptions are exact (`SUBSCRIBE`, never a
+//! pattern): `cam` never sees `camera` or `cam/x`, and a topic may hold any text.
 //!
 //! # What a subscriber receives
 //! `listen()` subscribes first, then reads the stored latest message: a subscriber that starts

@@ -1,39 +1,43 @@
 //! [`PublishSpace`]: store a topic's latest message and notify its subscribers, atomically.
 
-use redis::{Arg, Pipeline};
+use redis::{Arg, Connection, Pipeline, RedisResult};
 
-use super::frame::Mode;
+use super::frame;
 use super::sink::companion_key;
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
+use crate::kv::scripts::Script;
 use crate::marshal::ReemMarshal;
 
 /// Messages whose stored fields take at most this many bytes travel inside the
 /// notification; larger ones are read from the topic's key by the subscribers.
 ///
-/// Measured on loopback (Redis 7.0, release build, `examples/pubsub_timing.rs`): inside
-/// the notification a message arrives in about half the time up to a few tens of KiB, both
-/// ways cost the same around 64–128 KiB, and beyond that the second trip of the bytes
-/// (client → Redis → subscriber, instead of a read that moves them once more from Redis
-/// only) makes inline slower (1 MiB: 1.5 ms inline vs 1.3 ms read).
-pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
+/// Measured with `examples/pubsub_timing.rs` (Redis 7.0 on loopback, release build, a busy
+/// 2-core machine): inside the notification, publish → decoded value takes 0.6× the time of
+/// a read from the key at 1 KiB, 0.7× at 8 KiB, 0.85× at 16 KiB, but 1.07× at 32 KiB, 1.4×
+/// at 64 KiB and 4.3× at 1 MiB: an inline message passes through the publish script (Lua
+/// copies it) and crosses to the server twice (as fields and as notification), which soon
+/// costs more than the subscriber's extra round trip. `docs/FORMAT.md` has the table.
+pub const DEFAULT_INLINE_LIMIT: usize = 16 * 1024;
 
 /// Publishes typed messages on topics, on one [`RedisInterface`].
 ///
-/// `publish(topic, value)` does, in one MULTI/EXEC (one round trip, atomic):
+/// `publish(topic, value)` is one atomic step and one round trip. The stored hash has the
+/// layout of [`KeyValueStore::set`](crate::KeyValueStore::set) (so
+/// [`KeyValueStore::get`](crate::KeyValueStore::get) of the topic reads the latest message)
+/// plus the topic's sequence stamp, `@seq` and `@epoch`, computed by the server:
 ///
-/// 1. a script that reads the topic's sequence number (`@seq`, `@epoch` in the stored
-///    hash), deletes the old message and starts the new hash with the next number;
-/// 2. `HSET topic @label … @fp … @schema … fields…`: the same layout as
-///    [`KeyValueStore::set`](crate::KeyValueStore::set), so
-///    [`KeyValueStore::get`](crate::KeyValueStore::get) of the topic reads the latest
-///    message;
-/// 3. a script that publishes on the channel named like the topic: the whole hash when it
-///    is at most [`inline_limit`](Self::inline_limit) bytes (subscribers decode without a
-///    round trip), otherwise only the sequence number (subscribers read the key).
+/// - a message whose fields take at most [`inline_limit`](Self::inline_limit) bytes: one
+///   script (`EVALSHA`) that reads the stamp, replaces the hash with the next stamp and the
+///   fields, and publishes the whole message in the notification; subscribers decode it
+///   without a round trip;
+/// - a larger message: MULTI/EXEC of a script that replaces the hash by its next stamp and
+///   publishes only the stamp, then `HSET` of the fields; subscribers read the key (one
+///   `HGETALL` per message for all the subscribers of a process).
 ///
-/// The key of a topic is the topic itself, and so is its channel: one message stays one
-/// key (one Redis Cluster slot). A type with a hand-written marshaller that stores
+/// The key of a topic is the topic itself, and so is its channel (in database 0; in database
+/// `n` the channel is `@n:<topic>`, as channels are shared by all databases): one message
+/// stays one key (one Redis Cluster slot). A type with a hand-written marshaller that stores
 /// something else than one hash is stored with its own `write`; its sequence number is kept
 /// at the key `<topic>@seq` and subscribers read the message back with its own `read`.
 /// `docs/FORMAT.md` specifies the notification.
@@ -53,6 +57,8 @@ pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
 pub struct PublishSpace {
     iface: RedisInterface,
     inline_limit: usize,
+    /// The interface's database, which names the channels.
+    db: i64,
 }
 
 impl PublishSpace {
@@ -61,6 +67,7 @@ impl PublishSpace {
         Self {
             iface: iface.clone(),
             inline_limit: DEFAULT_INLINE_LIMIT,
+            db: iface.client().get_connection_info().redis_settings().db(),
         }
     }
 
@@ -83,105 +90,142 @@ impl PublishSpace {
     }
 
     /// Stores `value` as the latest message of `topic` and notifies its subscribers, in one
-    /// atomic transaction.
+    /// atomic step (one round trip).
     ///
     /// A pooled connection broken by a Redis restart is replaced and the publish is tried
     /// once more on a fresh connection.
     pub fn publish<T: ReemMarshal>(&self, topic: &str, value: &T) -> Result<()> {
-        let pipe = self.transaction(topic, value)?;
-        match self.iface.with_connection(|c| pipe.query::<()>(c)) {
+        let channel = frame::channel(self.db, topic);
+        // Encoded as for a large message first; a small one is then copied into its own
+        // command, which costs little because it is small.
+        let mut large = redis::pipe();
+        large.atomic();
+        large
+            .cmd("EVAL")
+            .arg(PUBLISH_LARGE)
+            .arg(1)
+            .arg(topic)
+            .arg(&*channel)
+            .ignore();
+        large.cmd("HSET").arg(topic);
+        if !value.write_fields(topic, &mut large)? {
+            let pipe = marshalled(topic, &channel, value)?;
+            return self.run(topic, |c| pipe.query(c));
+        }
+        large.ignore();
+        match small_command(&large, topic, &channel, self.inline_limit) {
+            Some(small) => self.run(topic, |c| PUBLISH_SMALL.run(c, &small)),
+            None => self.run(topic, |c| large.query(c)),
+        }
+    }
+
+    /// Runs `op` on a pooled connection, and once more on a fresh one if the pooled one was
+    /// broken (a Redis restart leaves dead connections in the pool).
+    fn run(&self, topic: &str, op: impl Fn(&mut Connection) -> RedisResult<()>) -> Result<()> {
+        match self.iface.with_connection(&op) {
             Err(Error::Redis(e)) if e.is_connection_dropped() => {
                 let mut con = self.iface.open()?;
-                pipe.query::<()>(&mut con)
-                    .map_err(|e| Error::from_redis(topic, e))
+                op(&mut con).map_err(|e| Error::from_redis(topic, e))
             }
             Err(Error::Redis(e)) => Err(Error::from_redis(topic, e)),
             other => other,
         }
     }
+}
 
-    fn transaction<T: ReemMarshal>(&self, topic: &str, value: &T) -> Result<Pipeline> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("EVAL").arg(BEGIN).arg(1).arg(topic).ignore();
-        pipe.cmd("HSET").arg(topic);
-        if value.write_fields(topic, &mut pipe)? {
-            pipe.ignore();
-            let mode = if stored_bytes(&pipe) <= self.inline_limit {
-                Mode::Inline
-            } else {
-                Mode::ReadKey
-            };
-            pipe.cmd("EVAL")
-                .arg(NOTIFY)
-                .arg(1)
-                .arg(topic)
-                .arg(topic)
-                .arg(mode.letter())
-                .ignore();
-            return Ok(pipe);
-        }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        value.write(topic, &mut pipe)?;
-        pipe.cmd("EVAL")
-            .arg(NOTIFY_MARSHALLED)
-            .arg(1)
-            .arg(companion_key(topic))
-            .arg(topic)
-            .ignore();
-        Ok(pipe)
+/// `EVALSHA` of [`PUBLISH_SMALL`] with the fields of the `HSET` that ends `large`, if they
+/// take at most `limit` bytes.
+fn small_command(large: &Pipeline, topic: &str, channel: &str, limit: usize) -> Option<Pipeline> {
+    let hset = large.cmd_iter().last()?;
+    let fields: Vec<&[u8]> = hset
+        .args_iter()
+        .skip(2)
+        .filter_map(|arg| match arg {
+            Arg::Simple(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    let size: usize = fields.iter().map(|f| f.len()).sum();
+    if size > limit {
+        return None;
     }
+    let mut body = Vec::with_capacity(size + 4 * fields.len());
+    for field in &fields {
+        frame::put_item(&mut body, field);
+    }
+    let mut small = redis::pipe();
+    PUBLISH_SMALL.queue(&mut small, topic);
+    small.arg(channel).arg(body);
+    for field in fields {
+        small.arg(field);
+    }
+    Some(small)
 }
 
-/// The bytes of the `field value` pairs in the last queued command (the `HSET`), its name
-/// and key left out.
-fn stored_bytes(pipe: &Pipeline) -> usize {
-    pipe.cmd_iter().last().map_or(0, |cmd| {
-        cmd.args_iter()
-            .skip(2)
-            .map(|arg| match arg {
-                Arg::Simple(bytes) => bytes.len(),
-                _ => 0,
-            })
-            .sum()
-    })
+/// The transaction for a marshaller that stores something else than one hash: its own
+/// `write`, then the count and notification of [`NOTIFY_MARSHALLED`].
+fn marshalled<T: ReemMarshal>(topic: &str, channel: &str, value: &T) -> Result<Pipeline> {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    value.write(topic, &mut pipe)?;
+    pipe.cmd("EVAL")
+        .arg(NOTIFY_MARSHALLED)
+        .arg(1)
+        .arg(companion_key(topic))
+        .arg(channel)
+        .ignore();
+    Ok(pipe)
 }
 
-/// `KEYS[1]` = topic. Starts the topic's next message: reads `@seq`/`@epoch` of the stored
-/// hash (a new epoch, from the server clock, when there is none), deletes the key and writes
-/// the next stamp. The fields follow in an `HSET` of the same transaction.
-const BEGIN: &str = r"
+/// Lua that sets `seq` and `epoch` to the next stamp of the hash at `KEYS[1]`: one more than
+/// its `@seq` in the same `@epoch`, or 1 in a new epoch (the server's clock in microseconds)
+/// when the key holds no stamp (or no hash at all).
+macro_rules! next_stamp {
+    () => {
+        r"
 local k = KEYS[1]
-local seq, epoch = 1, nil
-if redis.call('TYPE', k).ok == 'hash' then
-  local h = redis.call('HMGET', k, '@seq', '@epoch')
-  local s = tonumber(h[1])
-  if s and h[2] then seq, epoch = s + 1, h[2] end
-end
-if not epoch then
+local h = redis.pcall('HMGET', k, '@seq', '@epoch')
+local seq, epoch = tonumber(h[1]), h[2]
+if seq and epoch then
+  seq = seq + 1
+else
   local t = redis.call('TIME')
-  epoch = t[1] .. string.format('%06d', tonumber(t[2]))
+  seq, epoch = 1, t[1] .. string.format('%06d', tonumber(t[2]))
 end
+seq = string.format('%d', seq)
 redis.call('UNLINK', k)
-redis.call('HSET', k, '@seq', string.format('%d', seq), '@epoch', epoch)
-";
+"
+    };
+}
 
-/// `KEYS[1]` = topic, `ARGV` = channel, mode (`h`: the whole hash inline, `k`: only the
-/// stamp). Publishes the notification of the message just stored.
-const NOTIFY: &str = r"
-local k = KEYS[1]
-local h = redis.call('HMGET', k, '@seq', '@epoch')
-local parts = {'reem1 ', ARGV[2], ' ', h[2], ' ', h[1], '\n'}
-if ARGV[2] == 'h' then
-  for _, v in ipairs(redis.call('HGETALL', k)) do
-    parts[#parts + 1] = #v
-    parts[#parts + 1] = ':'
-    parts[#parts + 1] = v
-  end
+/// `KEYS[1]` = topic, `ARGV` = channel, notification body, then the field/value pairs.
+/// Replaces the message with the next stamp and the pairs, and publishes it inline
+/// (mode `h`). One command: a `NOSCRIPT` reply means nothing was done.
+static PUBLISH_SMALL: Script = Script::new(concat!(
+    next_stamp!(),
+    r"
+local n = #ARGV
+local j = math.min(n, 512)
+redis.call('HSET', k, '@seq', seq, '@epoch', epoch, unpack(ARGV, 3, j))
+for i = j + 1, n, 512 do
+  redis.call('HSET', k, unpack(ARGV, i, math.min(i + 511, n)))
 end
-redis.call('PUBLISH', ARGV[1], table.concat(parts))
-";
+redis.call('PUBLISH', ARGV[1], 'reem1 h ' .. epoch .. ' ' .. seq .. '\n' .. ARGV[2])
+"
+));
+
+/// `KEYS[1]` = topic, `ARGV[1]` = channel. First command of the transaction of a large
+/// message: replaces the message by its next stamp and publishes that stamp (mode `k`);
+/// the fields follow in an `HSET` of the same transaction, before any subscriber can read.
+/// Sent whole (`EVAL`): inside MULTI/EXEC, a script the server does not know yet would fail
+/// alone while the `HSET` went ahead.
+const PUBLISH_LARGE: &str = concat!(
+    next_stamp!(),
+    r"
+redis.call('HSET', k, '@seq', seq, '@epoch', epoch)
+redis.call('PUBLISH', ARGV[1], 'reem1 k ' .. epoch .. ' ' .. seq .. '\n')
+"
+);
 
 /// `KEYS[1]` = the companion key `<topic>@seq`, `ARGV[1]` = channel. For marshallers that
 /// store something else than one hash: counts the publish in the companion hash and

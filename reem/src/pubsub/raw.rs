@@ -19,7 +19,8 @@ use crate::marshal::ReemMarshal;
 /// [`latest`](Self::latest) hand it out without copying (and `value()` clones it).
 ///
 /// `recv()` takes from an inbox that never grows beyond its [`Delivery`] policy: by default
-/// it holds only the newest message not yet taken.
+/// it holds only the newest message not yet taken. `T` must be `Sync` (plain data always
+/// is), as one decoded message is shared by `value()`, `latest()` and `recv()`.
 ///
 /// ```no_run
 /// use reem::{RawSubscriber, RedisInterface, ReemMarshal};
@@ -31,7 +32,8 @@ use crate::marshal::ReemMarshal;
 /// let mut sub = RawSubscriber::<Pose2>::new(&iface, "robot/pose")?;
 /// sub.listen()?;
 /// let latest: Option<Pose2> = sub.value();          // the stored one, if any
-/// let next = sub.recv()?;                           // blocks until a message is there
+/// let next = sub.recv()?;                           // the next one not taken yet:
+///                                                   // the stored one first
 /// println!("x = {}", next.x);
 /// # Ok::<(), reem::Error>(())
 /// ```
@@ -84,9 +86,10 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
     }
 
     /// Starts receiving in the background. Returns once the topic is subscribed and its
-    /// stored latest message (if any) has been read; fails if Redis cannot be reached
-    /// within the connect timeout (the subscriber then stays idle, and `listen` may be
-    /// called again). Calling it again while listening does nothing.
+    /// stored latest message (if any) has been read; fails if the subscriber connection
+    /// cannot be made, or the subscription is not active within 10 s (the subscriber then
+    /// stays idle, and `listen` may be called again). Calling it again while listening does
+    /// nothing.
     pub fn listen(&mut self) -> Result<()> {
         self.start()
     }
@@ -113,6 +116,7 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
     /// [`listen`](Self::listen) was not called.
     pub fn recv(&self) -> Result<Arc<T>> {
         self.start()?;
+        // The inbox of a RawSubscriber is never closed: `take` returns with a message.
         loop {
             if let Some(value) = self.sink.out.inbox.take(None) {
                 return Ok(value);

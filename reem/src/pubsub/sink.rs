@@ -294,7 +294,11 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedSink<T, O> {
     fn decode_failed(&self, why: &dyn Display) {
         self.decode_errors.fetch_add(1, Ordering::Relaxed);
         let message = format!("topic {:?}: {why}", self.topic);
-        tracing::warn!(topic = %self.topic, error = %why, "reem subscriber: a message did not decode; it was skipped");
+        tracing::warn!(
+            topic = %self.topic,
+            error = %why,
+            "reem subscriber: a message did not decode; it was skipped"
+        );
         *lock(&self.last_decode_error) = Some(message);
     }
 
