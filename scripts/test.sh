@@ -33,3 +33,5 @@ echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 echo "== cargo test (unit, integration, UI, snapshots, doc tests)"
 cargo test --workspace --all-features
+echo "== benchmarks compile and run once (no timing is asserted)"
+cargo test -p reem-bench --benches

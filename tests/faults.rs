@@ -222,3 +222,25 @@ fn message_over_the_read_limit_is_refused() {
         "the default limit is generous"
     );
 }
+
+#[test]
+fn after_a_restart_the_first_call_works_even_with_many_pooled_connections() {
+    let mut server = RedisServer::start().unwrap();
+    let kv = quick(&server.url());
+    // Fill the pool with several idle connections.
+    std::thread::scope(|s| {
+        for i in 0..6 {
+            let kv = &kv;
+            s.spawn(move || {
+                for _ in 0..20 {
+                    kv.set(&format!("p{i}"), &P).unwrap();
+                }
+            });
+        }
+    });
+    server.kill();
+    server.restart().unwrap();
+    kv.set("p", &P)
+        .expect("the first call after the restart succeeds");
+    assert_eq!(kv.get::<Pose2>("p").unwrap(), P);
+}

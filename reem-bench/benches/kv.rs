@@ -20,7 +20,18 @@ struct Ten {
 }
 
 fn msg() -> Ten {
-    Ten { x: 1.25, y: -0.5, z: 3.25, roll: 0.001, yaw: -2.5e-3, seq: 1, stamp_ns: 1_732_000_000, count: 7, frame: "map".into(), child: "base".into() }
+    Ten {
+        x: 1.25,
+        y: -0.5,
+        z: 3.25,
+        roll: 0.001,
+        yaw: -2.5e-3,
+        seq: 1,
+        stamp_ns: 1_732_000_000,
+        count: 7,
+        frame: "map".into(),
+        child: "base".into(),
+    }
 }
 
 struct Env {
@@ -35,7 +46,11 @@ fn env() -> &'static Env {
         let (url, server) = reem::server::url_or_start().unwrap();
         let kv = KeyValueStore::new(&reem::RedisInterface::new(&url).unwrap());
         kv.set("bench/ten", &msg()).unwrap();
-        Env { _server: server, url, kv }
+        Env {
+            _server: server,
+            url,
+            kv,
+        }
     })
 }
 
@@ -51,9 +66,15 @@ fn w2_get_reem() -> Ten {
 
 #[divan::bench]
 fn w2_get_raw(bencher: divan::Bencher) {
-    let mut con = redis::Client::open(env().url.as_str()).unwrap().get_connection().unwrap();
+    let mut con = redis::Client::open(env().url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
     bencher.bench_local(|| {
-        let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg("bench/ten").query(&mut con).unwrap();
+        let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg("bench/ten")
+            .query(&mut con)
+            .unwrap();
         h
     });
 }

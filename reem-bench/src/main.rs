@@ -26,14 +26,27 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { out: PathBuf::from("target/bench.json"), svg: None, quick: false, only: None };
+    let mut a = Args {
+        out: PathBuf::from("target/bench.json"),
+        svg: None,
+        quick: false,
+        only: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--out" => a.out = it.next().expect("--out PATH").into(),
             "--svg" => a.svg = Some(it.next().expect("--svg PATH").into()),
             "--quick" => a.quick = true,
-            "--only" => a.only = Some(it.next().expect("--only W1,W2").split(',').map(str::to_owned).collect()),
+            "--only" => {
+                a.only = Some(
+                    it.next()
+                        .expect("--only W1,W2")
+                        .split(',')
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
             "-h" | "--help" => {
                 println!("usage: reem-bench [--out target/bench.json] [--svg PATH] [--quick] [--only W1,W3,...]");
                 std::process::exit(0);
@@ -69,13 +82,19 @@ fn main() {
         }
     }
     print_table(&rows);
-    let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
     let report = serde_json::json!({ "measured": date.trim(), "redis": url_redacted(&url), "quick": args.quick, "rows": rows });
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).ok();
     }
-    std::fs::write(&args.out, serde_json::to_string_pretty(&report).unwrap()).expect("write the JSON report");
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report).unwrap())
+        .expect("write the JSON report");
     eprintln!("wrote {}", args.out.display());
     let svg = args.svg.unwrap_or_else(|| args.out.with_extension("svg"));
     match plot::svg(&rows, &svg, &format!("reem / raw redis, {}", date.trim())) {
@@ -85,7 +104,9 @@ fn main() {
 }
 
 fn url_redacted(url: &str) -> String {
-    reem::RedisInterface::new(url).map(|i| i.url().to_owned()).unwrap_or_default()
+    reem::RedisInterface::new(url)
+        .map(|i| i.url().to_owned())
+        .unwrap_or_default()
 }
 
 fn print_table(rows: &[Row]) {
@@ -93,9 +114,25 @@ fn print_table(rows: &[Row]) {
         "| {:<9} | {:<44} | {:>11} | {:>11} | {:>10} | {:>10} | {:>10} | {:>10} | {:>9} | {:>9} | {:>6} | {:<8} |",
         "workload", "what", "reem median", "raw median", "reem p90", "raw p90", "reem p99", "raw p99", "reem op/s", "raw op/s", "ratio", "target"
     );
-    println!("|{}|", ["-"; 12].iter().zip([11, 46, 13, 13, 12, 12, 12, 12, 11, 11, 8, 10]).map(|(d, w)| d.repeat(w)).collect::<Vec<_>>().join("|"));
+    println!(
+        "|{}|",
+        ["-"; 12]
+            .iter()
+            .zip([11, 46, 13, 13, 12, 12, 12, 12, 11, 11, 8, 10])
+            .map(|(d, w)| d.repeat(w))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
     for r in rows {
-        let us = |v: f64| if v.is_nan() { "-".to_owned() } else if v >= 1000.0 { format!("{:.2} ms", v / 1000.0) } else { format!("{v:.1} µs") };
+        let us = |v: f64| {
+            if v.is_nan() {
+                "-".to_owned()
+            } else if v >= 1000.0 {
+                format!("{:.2} ms", v / 1000.0)
+            } else {
+                format!("{v:.1} µs")
+            }
+        };
         println!(
             "| {:<9} | {:<44} | {:>11} | {:>11} | {:>10} | {:>10} | {:>10} | {:>10} | {:>9.0} | {:>9.0} | {:>6.2} | {:<8} |",
             r.id, r.what, us(r.reem.median_us), us(r.raw.median_us), us(r.reem.p90_us), us(r.raw.p90_us),
@@ -107,12 +144,22 @@ fn print_table(rows: &[Row]) {
     for r in rows.iter().filter(|r| !r.reem.allocs_per_op.is_nan()) {
         println!(
             "  {:<9} {:>7.1} allocs {:>12.0} bytes | raw {:>7.1} allocs {:>12.0} bytes",
-            r.id, r.reem.allocs_per_op, r.reem.alloc_bytes_per_op, r.raw.allocs_per_op, r.raw.alloc_bytes_per_op
+            r.id,
+            r.reem.allocs_per_op,
+            r.reem.alloc_bytes_per_op,
+            r.raw.allocs_per_op,
+            r.raw.alloc_bytes_per_op
         );
     }
     for r in rows.iter().filter(|r| r.reem.received.is_some()) {
-        println!("  {}: reem subscriber received {} of {}; raw subscriber received {} of {}", r.id,
-            r.reem.received.unwrap_or(0), r.reem.n, r.raw.received.unwrap_or(0), r.raw.n);
+        println!(
+            "  {}: reem subscriber received {} of {}; raw subscriber received {} of {}",
+            r.id,
+            r.reem.received.unwrap_or(0),
+            r.reem.n,
+            r.raw.received.unwrap_or(0),
+            r.raw.n
+        );
     }
     for r in rows.iter().filter(|r| r.id == "W7") {
         println!("  W7: {}", r.note);

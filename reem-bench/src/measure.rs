@@ -36,7 +36,12 @@ pub struct Row {
 
 /// Runs `rounds` rounds of `per_round` operations of each side, alternating which goes
 /// first, timing every operation.
-pub fn compare(rounds: usize, per_round: usize, mut reem: impl FnMut(), mut raw: impl FnMut()) -> (Stats, Stats) {
+pub fn compare(
+    rounds: usize,
+    per_round: usize,
+    mut reem: impl FnMut(),
+    mut raw: impl FnMut(),
+) -> (Stats, Stats) {
     let (mut a, mut b) = (Side::default(), Side::default());
     for _ in 0..per_round.min(20) {
         reem();

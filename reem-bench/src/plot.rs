@@ -4,7 +4,11 @@ use plotters::prelude::*;
 
 use crate::measure::Row;
 
-pub fn svg(rows: &[Row], path: &std::path::Path, title: &str) -> Result<(), Box<dyn std::error::Error>> {
+pub fn svg(
+    rows: &[Row],
+    path: &std::path::Path,
+    title: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = rows.iter().map(|r| r.ratio).fold(1.3f64, f64::max) * 1.1;
@@ -26,14 +30,31 @@ pub fn svg(rows: &[Row], path: &std::path::Path, title: &str) -> Result<(), Box<
         .y_desc("reem / raw (medians; W6: rate ratio)")
         .draw()?;
     chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
-        let good = if r.id == "W6" { r.ratio >= 0.8 } else { r.ratio <= 1.10 || r.id.starts_with("W5") && r.ratio <= 1.25 };
-        let colour = if good { RGBColor(46, 139, 87) } else { RGBColor(200, 80, 60) };
-        let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), r.ratio)], colour.filled());
+        let good = if r.id == "W6" {
+            r.ratio >= 0.8
+        } else {
+            r.ratio <= 1.10 || r.id.starts_with("W5") && r.ratio <= 1.25
+        };
+        let colour = if good {
+            RGBColor(46, 139, 87)
+        } else {
+            RGBColor(200, 80, 60)
+        };
+        let mut bar = Rectangle::new(
+            [
+                (SegmentValue::Exact(i), 0.0),
+                (SegmentValue::Exact(i + 1), r.ratio),
+            ],
+            colour.filled(),
+        );
         bar.set_margin(0, 0, 8, 8);
         bar
     }))?;
     chart.draw_series(LineSeries::new(
-        [(SegmentValue::Exact(0), 1.0), (SegmentValue::Exact(rows.len()), 1.0)],
+        [
+            (SegmentValue::Exact(0), 1.0),
+            (SegmentValue::Exact(rows.len()), 1.0),
+        ],
         BLACK.stroke_width(1),
     ))?;
     root.present()?;

@@ -1,9 +1,9 @@
 //! `#[derive(ReemMarshal)]`: use it through the `reem` crate (`reem::ReemMarshal`).
 //!
-//! The derive is a row of rooms, each doing one thing: [`ast`] turns the `syn` input into
-//! plain data with every attribute parsed ([`attr`]), [`valid`] checks it and reports
-//! every mistake at once with a span, [`expand`] writes the impls, and [`fallback`] writes
-//! a stub impl when the input is wrong so the user sees the errors and nothing else.
+//! The derive is a row of rooms, each doing one thing: `ast` turns the `syn` input into
+//! plain data with every attribute parsed (`attr`), `valid` checks it and reports every
+//! mistake at once with a span, `expand` writes the impls, and `fallback` writes a stub impl
+//! when the input is wrong so the user sees the errors and nothing else.
 
 mod ast;
 mod attr;

@@ -239,19 +239,31 @@ impl RedisInterface {
     }
 
     /// Runs `f` on a pooled connection. A connection whose call failed for a reason other
-    /// than the server's answer is not reused.
+    /// than the server's answer is not reused; if it had been sitting in the pool (so the
+    /// server most likely restarted meanwhile), the other idle connections are dropped too
+    /// and `f` runs once more on a fresh connection. Timeouts are not retried.
     pub fn with_connection<R>(
         &self,
-        f: impl FnOnce(&mut Connection) -> redis::RedisResult<R>,
+        mut f: impl FnMut(&mut Connection) -> redis::RedisResult<R>,
     ) -> Result<R> {
-        let mut con = self.take()?;
+        let (mut con, pooled) = self.take()?;
         let result = f(&mut con);
         match &result {
-            Err(e)
-                if e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_timeout()
-                    || e.is_unrecoverable_error() => {}
+            Err(e) if is_broken(e) => {
+                if pooled && !e.is_timeout() {
+                    self.inner
+                        .idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                    let mut fresh = self.open()?;
+                    let again = f(&mut fresh);
+                    if !matches!(&again, Err(e) if is_broken(e)) {
+                        self.give_back(fresh);
+                    }
+                    return again.map_err(Error::from);
+                }
+            }
             _ => self.give_back(con),
         }
         result.map_err(Error::from)
@@ -283,7 +295,8 @@ impl RedisInterface {
         &self.inner.pubsub
     }
 
-    fn take(&self) -> Result<Connection> {
+    /// A connection, and whether it came from the pool.
+    fn take(&self) -> Result<(Connection, bool)> {
         let pooled = self
             .inner
             .idle
@@ -291,8 +304,8 @@ impl RedisInterface {
             .unwrap_or_else(|e| e.into_inner())
             .pop();
         match pooled {
-            Some(con) => Ok(con),
-            None => self.open(),
+            Some(con) => Ok((con, true)),
+            None => Ok((self.open()?, false)),
         }
     }
 
@@ -319,6 +332,11 @@ impl std::fmt::Debug for RedisInterface {
             )
             .finish()
     }
+}
+
+/// True if the connection that gave `e` cannot be trusted any more.
+fn is_broken(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
 }
 
 /// The URL with any password replaced by `***`.
