@@ -35,22 +35,22 @@ fn msg() -> Ten {
 }
 
 struct Env {
-    _server: Option<reem::server::RedisServer>,
     url: String,
     kv: KeyValueStore,
 }
+
+/// The private server, if one was started: stopped at the end of `main` (a `static` is never
+/// dropped, and the server must not outlive the benchmark).
+static SERVER: std::sync::Mutex<Option<reem::server::RedisServer>> = std::sync::Mutex::new(None);
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
         let (url, server) = reem::server::url_or_start().unwrap();
+        *SERVER.lock().unwrap() = server;
         let kv = KeyValueStore::new(&reem::RedisInterface::new(&url).unwrap());
         kv.set("bench/ten", &msg()).unwrap();
-        Env {
-            _server: server,
-            url,
-            kv,
-        }
+        Env { url, kv }
     })
 }
 
@@ -91,4 +91,5 @@ fn encode_only(bencher: divan::Bencher) {
 
 fn main() {
     divan::main();
+    drop(SERVER.lock().unwrap().take());
 }

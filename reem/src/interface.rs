@@ -269,6 +269,30 @@ impl RedisInterface {
         result.map_err(Error::from)
     }
 
+    /// Sends a whole `MULTI … EXEC` transaction given as RESP bytes (`queued` commands
+    /// between `MULTI` and `EXEC`) and checks every reply; errors name `key`.
+    pub(crate) fn exec_packed(&self, key: &str, packed: &[u8], queued: usize) -> Result<()> {
+        let mut replies = self
+            .with_connection(|c| {
+                redis::ConnectionLike::req_packed_commands(c, packed, queued + 1, 1)
+            })
+            .map_err(|e| match e {
+                Error::Redis(r) => Error::from_redis(key, r),
+                e => e,
+            })?;
+        match replies.pop() {
+            Some(redis::Value::Array(results)) => results.into_iter().try_for_each(|r| match r {
+                redis::Value::ServerError(e) => Err(Error::from_redis(key, e.into())),
+                _ => Ok(()),
+            }),
+            Some(redis::Value::ServerError(e)) => Err(Error::from_redis(key, e.into())),
+            other => Err(Error::WrongRedisType {
+                key: key.to_owned(),
+                found: format!("an unexpected reply to EXEC: {other:?}"),
+            }),
+        }
+    }
+
     /// Opens a new connection with this interface's settings (not pooled).
     pub fn open(&self) -> Result<Connection> {
         let con = self

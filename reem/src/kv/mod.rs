@@ -19,7 +19,9 @@ use redis::{Pipeline, Value};
 use crate::error::{server_error, Error, Result};
 use crate::handle::FieldHandle;
 use crate::interface::RedisInterface;
-use crate::marshal::{array, FINGERPRINT_FIELD, LABEL_FIELD, SCHEMA_FIELD};
+use crate::marshal::{
+    array, resp_bulk, resp_command, FINGERPRINT_FIELD, LABEL_FIELD, SCHEMA_FIELD,
+};
 use crate::marshal::{
     check_header, FieldPath, FieldReader, FieldWriter, HashView, ReemField, ReemMarshal,
 };
@@ -63,8 +65,15 @@ impl KeyValueStore {
     /// Stores `value` at `key`, replacing whatever message was there, in one MULTI/EXEC.
     pub fn set<T: ReemMarshal>(&self, key: &str, value: &T) -> Result<()> {
         let mut packed = Vec::new();
-        if let Some(queued) = value.write_packed(key, &mut packed)? {
-            return self.run_packed(key, &packed, queued);
+        resp_command(&mut packed, 1);
+        resp_bulk(&mut packed, b"MULTI");
+        resp_command(&mut packed, 2);
+        resp_bulk(&mut packed, b"UNLINK");
+        resp_bulk(&mut packed, key.as_bytes());
+        if let Some(hsets) = value.write_packed(key, &mut packed)? {
+            resp_command(&mut packed, 1);
+            resp_bulk(&mut packed, b"EXEC");
+            return self.iface.exec_packed(key, &packed, 1 + hsets);
         }
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -237,28 +246,6 @@ impl KeyValueStore {
             }
         }
         keyed(key, e)
-    }
-
-    /// Sends a whole `MULTI … EXEC` transaction given as RESP bytes (`queued` commands
-    /// between `MULTI` and `EXEC`) and checks every reply.
-    fn run_packed(&self, key: &str, packed: &[u8], queued: usize) -> Result<()> {
-        let mut replies = self
-            .iface
-            .with_connection(|c| {
-                redis::ConnectionLike::req_packed_commands(c, packed, queued + 1, 1)
-            })
-            .map_err(|e| keyed(key, e))?;
-        match replies.pop() {
-            Some(Value::Array(results)) => results.into_iter().try_for_each(|r| match r {
-                Value::ServerError(e) => Err(Error::from_redis(key, e.into())),
-                _ => Ok(()),
-            }),
-            Some(Value::ServerError(e)) => Err(Error::from_redis(key, e.into())),
-            other => Err(Error::WrongRedisType {
-                key: key.to_owned(),
-                found: format!("an unexpected reply to EXEC: {other:?}"),
-            }),
-        }
     }
 
     /// Runs the queued commands; their replies are not needed.

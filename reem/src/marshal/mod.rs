@@ -24,6 +24,8 @@ mod reader;
 mod scalar;
 mod writer;
 
+pub(crate) use writer::{resp_bulk, resp_command};
+
 pub mod array;
 #[cfg(feature = "nalgebra")]
 pub mod nalgebra;
@@ -137,10 +139,12 @@ pub trait ReemMarshal: Sized + Send + 'static {
         Ok(false)
     }
 
-    /// The transport's fast path for what [`write`](Self::write) queues: appends the whole
-    /// `MULTI … EXEC` transaction as RESP bytes to `out`, with every large value copied
-    /// exactly once, and returns how many commands it queued between `MULTI` and `EXEC`.
-    /// The default returns `Ok(None)` (the transport then runs `write`'s pipeline).
+    /// The transport's fast path for the commands that [`write_fields`](Self::write_fields)
+    /// fills: appends, as RESP bytes, the `HSET` commands that store `self` as one hash at
+    /// `key` (every large value copied exactly once, into `out`), and returns how many
+    /// commands it appended. The caller wraps them in its transaction (`MULTI`, `UNLINK` or
+    /// a stamp script, …, `EXEC`). The default returns `Ok(None)`: the transport then uses
+    /// [`write`](Self::write).
     #[doc(hidden)]
     fn write_packed(&self, key: &str, out: &mut Vec<u8>) -> Result<Option<usize>> {
         let _ = (key, out);
@@ -177,10 +181,6 @@ impl<T: ReemField + Send + 'static> ReemMarshal for T {
         let (pairs, large) = w.finish_packed();
         let large_bytes: usize = large.iter().map(|(n, v)| n.len() + v.len() + 64).sum();
         out.reserve(small.len() + schema.json.len() + large_bytes + 256);
-        for cmd in [&[&b"MULTI"[..]][..], &[b"UNLINK", key.as_bytes()]] {
-            writer::resp_command(out, cmd.len());
-            cmd.iter().for_each(|a| writer::resp_bulk(out, a));
-        }
         writer::resp_command(out, 2 + 2 * (3 + pairs));
         writer::resp_bulk(out, b"HSET");
         writer::resp_bulk(out, key.as_bytes());
@@ -201,9 +201,7 @@ impl<T: ReemField + Send + 'static> ReemMarshal for T {
                 writer::resp_bulk(out, arg);
             }
         }
-        writer::resp_command(out, 1);
-        writer::resp_bulk(out, b"EXEC");
-        Ok(Some(2 + large.len()))
+        Ok(Some(1 + large.len()))
     }
 
     fn read(key: &str, pipe: &mut Pipeline) {

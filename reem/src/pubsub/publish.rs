@@ -7,7 +7,7 @@ use super::sink::companion_key;
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::kv::scripts::Script;
-use crate::marshal::ReemMarshal;
+use crate::marshal::{resp_bulk, resp_command, ReemMarshal};
 
 /// Messages whose stored fields take at most this many bytes travel inside the
 /// notification; larger ones are read from the topic's key by the subscribers.
@@ -96,47 +96,55 @@ impl PublishSpace {
     /// once more on a fresh connection.
     pub fn publish<T: ReemMarshal>(&self, topic: &str, value: &T) -> Result<()> {
         let channel = frame::channel(self.db, topic);
-        // Encoded as for a large message first; a small one is then copied into its own
-        // command, which costs little because it is small.
-        let mut large = redis::pipe();
-        large.atomic();
-        large
-            .cmd("EVAL")
-            .arg(PUBLISH_LARGE)
-            .arg(1)
-            .arg(topic)
-            .arg(&*channel)
-            .ignore();
-        large.cmd("HSET").arg(topic);
-        if !value.write_fields(topic, &mut large)? {
+        // Encoded as for a large message first, straight into the bytes sent (each array
+        // copied once); a small message then gets its own command instead, which costs
+        // little because it is small.
+        let mut packed = Vec::new();
+        resp_command(&mut packed, 1);
+        resp_bulk(&mut packed, b"MULTI");
+        resp_command(&mut packed, 5);
+        for arg in [
+            &b"EVAL"[..],
+            PUBLISH_LARGE.as_bytes(),
+            b"1",
+            topic.as_bytes(),
+            channel.as_bytes(),
+        ] {
+            resp_bulk(&mut packed, arg);
+        }
+        let fields_start = packed.len();
+        let Some(hsets) = value.write_packed(topic, &mut packed)? else {
             let pipe = marshalled(topic, &channel, value)?;
             return self.run(topic, |c| pipe.query(c));
+        };
+        // The RESP bytes overestimate the pairs' size a little: check exactly when close.
+        if packed.len() - fields_start <= 2 * self.inline_limit {
+            let mut pipe = redis::pipe();
+            pipe.cmd("HSET").arg(topic);
+            value.write_fields(topic, &mut pipe)?;
+            if let Some(small) = small_command(&pipe, topic, &channel, self.inline_limit) {
+                return self.run(topic, |c| PUBLISH_SMALL.run(c, &small));
+            }
         }
-        large.ignore();
-        match small_command(&large, topic, &channel, self.inline_limit) {
-            Some(small) => self.run(topic, |c| PUBLISH_SMALL.run(c, &small)),
-            None => self.run(topic, |c| large.query(c)),
-        }
+        resp_command(&mut packed, 1);
+        resp_bulk(&mut packed, b"EXEC");
+        self.iface.exec_packed(topic, &packed, 1 + hsets)
     }
 
-    /// Runs `op` on a pooled connection, and once more on a fresh one if the pooled one was
-    /// broken (a Redis restart leaves dead connections in the pool).
+    /// Runs `op` on a pooled connection (which is retried once on a fresh connection if the
+    /// pooled one was broken, e.g. by a Redis restart).
     fn run(&self, topic: &str, op: impl Fn(&mut Connection) -> RedisResult<()>) -> Result<()> {
-        match self.iface.with_connection(&op) {
-            Err(Error::Redis(e)) if e.is_connection_dropped() => {
-                let mut con = self.iface.open()?;
-                op(&mut con).map_err(|e| Error::from_redis(topic, e))
-            }
-            Err(Error::Redis(e)) => Err(Error::from_redis(topic, e)),
+        self.iface.with_connection(&op).map_err(|e| match e {
+            Error::Redis(e) => Error::from_redis(topic, e),
             other => other,
-        }
+        })
     }
 }
 
-/// `EVALSHA` of [`PUBLISH_SMALL`] with the fields of the `HSET` that ends `large`, if they
+/// `EVALSHA` of [`PUBLISH_SMALL`] with the fields of the `HSET` that `pipe` holds, if they
 /// take at most `limit` bytes.
-fn small_command(large: &Pipeline, topic: &str, channel: &str, limit: usize) -> Option<Pipeline> {
-    let hset = large.cmd_iter().last()?;
+fn small_command(pipe: &Pipeline, topic: &str, channel: &str, limit: usize) -> Option<Pipeline> {
+    let hset = pipe.cmd_iter().last()?;
     let fields: Vec<&[u8]> = hset
         .args_iter()
         .skip(2)
