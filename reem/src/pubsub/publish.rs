@@ -6,7 +6,6 @@ use super::frame;
 use super::sink::companion_key;
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
-use crate::kv::scripts::Script;
 use crate::marshal::{resp_bulk, resp_command, ReemMarshal};
 
 /// Messages whose stored fields take at most this many bytes travel inside the
@@ -97,21 +96,10 @@ impl PublishSpace {
     pub fn publish<T: ReemMarshal>(&self, topic: &str, value: &T) -> Result<()> {
         let channel = frame::channel(self.db, topic);
         // Encoded as for a large message first, straight into the bytes sent (each array
-        // copied once); a small message then gets its own command instead, which costs
-        // little because it is small.
+        // copied once); a small message is then sent again with itself in the notification,
+        // which costs little because it is small.
         let mut packed = Vec::new();
-        resp_command(&mut packed, 1);
-        resp_bulk(&mut packed, b"MULTI");
-        resp_command(&mut packed, 5);
-        for arg in [
-            &b"EVAL"[..],
-            PUBLISH_LARGE.as_bytes(),
-            b"1",
-            topic.as_bytes(),
-            channel.as_bytes(),
-        ] {
-            resp_bulk(&mut packed, arg);
-        }
+        stamp_command(&mut packed, topic, &channel, b"");
         let fields_start = packed.len();
         let Some(hsets) = value.write_packed(topic, &mut packed)? else {
             let pipe = marshalled(topic, &channel, value)?;
@@ -122,8 +110,14 @@ impl PublishSpace {
             let mut pipe = redis::pipe();
             pipe.cmd("HSET").arg(topic);
             value.write_fields(topic, &mut pipe)?;
-            if let Some(small) = small_command(&pipe, topic, &channel, self.inline_limit) {
-                return self.run(topic, |c| PUBLISH_SMALL.run(c, &small));
+            if let Some(body) = inline_body(&pipe, self.inline_limit) {
+                // The same transaction, with the whole message in the notification.
+                let mut small = Vec::with_capacity(packed.len() + body.len() + 512);
+                stamp_command(&mut small, topic, &channel, &body);
+                small.extend_from_slice(&packed[fields_start..]);
+                resp_command(&mut small, 1);
+                resp_bulk(&mut small, b"EXEC");
+                return self.iface.exec_packed(topic, &small, 1 + hsets);
             }
         }
         resp_command(&mut packed, 1);
@@ -141,9 +135,9 @@ impl PublishSpace {
     }
 }
 
-/// `EVALSHA` of [`PUBLISH_SMALL`] with the fields of the `HSET` that `pipe` holds, if they
-/// take at most `limit` bytes.
-fn small_command(pipe: &Pipeline, topic: &str, channel: &str, limit: usize) -> Option<Pipeline> {
+/// The notification body of the pairs of the `HSET` that `pipe` holds (each as
+/// `<length>:<bytes>`), if they take at most `limit` bytes.
+fn inline_body(pipe: &Pipeline, limit: usize) -> Option<Vec<u8>> {
     let hset = pipe.cmd_iter().last()?;
     let fields: Vec<&[u8]> = hset
         .args_iter()
@@ -157,17 +151,29 @@ fn small_command(pipe: &Pipeline, topic: &str, channel: &str, limit: usize) -> O
     if size > limit {
         return None;
     }
-    let mut body = Vec::with_capacity(size + 4 * fields.len());
+    let mut body = Vec::with_capacity(size + 8 * fields.len());
     for field in &fields {
         frame::put_item(&mut body, field);
     }
-    let mut small = redis::pipe();
-    PUBLISH_SMALL.queue(&mut small, topic);
-    small.arg(channel).arg(body);
-    for field in fields {
-        small.arg(field);
+    Some(body)
+}
+
+/// Appends `MULTI` and the [`PUBLISH_STAMP`] script call that opens a publish transaction;
+/// the message's `HSET`s and `EXEC` follow.
+fn stamp_command(out: &mut Vec<u8>, topic: &str, channel: &str, body: &[u8]) {
+    resp_command(out, 1);
+    resp_bulk(out, b"MULTI");
+    resp_command(out, 6);
+    for arg in [
+        &b"EVAL"[..],
+        PUBLISH_STAMP.as_bytes(),
+        b"1",
+        topic.as_bytes(),
+        channel.as_bytes(),
+        body,
+    ] {
+        resp_bulk(out, arg);
     }
-    Some(small)
 }
 
 /// The transaction for a marshaller that stores something else than one hash: its own
@@ -206,32 +212,23 @@ redis.call('UNLINK', k)
     };
 }
 
-/// `KEYS[1]` = topic, `ARGV` = channel, notification body, then the field/value pairs.
-/// Replaces the message with the next stamp and the pairs, and publishes it inline
-/// (mode `h`). One command: a `NOSCRIPT` reply means nothing was done.
-static PUBLISH_SMALL: Script = Script::new(concat!(
-    next_stamp!(),
-    r"
-local n = #ARGV
-local j = math.min(n, 512)
-redis.call('HSET', k, '@seq', seq, '@epoch', epoch, unpack(ARGV, 3, j))
-for i = j + 1, n, 512 do
-  redis.call('HSET', k, unpack(ARGV, i, math.min(i + 511, n)))
-end
-redis.call('PUBLISH', ARGV[1], 'reem1 h ' .. epoch .. ' ' .. seq .. '\n' .. ARGV[2])
-"
-));
-
-/// `KEYS[1]` = topic, `ARGV[1]` = channel. First command of the transaction of a large
-/// message: replaces the message by its next stamp and publishes that stamp (mode `k`);
-/// the fields follow in an `HSET` of the same transaction, before any subscriber can read.
-/// Sent whole (`EVAL`): inside MULTI/EXEC, a script the server does not know yet would fail
-/// alone while the `HSET` went ahead.
-const PUBLISH_LARGE: &str = concat!(
+/// `KEYS[1]` = topic, `ARGV[1]` = channel, `ARGV[2]` = the notification body (empty for a
+/// large message). First command of a publish transaction: replaces the message by its
+/// next stamp and publishes the stamp, with the whole message inline (mode `h`) when a body
+/// is given, else alone (mode `k`: subscribers read the key). The fields follow in `HSET`s
+/// of the same transaction, before any subscriber can read. The fields never pass through
+/// Lua (marshalling them as script arguments cost more than all the rest). Sent whole
+/// (`EVAL`): inside MULTI/EXEC, a script the server does not know yet would fail alone
+/// while the `HSET`s went ahead.
+const PUBLISH_STAMP: &str = concat!(
     next_stamp!(),
     r"
 redis.call('HSET', k, '@seq', seq, '@epoch', epoch)
-redis.call('PUBLISH', ARGV[1], 'reem1 k ' .. epoch .. ' ' .. seq .. '\n')
+if #ARGV[2] > 0 then
+  redis.call('PUBLISH', ARGV[1], 'reem1 h ' .. epoch .. ' ' .. seq .. '\n' .. ARGV[2])
+else
+  redis.call('PUBLISH', ARGV[1], 'reem1 k ' .. epoch .. ' ' .. seq .. '\n')
+end
 "
 );
 
