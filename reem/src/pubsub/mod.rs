@@ -2,7 +2,7 @@
 //!
 //! | type | does | Redis work |
 //! |------|------|------------|
-//! | [`PublishSpace`] | stores a topic's latest message and notifies | one script (small messages) or one MULTI/EXEC (large): 1 round trip |
+//! | [`PublishSpace`] | stores a topic's latest message and notifies | one MULTI/EXEC (a stamp script + `HSET`s): 1 round trip |
 //! | [`RawSubscriber`] | keeps the newest message; `recv()` for control loops | shared `SUBSCRIBE`; `HGETALL` at start and for large messages |
 //! | [`CallbackSubscriber`] | calls a function with each message on its own thread | same |
 //!

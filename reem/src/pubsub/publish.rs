@@ -26,12 +26,12 @@ pub const DEFAULT_INLINE_LIMIT: usize = 16 * 1024;
 /// [`KeyValueStore::get`](crate::KeyValueStore::get) of the topic reads the latest message)
 /// plus the topic's sequence stamp, `@seq` and `@epoch`, computed by the server:
 ///
-/// - a message whose fields take at most [`inline_limit`](Self::inline_limit) bytes: one
-///   script (`EVALSHA`) that reads the stamp, replaces the hash with the next stamp and the
-///   fields, and publishes the whole message in the notification; subscribers decode it
-///   without a round trip;
-/// - a larger message: MULTI/EXEC of a script that replaces the hash by its next stamp and
-///   publishes only the stamp, then `HSET` of the fields; subscribers read the key (one
+/// one MULTI/EXEC of a script that replaces the hash by its next stamp and publishes the
+/// notification, then the `HSET`s of the fields (sent as one buffer, each array copied once):
+///
+/// - a message whose fields take at most [`inline_limit`](Self::inline_limit) bytes travels
+///   whole in the notification; subscribers decode it without a round trip;
+/// - a larger message's notification carries only the stamp; subscribers read the key (one
 ///   `HGETALL` per message for all the subscribers of a process).
 ///
 /// The key of a topic is the topic itself, and so is its channel (in database 0; in database
