@@ -55,13 +55,6 @@ use crate::marshal::{
 };
 use crate::schema::{FieldSchema, FieldType, Schema, FORMAT_VERSION};
 
-/// Name of a list's length field (`NAME.len`).
-const LEN: &str = "len";
-
-/// How far a list's stored length may exceed the number of stored fields (elements that
-/// store nothing, like `None`, need no field), as for typed reads (`docs/FORMAT.md`, Lists).
-const MAX_EMPTY_ELEMENTS: usize = 1 << 16;
-
 /// Decoding work allowed beyond twice the number of stored fields: list elements and
 /// optional fields found absent cost one step each, without reading a stored field.
 const SPARE_STEPS: usize = 1 << 17;
@@ -511,19 +504,8 @@ impl Decoder<'_, '_> {
     }
 
     fn list(&mut self, r: &mut FieldReader<'_, '_>, items: &[FieldSchema]) -> Result<DynValue> {
-        let raw = r.require_child(LEN)?;
+        let len = crate::marshal::read_list_len(r)?;
         let stored = self.hash.len();
-        let len = std::str::from_utf8(raw)
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-            .filter(|n| *n <= stored.saturating_add(MAX_EMPTY_ELEMENTS))
-            .ok_or_else(|| {
-                r.invalid_child(
-                    LEN,
-                    "a list length no larger than the stored fields allow",
-                    raw,
-                )
-            })?;
         let path = r.path().as_str().to_owned();
         let mut out = Vec::with_capacity(len.min(stored));
         for i in 0..len {

@@ -42,10 +42,12 @@ pub(super) fn encode_indexed<'a, T: ReemField>(
     Ok(())
 }
 
-pub(super) fn decode_indexed<T: ReemField>(r: &mut FieldReader<'_, '_>) -> Result<Vec<T>> {
+/// The stored length of an element-by-element list at the reader's path, refused when it
+/// is larger than the stored fields allow (see [`MAX_EMPTY_ELEMENTS`]).
+pub(crate) fn read_len(r: &FieldReader<'_, '_>) -> Result<usize> {
     let raw = r.require_child(LEN_FIELD)?;
     let stored = r.hash().len();
-    let len = std::str::from_utf8(raw)
+    std::str::from_utf8(raw)
         .ok()
         .and_then(|s| s.parse::<usize>().ok())
         .filter(|n| *n <= stored.saturating_add(MAX_EMPTY_ELEMENTS))
@@ -55,7 +57,12 @@ pub(super) fn decode_indexed<T: ReemField>(r: &mut FieldReader<'_, '_>) -> Resul
                 "a list length no larger than the stored fields allow",
                 raw,
             )
-        })?;
+        })
+}
+
+pub(super) fn decode_indexed<T: ReemField>(r: &mut FieldReader<'_, '_>) -> Result<Vec<T>> {
+    let len = read_len(r)?;
+    let stored = r.hash().len();
     let mut items = Vec::with_capacity(len.min(stored));
     for i in 0..len {
         let mark = r.enter_index(i);

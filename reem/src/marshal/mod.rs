@@ -18,6 +18,8 @@
 
 mod json;
 mod list;
+
+pub(crate) use list::read_len as read_list_len;
 mod option;
 mod path;
 mod reader;
