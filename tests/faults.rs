@@ -244,3 +244,69 @@ fn after_a_restart_the_first_call_works_even_with_many_pooled_connections() {
         .expect("the first call after the restart succeeds");
     assert_eq!(kv.get::<Pose2>("p").unwrap(), P);
 }
+
+#[test]
+fn acl_user_without_publish_gets_a_clear_error_not_a_hang() {
+    let h = Harness::start();
+    acl_user(&h); // reem's key-value commands, but no EVAL and no PUBLISH
+    let port = h.server.port();
+    let iface = RedisInterface::new(&format!("redis://robot:s3cret@127.0.0.1:{port}")).unwrap();
+    let t = Instant::now();
+    let err = reem::PublishSpace::new(&iface)
+        .publish("robot/pose", &P)
+        .unwrap_err();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    let text = err.to_string();
+    assert!(
+        text.to_lowercase().contains("noperm") && text.contains("eval"),
+        "{text}"
+    );
+    assert!(
+        h.kv.get::<Pose2>("robot/pose").unwrap_err().is_not_found(),
+        "nothing was stored"
+    );
+}
+
+#[test]
+fn acl_user_with_the_pubsub_commands_publishes_and_subscribes() {
+    let h = Harness::start();
+    acl_user(&h);
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("robot")
+        .arg("+eval")
+        .arg("+time")
+        .arg("+publish")
+        .arg("+subscribe")
+        .arg("+unsubscribe")
+        .exec(&mut h.raw())
+        .unwrap();
+    let port = h.server.port();
+    let iface = RedisInterface::new(&format!("redis://robot:s3cret@127.0.0.1:{port}")).unwrap();
+    let pubs = reem::PublishSpace::new(&iface);
+    pubs.publish("robot/pose", &P).unwrap();
+    let mut sub = reem::RawSubscriber::<Pose2>::new(&iface, "robot/pose").unwrap();
+    sub.listen().unwrap();
+    assert_eq!(sub.value(), Some(P), "the stored latest value");
+    let next = Pose2 { x: 9.0, ..P };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sub.value() != Some(next.clone()) {
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber connection authenticated and subscribed: {:?}",
+            sub.status()
+        );
+        pubs.publish("robot/pose", &next).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = sub.status();
+    assert_eq!(
+        status.reconnects, 0,
+        "no failing connection behind the scenes: {status:?}"
+    );
+    assert_eq!(status.last_error, None);
+}
