@@ -1,0 +1,146 @@
+//! The JSON (serde) form of decoded messages.
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use super::*;
+
+/// Serialises as JSON-friendly data: structs as maps in schema order, lists as sequences,
+/// `Absent` as `null`, non-finite floats as the strings `"nan"`, `"inf"`, `"-inf"`, arrays
+/// as nested sequences ([`ArrayBody::Full`]) or as a summary map with `dtype`, `shape`,
+/// `min`, `max`, `mean` (and `nan` when NaNs were skipped).
+impl Serialize for DynValue {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            DynValue::Absent => s.serialize_none(),
+            DynValue::Bool(b) => s.serialize_bool(*b),
+            DynValue::Int(i) => match i64::try_from(*i) {
+                Ok(i) => s.serialize_i64(i),
+                Err(_) => s.serialize_i128(*i),
+            },
+            DynValue::UInt(u) => match u64::try_from(*u) {
+                Ok(u) => s.serialize_u64(u),
+                Err(_) => s.serialize_u128(*u),
+            },
+            DynValue::F32(f) => float(shortest_f64(*f), s),
+            DynValue::F64(f) => float(*f, s),
+            DynValue::Char(c) => s.serialize_char(*c),
+            DynValue::String(t) | DynValue::Enum(t) => s.serialize_str(t),
+            DynValue::Json(j) => j.serialize(s),
+            DynValue::Array(a) => a.serialize(s),
+            DynValue::List(items) => items.serialize(s),
+            DynValue::Struct(fields) => {
+                let mut m = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+            DynValue::Custom { format, fields } => {
+                let mut m = s.serialize_map(Some(fields.len() + 1))?;
+                m.serialize_entry("@custom", format)?;
+                for (k, v) in fields {
+                    m.serialize_entry(k, &String::from_utf8_lossy(v))?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
+/// A float as a JSON number, or as a string for the non-finite ones.
+fn float<S: Serializer>(v: f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    if v.is_nan() {
+        s.serialize_str("nan")
+    } else if v.is_infinite() {
+        s.serialize_str(if v < 0.0 { "-inf" } else { "inf" })
+    } else {
+        s.serialize_f64(v)
+    }
+}
+
+impl Serialize for Number {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Number::Int(i) => DynValue::Int(*i).serialize(s),
+            Number::Float(f) => float(*f, s),
+        }
+    }
+}
+
+/// A summary as a map, a full array as nested sequences.
+impl Serialize for DynArray {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match &self.body {
+            ArrayBody::Summary(st) => {
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("dtype", &self.dtype)?;
+                m.serialize_entry("shape", &self.shape)?;
+                m.serialize_entry("min", &st.min)?;
+                m.serialize_entry("max", &st.max)?;
+                m.serialize_entry("mean", &st.mean.map(Number::Float))?;
+                if st.nan > 0 {
+                    m.serialize_entry("nan", &st.nan)?;
+                }
+                m.end()
+            }
+            ArrayBody::Full(e) => serialize_elements(e, &self.shape, s),
+        }
+    }
+}
+
+fn serialize_elements<S: Serializer>(
+    e: &Elements,
+    shape: &[usize],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    fn nested<T, S: Serializer>(
+        items: &[T],
+        shape: &[usize],
+        s: S,
+        one: fn(&T) -> DynValue,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        struct Level<'a, T> {
+            items: &'a [T],
+            shape: &'a [usize],
+            one: fn(&T) -> DynValue,
+        }
+        impl<T> Serialize for Level<'_, T> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                match self.shape.split_first() {
+                    None => match self.items.first() {
+                        Some(x) => (self.one)(x).serialize(s),
+                        None => s.serialize_none(),
+                    },
+                    Some((&n, rest)) => {
+                        let step = rest.iter().product::<usize>();
+                        let mut seq = s.serialize_seq(Some(n))?;
+                        for i in 0..n {
+                            let start = i.saturating_mul(step).min(self.items.len());
+                            let end = start.saturating_add(step).min(self.items.len());
+                            seq.serialize_element(&Level {
+                                items: &self.items[start..end],
+                                shape: rest,
+                                one: self.one,
+                            })?;
+                        }
+                        seq.end()
+                    }
+                }
+            }
+        }
+        Level { items, shape, one }.serialize(s)
+    }
+    match e {
+        Elements::Bool(v) => nested(v, shape, s, |x| DynValue::Bool(*x)),
+        Elements::U8(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
+        Elements::U16(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
+        Elements::U32(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
+        Elements::U64(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
+        Elements::I8(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
+        Elements::I16(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
+        Elements::I32(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
+        Elements::I64(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
+        Elements::F32(v) => nested(v, shape, s, |x| DynValue::F32(*x)),
+        Elements::F64(v) => nested(v, shape, s, |x| DynValue::F64(*x)),
+    }
+}

@@ -1,0 +1,665 @@
+//! Messages read without their Rust type, from the schema they carry.
+//!
+//! Every message reem writes stores its schema in `@schema` (`docs/FORMAT.md` §4), so a
+//! program that does not have the Rust type (the `reem` command-line tool, a monitor, a
+//! debugger) can still read every field: [`decode`] turns a stored hash into a
+//! [`DynMessage`], whose [`DynValue`] tree holds structs by field name, lists by index,
+//! scalars, JSON and arrays.
+//!
+//! ```
+//! use reem::dynamic::{self, Arrays, DynValue};
+//! use reem::marshal::HashView;
+//! use reem::schema::{FieldSchema, FieldType, Schema};
+//!
+//! let schema = Schema::new("Pose2".into(), vec![
+//!     FieldSchema { name: "x".into(), ty: FieldType::F64, optional: false },
+//!     FieldSchema { name: "base.y".into(), ty: FieldType::I32, optional: false },
+//! ]);
+//! let reply = redis::Value::Array(
+//!     [("@schema", schema.json.as_str()), ("@fp", &schema.fingerprint_hex), ("x", "1.5"), ("base.y", "-2")]
+//!         .iter()
+//!         .flat_map(|(f, v)| [f.as_bytes().to_vec(), v.as_bytes().to_vec()])
+//!         .map(redis::Value::BulkString)
+//!         .collect(),
+//! );
+//! let hash = HashView::from_hgetall("robot/pose", &reply)?;
+//! let msg = dynamic::decode("robot/pose", &hash, Arrays::Summary)?;
+//! assert_eq!(msg.value.get("base.y"), Some(&DynValue::Int(-2)));
+//! assert_eq!(serde_json::to_string(&msg.value).unwrap(), r#"{"x":1.5,"base":{"y":-2}}"#);
+//! # Ok::<(), reem::Error>(())
+//! ```
+//!
+//! **Strictness and cost.** Scalars are decoded by the same code as typed reads, with the
+//! same errors. Arrays get the same checks as typed arrays (dtype, shape, byte count, all
+//! before anything is allocated); with [`Arrays::Summary`] their elements are never copied,
+//! only summarised (min, max, mean) in one pass over the stored bytes, while
+//! [`Arrays::Full`] copies them once. Lists are bounded as typed reads bound them, and the
+//! whole decode does work proportional to the number of stored fields (plus a fixed
+//! allowance for absent optional fields), whatever the stored schema claims. A message
+//! whose stored schema is unreadable, of a newer format, or does not match its `@fp` is an
+//! [`Error::InvalidField`] naming `@schema` or `@fp`.
+//!
+//! [`encode_text`] goes the other way for one scalar field (what `reem set` does): a text a
+//! person typed becomes the field's stored text, checked against the field's stored type, so
+//! the message stays readable by its Rust type and its fingerprint stays valid.
+
+use std::collections::HashMap;
+
+use crate::error::{show_bytes, Error, Result};
+use crate::marshal::array::{self, Dtype, Element};
+use crate::marshal::{
+    decode_json, FieldPath, FieldReader, FieldWriter, HashView, ReemField, FINGERPRINT_FIELD,
+    LABEL_FIELD, ROOT_LEAF, SCHEMA_FIELD, SEPARATOR,
+};
+use crate::schema::{FieldSchema, FieldType, Schema, FORMAT_VERSION};
+
+mod json;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+pub use text::{describe_type, encode_text};
+
+/// Decoding work allowed beyond twice the number of stored fields: list elements and
+/// optional fields found absent cost one step each, without reading a stored field.
+const SPARE_STEPS: usize = 1 << 17;
+
+/// What [`decode`] does with arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrays {
+    /// Summarise each array (min, max, mean) without copying its elements.
+    #[default]
+    Summary,
+    /// Copy every element.
+    Full,
+}
+
+/// A message decoded with the schema stored in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynMessage {
+    /// The stored `@label` (or, without one, the schema's label).
+    pub label: String,
+    /// The stored schema; its fingerprint equals the stored `@fp`.
+    pub schema: Schema,
+    /// The fields: a [`DynValue::Struct`] for a struct message, the value itself for a
+    /// top-level scalar, array or list.
+    pub value: DynValue,
+}
+
+/// One decoded value.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DynValue {
+    /// An optional field that is not stored (`None`).
+    Absent,
+    /// `bool`.
+    Bool(bool),
+    /// A signed integer (`i8` … `i128`).
+    Int(i128),
+    /// An unsigned integer (`u8` … `u128`).
+    UInt(u128),
+    /// `f32`.
+    F32(f32),
+    /// `f64`.
+    F64(f64),
+    /// `char`.
+    Char(char),
+    /// `String`.
+    String(String),
+    /// The variant name of a unit-only enum.
+    Enum(String),
+    /// A JSON field.
+    Json(serde_json::Value),
+    /// An n-dimensional array.
+    Array(DynArray),
+    /// A list, element by element.
+    List(Vec<DynValue>),
+    /// Named fields, in schema order.
+    Struct(Vec<(String, DynValue)>),
+    /// A field of a hand-written encoding that describes itself by name only: its stored
+    /// fields, raw.
+    Custom {
+        /// The format name the encoding declared.
+        format: String,
+        /// Stored field names (full) and values.
+        fields: Vec<(String, Vec<u8>)>,
+    },
+}
+
+/// A decoded array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynArray {
+    /// numpy's name of the element type (`float64`).
+    pub dtype: String,
+    /// The shape, one entry per dimension.
+    pub shape: Vec<usize>,
+    /// A summary or every element.
+    pub body: ArrayBody,
+}
+
+/// What a [`DynArray`] holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArrayBody {
+    /// Statistics only ([`Arrays::Summary`]).
+    Summary(Stats),
+    /// Every element, C order ([`Arrays::Full`]).
+    Full(Elements),
+}
+
+/// Summary statistics of an array's elements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Elements counted (NaNs excluded).
+    pub count: usize,
+    /// NaN elements (floats only).
+    pub nan: usize,
+    /// Smallest element, if any was counted.
+    pub min: Option<Number>,
+    /// Largest element, if any was counted.
+    pub max: Option<Number>,
+    /// Mean of the counted elements (`true` counts as 1), if any.
+    pub mean: Option<f64>,
+}
+
+/// An array element as a number: integers (and `bool` as 0 / 1) exactly, floats as `f64`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// An integer element.
+    Int(i128),
+    /// A float element.
+    Float(f64),
+}
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Number::Int(i) => write!(f, "{i}"),
+            Number::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// Every element of an array, in C order, typed as stored.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // one variant per numpy dtype, named after it
+pub enum Elements {
+    Bool(Vec<bool>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// Array element types the dynamic decoder knows.
+trait DynElement: Element + PartialOrd {
+    fn number(self) -> Number;
+    fn to_f64(self) -> f64;
+    fn wrap(items: Vec<Self>) -> Elements;
+}
+
+macro_rules! dyn_elements {
+    (int: $($t:ty => $v:ident),*; float: $($f:ty => $fv:ident),*) => {
+        $(impl DynElement for $t {
+            fn number(self) -> Number {
+                Number::Int(i128::from(self))
+            }
+            fn to_f64(self) -> f64 {
+                i128::from(self) as f64
+            }
+            fn wrap(items: Vec<Self>) -> Elements {
+                Elements::$v(items)
+            }
+        })*
+        $(impl DynElement for $f {
+            fn number(self) -> Number {
+                Number::Float(shortest_f64(self))
+            }
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+            fn wrap(items: Vec<Self>) -> Elements {
+                Elements::$fv(items)
+            }
+        })*
+    };
+}
+
+dyn_elements! {
+    int: bool => Bool, u8 => U8, u16 => U16, u32 => U32, u64 => U64,
+         i8 => I8, i16 => I16, i32 => I32, i64 => I64;
+    float: f32 => F32, f64 => F64
+}
+
+/// The `f64` whose shortest text is the shortest text of `x` (`0.1f32` becomes `0.1`, not
+/// `0.10000000149011612`), so that an `f32` prints as it was written.
+fn shortest_f64<F: Into<f64> + std::fmt::Display + Copy>(x: F) -> f64 {
+    let wide: f64 = x.into();
+    if wide.is_finite() {
+        x.to_string().parse().unwrap_or(wide)
+    } else {
+        wide
+    }
+}
+
+impl Stats {
+    /// One pass over the elements; NaNs are counted apart.
+    fn of<A: DynElement>(items: impl Iterator<Item = A>) -> Self {
+        let (mut count, mut nan, mut sum) = (0usize, 0usize, 0.0f64);
+        let (mut lo, mut hi): (Option<A>, Option<A>) = (None, None);
+        for x in items {
+            // Only NaN is not equal to itself.
+            #[allow(clippy::eq_op)]
+            if x != x {
+                nan += 1;
+                continue;
+            }
+            count += 1;
+            sum += x.to_f64();
+            if lo.is_none_or(|m| x < m) {
+                lo = Some(x);
+            }
+            if hi.is_none_or(|m| x > m) {
+                hi = Some(x);
+            }
+        }
+        Stats {
+            count,
+            nan,
+            min: lo.map(A::number),
+            max: hi.map(A::number),
+            mean: (count > 0).then(|| sum / count as f64),
+        }
+    }
+}
+
+impl DynValue {
+    /// The value at a dotted path below this one: struct fields by name, list elements by
+    /// index (`path.0.x`); `""` is the value itself.
+    pub fn get(&self, path: &str) -> Option<&DynValue> {
+        if path.is_empty() {
+            return Some(self);
+        }
+        path.split(SEPARATOR).try_fold(self, |v, seg| match v {
+            DynValue::Struct(fields) => fields.iter().find(|(n, _)| n == seg).map(|(_, v)| v),
+            DynValue::List(items) => canonical_index(seg).and_then(|i| items.get(i)),
+            _ => None,
+        })
+    }
+}
+
+/// `seg` as a list index, if it is written as reem writes indices (no sign, no leading 0).
+fn canonical_index(seg: &str) -> Option<usize> {
+    let canonical = !seg.is_empty()
+        && seg.bytes().all(|b| b.is_ascii_digit())
+        && (seg == "0" || !seg.starts_with('0'));
+    canonical.then(|| seg.parse().ok()).flatten()
+}
+
+/// Reads and checks the stored schema of a message: `@schema` must be present and parse,
+/// be of a format this version reads, and match `@fp` when that is stored.
+pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
+    let invalid = |field: &str, expected: String, found: String| Error::InvalidField {
+        key: key.to_owned(),
+        field: field.to_owned(),
+        expected,
+        found,
+    };
+    let text = hash
+        .get(SCHEMA_FIELD.as_bytes())
+        .ok_or_else(|| Error::MissingField {
+            key: key.to_owned(),
+            field: SCHEMA_FIELD.to_owned(),
+        })?;
+    let schema = Schema::parse(text).map_err(|e| {
+        invalid(
+            SCHEMA_FIELD,
+            "a reem schema (JSON, docs/FORMAT.md §4)".to_owned(),
+            format!("{} ({e})", show_bytes(text)),
+        )
+    })?;
+    if schema.format > FORMAT_VERSION {
+        return Err(invalid(
+            SCHEMA_FIELD,
+            format!("format version {FORMAT_VERSION} or older"),
+            format!("format version {} (written by a newer reem)", schema.format),
+        ));
+    }
+    if let Some(fp) = hash.get(FINGERPRINT_FIELD.as_bytes()) {
+        if fp != schema.fingerprint_hex.as_bytes() {
+            return Err(invalid(
+                FINGERPRINT_FIELD,
+                format!(
+                    "the fingerprint of the stored schema ({})",
+                    schema.fingerprint_hex
+                ),
+                show_bytes(fp),
+            ));
+        }
+    }
+    Ok(schema)
+}
+
+/// Decodes the message in `hash` (stored at `key`) with the schema stored in it.
+///
+/// Errors: [`Error::MissingField`] naming `@schema` for a hash that carries no schema (one
+/// written by another program); [`Error::InvalidField`] for an unreadable schema, a
+/// fingerprint that does not match it, or a stored field that does not decode as its
+/// schema says; [`Error::MissingField`] for a required field that is absent.
+pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessage> {
+    let schema = read_schema(key, hash)?;
+    let label = hash
+        .get(LABEL_FIELD.as_bytes())
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .map_or_else(|| schema.label.clone(), str::to_owned);
+    let mut d = Decoder {
+        key,
+        hash,
+        arrays,
+        steps: 0,
+        limit: hash.len().saturating_mul(2).saturating_add(SPARE_STEPS),
+    };
+    let value = d.fields("", &schema.fields)?;
+    Ok(DynMessage {
+        label,
+        schema,
+        value,
+    })
+}
+
+struct Decoder<'h, 'v> {
+    key: &'h str,
+    hash: &'h HashView<'v>,
+    arrays: Arrays,
+    steps: usize,
+    limit: usize,
+}
+
+impl Decoder<'_, '_> {
+    /// The fields `fields` (names relative to `prefix`) as one value.
+    fn fields(&mut self, prefix: &str, fields: &[FieldSchema]) -> Result<DynValue> {
+        let mut tree = Tree::default();
+        for f in fields {
+            let path = join(prefix, &f.name);
+            let value = self.field(&path, f)?;
+            tree.insert(&f.name, value)
+                .map_err(|why| Error::InvalidField {
+                    key: self.key.to_owned(),
+                    field: SCHEMA_FIELD.to_owned(),
+                    expected: "a schema whose field names do not overlap".to_owned(),
+                    found: why,
+                })?;
+        }
+        Ok(tree.finish(!prefix.is_empty()))
+    }
+
+    fn step(&mut self, path: &str) -> Result<()> {
+        self.steps += 1;
+        if self.steps > self.limit {
+            return Err(Error::InvalidField {
+                key: self.key.to_owned(),
+                field: FieldPath::at(path).leaf().to_owned(),
+                expected: "lists and optional fields that fit the stored fields".to_owned(),
+                found: format!(
+                    "a schema needing more than {} decoding steps for {} stored fields",
+                    self.limit,
+                    self.hash.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn field(&mut self, path: &str, f: &FieldSchema) -> Result<DynValue> {
+        self.step(path)?;
+        if f.optional && !self.hash.has_under(path) {
+            return Ok(DynValue::Absent);
+        }
+        let mut r = FieldReader::new(self.key, self.hash, FieldPath::at(path));
+        let r = &mut r;
+        Ok(match &f.ty {
+            FieldType::Bool => DynValue::Bool(bool::decode(r)?),
+            FieldType::U8 => DynValue::UInt(u8::decode(r)?.into()),
+            FieldType::U16 => DynValue::UInt(u16::decode(r)?.into()),
+            FieldType::U32 => DynValue::UInt(u32::decode(r)?.into()),
+            FieldType::U64 => DynValue::UInt(u64::decode(r)?.into()),
+            FieldType::U128 => DynValue::UInt(u128::decode(r)?),
+            FieldType::I8 => DynValue::Int(i8::decode(r)?.into()),
+            FieldType::I16 => DynValue::Int(i16::decode(r)?.into()),
+            FieldType::I32 => DynValue::Int(i32::decode(r)?.into()),
+            FieldType::I64 => DynValue::Int(i64::decode(r)?.into()),
+            FieldType::I128 => DynValue::Int(i128::decode(r)?),
+            FieldType::F32 => DynValue::F32(f32::decode(r)?),
+            FieldType::F64 => DynValue::F64(f64::decode(r)?),
+            FieldType::Char => DynValue::Char(char::decode(r)?),
+            FieldType::String => DynValue::String(String::decode(r)?),
+            FieldType::Enum { variants } => {
+                let raw = r.require()?;
+                match std::str::from_utf8(raw) {
+                    Ok(v) if variants.iter().any(|x| x == v) => DynValue::Enum(v.to_owned()),
+                    _ => return Err(r.invalid(one_of(variants), raw)),
+                }
+            }
+            FieldType::Json => DynValue::Json(decode_json(r)?),
+            FieldType::Array { dtype, ndim, shape } => {
+                DynValue::Array(self.array(r, dtype, *ndim, shape.as_deref())?)
+            }
+            FieldType::List { items } => self.list(r, items)?,
+            FieldType::Custom { format } => {
+                let leaf = r.path().leaf().to_owned();
+                let below = format!("{path}{SEPARATOR}");
+                let fields: Vec<(String, Vec<u8>)> = self
+                    .hash
+                    .entries()
+                    .filter(|(n, _)| {
+                        !n.starts_with(b"@")
+                            && (*n == leaf.as_bytes()
+                                || path.is_empty()
+                                || n.starts_with(below.as_bytes()))
+                    })
+                    .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
+                    .collect();
+                if fields.is_empty() {
+                    return Err(r.missing());
+                }
+                DynValue::Custom {
+                    format: format.clone(),
+                    fields,
+                }
+            }
+        })
+    }
+
+    fn array(
+        &self,
+        r: &mut FieldReader<'_, '_>,
+        dtype: &str,
+        ndim: Option<usize>,
+        shape: Option<&[usize]>,
+    ) -> Result<DynArray> {
+        let unknown = || Error::InvalidField {
+            key: self.key.to_owned(),
+            field: SCHEMA_FIELD.to_owned(),
+            expected: "an array dtype reem reads (bool, int8 … int64, uint8 … uint64, \
+                       float32, float64)"
+                .to_owned(),
+            found: format!("{dtype:?} for field {:?}", r.path().as_str()),
+        };
+        let d = Dtype::parse(dtype.as_bytes()).ok_or_else(unknown)?;
+        let arrays = self.arrays;
+        match (d.kind, d.size) {
+            (b'b', 1) => typed_array::<bool>(r, ndim, shape, arrays),
+            (b'u', 1) => typed_array::<u8>(r, ndim, shape, arrays),
+            (b'u', 2) => typed_array::<u16>(r, ndim, shape, arrays),
+            (b'u', 4) => typed_array::<u32>(r, ndim, shape, arrays),
+            (b'u', 8) => typed_array::<u64>(r, ndim, shape, arrays),
+            (b'i', 1) => typed_array::<i8>(r, ndim, shape, arrays),
+            (b'i', 2) => typed_array::<i16>(r, ndim, shape, arrays),
+            (b'i', 4) => typed_array::<i32>(r, ndim, shape, arrays),
+            (b'i', 8) => typed_array::<i64>(r, ndim, shape, arrays),
+            (b'f', 4) => typed_array::<f32>(r, ndim, shape, arrays),
+            (b'f', 8) => typed_array::<f64>(r, ndim, shape, arrays),
+            _ => Err(unknown()),
+        }
+    }
+
+    fn list(&mut self, r: &mut FieldReader<'_, '_>, items: &[FieldSchema]) -> Result<DynValue> {
+        let len = crate::marshal::read_list_len(r)?;
+        let stored = self.hash.len();
+        let path = r.path().as_str().to_owned();
+        let mut out = Vec::with_capacity(len.min(stored));
+        for i in 0..len {
+            let element = join(&path, itoa::Buffer::new().format(i));
+            self.step(&element)?;
+            out.push(self.fields(&element, items)?);
+        }
+        Ok(DynValue::List(out))
+    }
+}
+
+fn typed_array<A: DynElement>(
+    r: &mut FieldReader<'_, '_>,
+    ndim: Option<usize>,
+    shape: Option<&[usize]>,
+    arrays: Arrays,
+) -> Result<DynArray> {
+    let raw = array::decode_raw::<A>(r, ndim)?;
+    if let Some(fixed) = shape {
+        if raw.shape != fixed {
+            return Err(r.invalid_at(
+                &r.path().child(array::SHAPE),
+                format!("the shape {} its schema fixes", array::format_tuple(fixed)),
+                array::format_tuple(&raw.shape),
+            ));
+        }
+    }
+    let body = match arrays {
+        Arrays::Summary => ArrayBody::Summary(Stats::of(raw.elements::<A>())),
+        Arrays::Full => ArrayBody::Full(A::wrap(raw.to_vec::<A>())),
+    };
+    Ok(DynArray {
+        dtype: A::DTYPE.to_owned(),
+        shape: raw.shape,
+        body,
+    })
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    match (prefix.is_empty(), name.is_empty()) {
+        (true, _) => name.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}{SEPARATOR}{name}"),
+    }
+}
+
+fn one_of(variants: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = format!("one of the variants {}", {
+        let shown: Vec<&str> = variants.iter().take(SHOWN).map(String::as_str).collect();
+        shown.join(", ")
+    });
+    if variants.len() > SHOWN {
+        s.push_str(&format!(" (… {} in all)", variants.len()));
+    }
+    s
+}
+
+/// Builds the value tree from dotted schema names.
+#[derive(Default)]
+struct Tree {
+    leaf: Option<DynValue>,
+    children: Vec<(String, Tree)>,
+    index: HashMap<String, usize>,
+}
+
+impl Tree {
+    fn insert(&mut self, name: &str, value: DynValue) -> std::result::Result<(), String> {
+        let conflict = || format!("the field {name:?} overlaps another");
+        let mut node = self;
+        if !name.is_empty() {
+            for seg in name.split(SEPARATOR) {
+                if node.leaf.is_some() {
+                    return Err(conflict());
+                }
+                let i = match node.index.get(seg) {
+                    Some(i) => *i,
+                    None => {
+                        node.index.insert(seg.to_owned(), node.children.len());
+                        node.children.push((seg.to_owned(), Tree::default()));
+                        node.children.len() - 1
+                    }
+                };
+                node = &mut node.children[i].1;
+            }
+        }
+        if node.leaf.is_some() || !node.children.is_empty() {
+            return Err(conflict());
+        }
+        node.leaf = Some(value);
+        Ok(())
+    }
+
+    /// The value; a group whose fields are all absent is itself absent, unless it is the
+    /// message (`collapse` false).
+    fn finish(self, collapse: bool) -> DynValue {
+        if let Some(v) = self.leaf {
+            return v;
+        }
+        let fields: Vec<(String, DynValue)> = self
+            .children
+            .into_iter()
+            .map(|(n, t)| (n, t.finish(true)))
+            .collect();
+        if collapse && !fields.is_empty() && fields.iter().all(|(_, v)| *v == DynValue::Absent) {
+            DynValue::Absent
+        } else {
+            DynValue::Struct(fields)
+        }
+    }
+}
+
+/// Where a dotted field path lands in a message of `schema`: the stored field name and its
+/// schema entry. List elements are named by index (`path.3.x`); a top-level scalar is `""` or
+/// `value` (its stored name).
+///
+/// `None` if the schema has no such field. The path may name a group (an array, a list, a
+/// custom field) as well as a scalar.
+pub fn resolve<'s>(schema: &'s Schema, path: &str) -> Option<(String, &'s FieldSchema)> {
+    resolve_in(&schema.fields, "", path)
+        .or_else(|| {
+            (path == ROOT_LEAF)
+                .then(|| resolve_in(&schema.fields, "", ""))
+                .flatten()
+        })
+        .map(|(stored, f)| (FieldPath::at(&stored).leaf().to_owned(), f))
+}
+
+fn resolve_in<'s>(
+    fields: &'s [FieldSchema],
+    prefix: &str,
+    rest: &str,
+) -> Option<(String, &'s FieldSchema)> {
+    fields.iter().find_map(|f| {
+        if f.name == rest {
+            return Some((join(prefix, &f.name), f));
+        }
+        let FieldType::List { items } = &f.ty else {
+            return None;
+        };
+        let below = if f.name.is_empty() {
+            rest
+        } else {
+            rest.strip_prefix(f.name.as_str())?
+                .strip_prefix(SEPARATOR)?
+        };
+        let (index, tail) = below.split_once(SEPARATOR).unwrap_or((below, ""));
+        canonical_index(index)?;
+        resolve_in(items, &join(&join(prefix, &f.name), index), tail)
+    })
+}
