@@ -43,7 +43,11 @@
 //! | [`RedisInterface`] | connections and registered marshallers ("ships") |
 //! | [`KeyValueStore`] | typed messages at keys |
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
+//! | [`dynamic`] | messages read without their Rust type, from their stored schema (the CLI's decoder) |
 //! | [`server`] | a private `redis-server` for tests and demos |
+//!
+//! Features: `ndarray` and `nalgebra` (array and matrix fields), `tls` (`rediss://` with
+//! rustls, custom CA, client certificates). All three are on in this repository's tests.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
