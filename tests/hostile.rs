@@ -375,3 +375,32 @@ fn get_field_reads_an_older_compatible_message() {
             .unwrap_err();
     assert!(err.is_schema_mismatch(), "{err}");
 }
+
+#[test]
+fn message_of_a_newer_format_is_refused() {
+    let h = Harness::start();
+    h.kv.set(
+        "k",
+        &Pose2 {
+            x: 1.0,
+            y: 2.0,
+            theta: 3.0,
+        },
+    )
+    .unwrap();
+    let stored = h.hget("k", "@schema").unwrap();
+    let newer = String::from_utf8(stored)
+        .unwrap()
+        .replace("{\"format\":1,", "{\"format\":2,");
+    h.hset("k", "@schema", newer.as_bytes());
+    let err = h.kv.get::<Pose2>("k").unwrap_err();
+    match &err {
+        Error::SchemaMismatch { reason, .. } => assert!(reason.contains("format 2"), "{err}"),
+        other => panic!("{other:?}"),
+    }
+    // The same schema written by another program, members in another order, still reads.
+    let reordered = newer.replacen("{\"format\":2,", "{", 1);
+    let reordered = format!("{},\"format\":1}}", reordered.trim_end_matches('}'));
+    h.hset("k", "@schema", reordered.as_bytes());
+    assert_eq!(h.kv.get::<Pose2>("k").unwrap().theta, 3.0, "{reordered}");
+}

@@ -266,6 +266,9 @@ pub(crate) fn check_header(key: &str, schema: &Schema, hash: &HashView<'_>) -> R
     if label != Some(schema.label.as_bytes()) {
         return Err(mismatch("the labels differ".to_owned()));
     }
+    if let Some(stored) = hash.get(SCHEMA_FIELD.as_bytes()) {
+        check_format(stored).map_err(mismatch)?;
+    }
     match fp {
         Some(fp) if fp == schema.fingerprint_hex.as_bytes() => Ok(()),
         _ => check_compatible(
@@ -274,6 +277,29 @@ pub(crate) fn check_header(key: &str, schema: &Schema, hash: &HashView<'_>) -> R
             hash.get(SCHEMA_FIELD.as_bytes()),
         )
         .map_err(mismatch),
+    }
+}
+
+/// Refuses a stored schema of a newer format than this reader's (FORMAT.md: "a reader that
+/// meets a higher version must refuse the message"). reem writes `{"format":1,` first, so
+/// the usual case is a prefix comparison; anything else is parsed.
+fn check_format(stored: &[u8]) -> std::result::Result<(), String> {
+    const OURS: &[u8] = concat!("{\"format\":", 1, ",").as_bytes();
+    if stored.starts_with(OURS) {
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    match serde_json::from_slice::<Format>(stored) {
+        Ok(f) if f.format <= crate::schema::FORMAT_VERSION => Ok(()),
+        Ok(f) => Err(format!(
+            "it was written in format {}, newer than this reader's {}",
+            f.format,
+            crate::schema::FORMAT_VERSION
+        )),
+        Err(e) => Err(format!("its stored schema is unreadable ({e})")),
     }
 }
 
