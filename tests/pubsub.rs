@@ -79,6 +79,50 @@ impl ReemMarshal for Text {
     }
 }
 
+/// A hand-written marshaller that stores one hash (`text` field), as derived types do.
+#[derive(Debug, Clone, PartialEq)]
+struct Note(String);
+
+impl ReemMarshal for Note {
+    fn get_label() -> Cow<'static, str> {
+        "test.Note".into()
+    }
+
+    fn write(&self, key: &str, pipe: &mut Pipeline) -> reem::Result<()> {
+        pipe.cmd("UNLINK").arg(key).ignore();
+        pipe.cmd("HSET").arg(key);
+        self.write_fields(key, pipe)?;
+        pipe.ignore();
+        Ok(())
+    }
+
+    fn write_fields(&self, _key: &str, pipe: &mut Pipeline) -> reem::Result<bool> {
+        pipe.arg("text").arg(&self.0);
+        Ok(true)
+    }
+
+    fn stores_one_hash() -> bool {
+        true
+    }
+
+    fn read(key: &str, pipe: &mut Pipeline) {
+        pipe.cmd("HGETALL").arg(key);
+    }
+
+    fn delete(key: &str, pipe: &mut Pipeline) {
+        pipe.cmd("DEL").arg(key).ignore();
+    }
+
+    fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
+        let hash = reem::marshal::HashView::from_hgetall(key, &reply)?;
+        let text = hash.get(b"text").ok_or_else(|| Error::MissingField {
+            key: key.to_owned(),
+            field: "text".to_owned(),
+        })?;
+        Ok(Note(String::from_utf8_lossy(text).into_owned()))
+    }
+}
+
 /// Tests share the process; the thread-counting test runs alone.
 static SERIAL: RwLock<()> = RwLock::new(());
 
@@ -706,6 +750,26 @@ fn stored_values_that_do_not_decode_are_decode_errors_for_a_late_joiner() {
             "{topic}"
         );
     }
+}
+
+#[test]
+fn hand_written_one_hash_marshaller_keeps_its_stamp_inside_the_hash() {
+    let _serial = shared();
+    let h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("note", &Note("one".into())).unwrap();
+    let sub = RawSubscriber::<Note>::new(&h.iface, "note").unwrap();
+    assert_eq!(sub.recv().unwrap().0, "one");
+    pubs.publish("note", &Note("two".into())).unwrap();
+    assert_eq!(sub.recv_timeout(DEADLINE).unwrap().unwrap().0, "two");
+    assert_eq!(
+        h.hget("note", "@seq").unwrap(),
+        b"2",
+        "the stamp is in the hash"
+    );
+    assert!(!h.kv.exists("note@seq").unwrap(), "no companion key");
+    let c = sub.counters();
+    assert_eq!((c.received, c.skipped, c.decode_errors), (2, 0, 0));
 }
 
 #[test]

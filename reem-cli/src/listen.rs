@@ -7,14 +7,12 @@
 //! with its stored schema, [`Tick`] only notes when it arrived (for `hz`, without decoding).
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use redis::{Pipeline, Value};
 use reem::dynamic::{self, Arrays, DynMessage};
 use reem::marshal::HashView;
 use reem::pubsub::Delivery;
-use reem::schema::Schema;
 use reem::{RawSubscriber, RedisInterface, ReemMarshal};
 
 use crate::cmd::{message_hash, SEQ_FIELD};
@@ -23,14 +21,6 @@ use crate::fail::{Code, Failure, Result};
 /// Messages kept between the dispatcher and the printing loop; beyond, the oldest are
 /// dropped (and counted).
 const QUEUE: usize = 4096;
-
-/// The (empty) schema these marshallers declare. A subscriber takes a declared schema to
-/// mean "one hash at the topic's key, its sequence number inside", which is what every
-/// reem topic is; it is never compared with stored schemas (only `interpret_read` runs).
-fn one_hash() -> &'static Schema {
-    static SCHEMA: OnceLock<Schema> = OnceLock::new();
-    SCHEMA.get_or_init(|| Schema::new("reem-cli.AnyMessage".to_owned(), Vec::new()))
-}
 
 /// A message as `echo` prints it: decoded, or why it could not be.
 pub struct Heard<const FULL: bool> {
@@ -65,8 +55,9 @@ macro_rules! read_only {
             pipe.cmd("DEL").arg(key).ignore();
         }
 
-        fn schema() -> Option<&'static Schema> {
-            Some(one_hash())
+        /// Every reem topic is one hash with its sequence stamp inside.
+        fn stores_one_hash() -> bool {
+            true
         }
     };
 }

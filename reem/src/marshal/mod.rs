@@ -127,6 +127,15 @@ pub trait ReemMarshal: Sized + Send + 'static {
         None
     }
 
+    /// True if what `write` stores is exactly one hash at the key, read whole by `read`
+    /// (`HGETALL`), as for every [`ReemField`] type. Publishing then keeps a topic's
+    /// sequence stamp inside that hash and subscribers read it from there; otherwise the
+    /// stamp lives in a companion key (see `docs/FORMAT.md`, §7). A hand-written marshaller
+    /// that answers `true` must also fill [`write_fields`](Self::write_fields).
+    fn stores_one_hash() -> bool {
+        false
+    }
+
     /// Appends `self` as the `field value` pairs of ONE hash (the reserved `@label`, `@fp`,
     /// `@schema` first) to the last command queued on `pipe` and returns `Ok(true)`, for a
     /// marshaller whose [`read`](Self::read) is `HGETALL key` of exactly that hash. Publishing
@@ -228,6 +237,10 @@ impl<T: ReemField + Send + 'static> ReemMarshal for T {
 
     fn schema() -> Option<&'static Schema> {
         Some(schema_of::<T>())
+    }
+
+    fn stores_one_hash() -> bool {
+        true
     }
 }
 

@@ -102,7 +102,11 @@ impl PublishSpace {
         stamp_command(&mut packed, topic, &channel, b"");
         let fields_start = packed.len();
         let Some(hsets) = value.write_packed(topic, &mut packed)? else {
-            let pipe = marshalled(topic, &channel, value)?;
+            let pipe = if T::stores_one_hash() {
+                one_hash(topic, &channel, value)?
+            } else {
+                marshalled(topic, &channel, value)?
+            };
             return self.run(topic, |c| pipe.query(c));
         };
         // The RESP bytes overestimate the pairs' size a little: check exactly when close.
@@ -174,6 +178,31 @@ fn stamp_command(out: &mut Vec<u8>, topic: &str, channel: &str, body: &[u8]) {
     ] {
         resp_bulk(out, arg);
     }
+}
+
+/// The transaction for a hand-written marshaller that stores one hash
+/// ([`ReemMarshal::stores_one_hash`]) but no packed form: the stamp script, then its
+/// [`write_fields`](ReemMarshal::write_fields) in an `HSET` (subscribers read the key).
+fn one_hash<T: ReemMarshal>(topic: &str, channel: &str, value: &T) -> Result<Pipeline> {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("EVAL")
+        .arg(PUBLISH_STAMP)
+        .arg(1)
+        .arg(topic)
+        .arg(channel)
+        .arg("")
+        .ignore();
+    pipe.cmd("HSET").arg(topic);
+    if !value.write_fields(topic, &mut pipe)? {
+        return Err(Error::Encode {
+            key: topic.to_owned(),
+            field: String::new(),
+            reason: "a marshaller that stores one hash must fill write_fields".to_owned(),
+        });
+    }
+    pipe.ignore();
+    Ok(pipe)
 }
 
 /// The transaction for a marshaller that stores something else than one hash: its own

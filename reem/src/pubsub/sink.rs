@@ -307,7 +307,7 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedSink<T, O> {
     /// key in the same transaction.
     fn read_stored(&self, iface: &RedisInterface) -> Result<(Value, Option<Stamp>), RedisError> {
         let mut pipe = redis::pipe();
-        if T::schema().is_some() {
+        if T::stores_one_hash() {
             T::read(&self.topic, &mut pipe);
             let reply = read(iface, pipe)?.pop().unwrap_or(Value::Nil);
             let stamp = frame::stamp_in(&reply);
