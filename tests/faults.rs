@@ -185,6 +185,11 @@ struct Blob {
     data: Vec<u8>,
 }
 
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Names {
+    names: Vec<String>,
+}
+
 #[test]
 fn message_over_the_read_limit_is_refused() {
     let h = Harness::start();
@@ -209,7 +214,20 @@ fn message_over_the_read_limit_is_refused() {
     let err = kv.get_field("blob", &Blob::fields().data()).unwrap_err();
     assert!(
         matches!(err, Error::TooLarge { size, .. } if size >= 10_000),
-        "refused on the server: {err:?}"
+        "{err:?}"
+    );
+    // A list field is read by a script, which refuses it on the server before sending it.
+    h.kv.set(
+        "names",
+        &Names {
+            names: vec!["x".repeat(3000); 3],
+        },
+    )
+    .unwrap();
+    let err = kv.get_field("names", &Names::fields().names()).unwrap_err();
+    assert!(
+        matches!(err, Error::TooLarge { size: 9001, .. }),
+        "the server counted the values: {err:?}"
     );
     assert_eq!(
         kv.get_field("blob", &Blob::fields().id()).unwrap(),

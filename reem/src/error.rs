@@ -172,6 +172,15 @@ impl Error {
         matches!(self, Error::SchemaMismatch { .. })
     }
 
+    /// Names `key` in an error met while working on it: a Redis `WRONGTYPE` becomes
+    /// [`Error::WrongRedisType`]; other errors are kept.
+    pub(crate) fn at_key(self, key: &str) -> Self {
+        match self {
+            Error::Redis(e) => Error::from_redis(key, e),
+            other => other,
+        }
+    }
+
     /// Wraps a Redis error met while working on `key`, turning `WRONGTYPE` into
     /// [`Error::WrongRedisType`].
     pub(crate) fn from_redis(key: &str, e: redis::RedisError) -> Self {

@@ -276,10 +276,7 @@ impl RedisInterface {
             .with_connection(|c| {
                 redis::ConnectionLike::req_packed_commands(c, packed, queued + 1, 1)
             })
-            .map_err(|e| match e {
-                Error::Redis(r) => Error::from_redis(key, r),
-                e => e,
-            })?;
+            .map_err(|e| e.at_key(key))?;
         match replies.pop() {
             Some(redis::Value::Array(results)) => results.into_iter().try_for_each(|r| match r {
                 redis::Value::ServerError(e) => Err(Error::from_redis(key, e.into())),

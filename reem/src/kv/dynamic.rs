@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use redis::Value;
 
-use super::{keyed, KeyValueStore};
+use super::KeyValueStore;
 use crate::error::{Error, Result};
 use crate::marshal::{Marshaller, LABEL_FIELD};
 
@@ -131,7 +131,7 @@ impl KeyValueStore {
         let mut replies: Vec<Value> = self
             .iface
             .with_connection(|c| pipe.query(c))
-            .map_err(|e| keyed(key, e))?;
+            .map_err(|e| e.at_key(key))?;
         let reply = (replies.len() > 1).then(|| replies.pop()).flatten();
         let label = match replies.pop() {
             Some(Value::BulkString(b)) => Some(b),

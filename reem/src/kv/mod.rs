@@ -99,7 +99,7 @@ impl KeyValueStore {
         let n: i64 = self
             .iface
             .with_connection(|c| redis::cmd("DEL").arg(key).query(c))
-            .map_err(|e| keyed(key, e))?;
+            .map_err(|e| e.at_key(key))?;
         Ok(n > 0)
     }
 
@@ -107,7 +107,7 @@ impl KeyValueStore {
     pub fn exists(&self, key: &str) -> Result<bool> {
         self.iface
             .with_connection(|c| redis::cmd("EXISTS").arg(key).query(c))
-            .map_err(|e| keyed(key, e))
+            .map_err(|e| e.at_key(key))
     }
 
     /// Reads one field (a scalar, an array, a nested struct, a list) of the message at
@@ -150,7 +150,7 @@ impl KeyValueStore {
         let values: Vec<Value> = self
             .iface
             .with_connection(|c| redis::cmd("HMGET").arg(key).arg(&names).query(c))
-            .map_err(|e| keyed(key, e))?;
+            .map_err(|e| e.at_key(key))?;
         let fp_differs = matches!(&values[..], [_, Value::BulkString(fp), ..] if fp.as_slice() != schema.fingerprint_hex.as_bytes());
         let mut pairs = Vec::with_capacity(2 * names.len() + 2);
         for (name, value) in names.into_iter().zip(values) {
@@ -163,7 +163,7 @@ impl KeyValueStore {
             let stored: Value = self
                 .iface
                 .with_connection(|c| redis::cmd("HGET").arg(key).arg(SCHEMA_FIELD).query(c))
-                .map_err(|e| keyed(key, e))?;
+                .map_err(|e| e.at_key(key))?;
             if stored != Value::Nil {
                 pairs.push(Value::BulkString(SCHEMA_FIELD.as_bytes().to_vec()));
                 pairs.push(stored);
@@ -245,14 +245,14 @@ impl KeyValueStore {
                 }
             }
         }
-        keyed(key, e)
+        e.at_key(key)
     }
 
     /// Runs the queued commands; their replies are not needed.
     fn run(&self, key: &str, pipe: &Pipeline) -> Result<()> {
         self.iface
             .with_connection(|c| pipe.query::<()>(c))
-            .map_err(|e| keyed(key, e))
+            .map_err(|e| e.at_key(key))
     }
 
     /// Runs a pipeline of exactly one command and returns its reply.
@@ -260,7 +260,7 @@ impl KeyValueStore {
         let mut replies: Vec<Value> = self
             .iface
             .with_connection(|c| pipe.query(c))
-            .map_err(|e| keyed(key, e))?;
+            .map_err(|e| e.at_key(key))?;
         replies.pop().ok_or_else(|| Error::WrongRedisType {
             key: key.to_owned(),
             found: "no reply".to_owned(),
@@ -285,12 +285,4 @@ fn stored_names<T: ReemField>(path: &str) -> Option<Vec<String>> {
         }
     }
     Some(names)
-}
-
-/// Names `key` in a `WRONGTYPE` error.
-fn keyed(key: &str, e: Error) -> Error {
-    match e {
-        Error::Redis(r) => Error::from_redis(key, r),
-        e => e,
-    }
 }

@@ -56,7 +56,7 @@ use redis::Pipeline;
 
 use super::array::{self, Element};
 use super::{write_header, FieldPath, FieldReader, FieldWriter, ReemField};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::schema::{schema_of, SchemaBuilder};
 use crate::KeyValueStore;
 
@@ -164,8 +164,5 @@ pub fn set_view<A: Element, D: Dimension + 'static>(
     write_view(a, key, &mut pipe)?;
     kv.interface()
         .with_connection(|c| pipe.query::<()>(c))
-        .map_err(|e| match e {
-            Error::Redis(e) => Error::from_redis(key, e),
-            e => e,
-        })
+        .map_err(|e| e.at_key(key))
 }

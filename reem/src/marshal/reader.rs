@@ -25,55 +25,56 @@ impl<'v> HashView<'v> {
     /// An empty reply is [`Error::NotFound`]; a reply that is not a hash of byte strings is
     /// [`Error::WrongRedisType`].
     pub fn from_hgetall(key: &str, reply: &'v Value) -> Result<Self> {
-        let mut entries = Vec::new();
         match reply {
-            Value::Array(items) => {
-                if items.len() % 2 != 0 {
-                    return Err(wrong(key, "an array of odd length"));
-                }
-                entries.reserve(items.len() / 2);
-                for pair in items.chunks_exact(2) {
-                    entries.push((
-                        borrowed(key, &pair[0], "name")?,
-                        borrowed(key, &pair[1], "value")?,
-                    ));
-                }
+            Value::Array(items) if items.len() % 2 == 0 => {
+                Self::of_pairs(key, items.chunks_exact(2).map(|p| (&p[0], &p[1])), borrowed)
             }
-            Value::Map(items) => {
-                entries.reserve(items.len());
-                for (k, v) in items {
-                    entries.push((borrowed(key, k, "name")?, borrowed(key, v, "value")?));
-                }
-            }
-            other => check_empty_reply(key, other)?,
+            Value::Map(items) => Self::of_pairs(key, items.iter().map(|(k, v)| (k, v)), borrowed),
+            other => Self::of_other(key, other),
         }
-        Self::checked(key, entries)
     }
 
     /// Like [`from_hgetall`](Self::from_hgetall), but moves the values out of the reply, so
     /// that decoders can take them without a copy.
     pub fn from_reply(key: &str, reply: Value) -> Result<HashView<'static>> {
-        let mut entries = Vec::new();
         match reply {
-            Value::Array(items) => {
-                if items.len() % 2 != 0 {
-                    return Err(wrong(key, "an array of odd length"));
-                }
-                entries.reserve(items.len() / 2);
+            Value::Array(items) if items.len() % 2 == 0 => {
                 let mut items = items.into_iter();
-                while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                    entries.push((owned(key, k, "name")?, owned(key, v, "value")?));
-                }
+                let pairs = std::iter::from_fn(move || Some((items.next()?, items.next()?)));
+                HashView::of_pairs(key, pairs, owned)
             }
-            Value::Map(items) => {
-                entries.reserve(items.len());
-                for (k, v) in items {
-                    entries.push((owned(key, k, "name")?, owned(key, v, "value")?));
-                }
-            }
-            other => check_empty_reply(key, &other)?,
+            Value::Map(items) => HashView::of_pairs(key, items.into_iter(), owned),
+            other => HashView::of_other(key, &other),
         }
-        HashView::checked(key, entries)
+    }
+
+    /// A view of `(name, value)` replies, each made bytes by `bytes`.
+    fn of_pairs<V>(
+        key: &str,
+        pairs: impl Iterator<Item = (V, V)>,
+        bytes: fn(V) -> Option<Cow<'v, [u8]>>,
+    ) -> Result<Self> {
+        let entries = pairs
+            .map(|(k, v)| match (bytes(k), bytes(v)) {
+                (Some(k), Some(v)) => Ok((k, v)),
+                (None, _) => Err(wrong(key, "a non-string field name")),
+                (_, None) => Err(wrong(key, "a non-string field value")),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::checked(key, entries)
+    }
+
+    /// A reply that is no array of pairs nor map: nil (no such key) is empty, anything else
+    /// is not a hash.
+    fn of_other(key: &str, reply: &Value) -> Result<Self> {
+        match reply {
+            Value::Nil => Self::checked(key, Vec::new()),
+            Value::Array(_) => Err(wrong(key, "an array of odd length")),
+            Value::ServerError(e) if e.code() == "WRONGTYPE" => {
+                Err(wrong(key, "another Redis type (WRONGTYPE)"))
+            }
+            other => Err(wrong(key, &describe_value(other))),
+        }
     }
 
     /// Views `(field, value)` pairs (e.g. names zipped with an `HMGET` reply, nil values
@@ -156,28 +157,15 @@ fn wrong(key: &str, what: &str) -> Error {
     }
 }
 
-/// A reply that is not an array or map: nil (no such key) is empty, anything else is wrong.
-fn check_empty_reply(key: &str, reply: &Value) -> Result<()> {
-    match reply {
-        Value::Nil => Ok(()),
-        Value::ServerError(e) if e.code() == "WRONGTYPE" => {
-            Err(wrong(key, "another Redis type (WRONGTYPE)"))
-        }
-        other => Err(wrong(key, &describe_value(other))),
-    }
+fn borrowed(v: &Value) -> Option<Cow<'_, [u8]>> {
+    bulk(v).map(Cow::Borrowed)
 }
 
-fn borrowed<'v>(key: &str, v: &'v Value, what: &str) -> Result<Cow<'v, [u8]>> {
-    bulk(v)
-        .map(Cow::Borrowed)
-        .ok_or_else(|| wrong(key, &format!("a non-string field {what}")))
-}
-
-fn owned(key: &str, v: Value, what: &str) -> Result<Cow<'static, [u8]>> {
+fn owned(v: Value) -> Option<Cow<'static, [u8]>> {
     match v {
-        Value::BulkString(b) => Ok(Cow::Owned(b)),
-        Value::SimpleString(s) => Ok(Cow::Owned(s.into_bytes())),
-        _ => Err(wrong(key, &format!("a non-string field {what}"))),
+        Value::BulkString(b) => Some(Cow::Owned(b)),
+        Value::SimpleString(s) => Some(Cow::Owned(s.into_bytes())),
+        _ => None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`PublishSpace`]: store a topic's latest message and notify its subscribers, atomically.
 
-use redis::{Arg, Connection, Pipeline, RedisResult};
+use redis::{Connection, Pipeline, RedisResult};
 
 use super::frame;
 use super::sink::companion_key;
@@ -111,10 +111,7 @@ impl PublishSpace {
         };
         // The RESP bytes overestimate the pairs' size a little: check exactly when close.
         if packed.len() - fields_start <= 2 * self.inline_limit {
-            let mut pipe = redis::pipe();
-            pipe.cmd("HSET").arg(topic);
-            value.write_fields(topic, &mut pipe)?;
-            if let Some(body) = inline_body(&pipe, self.inline_limit) {
+            if let Some(body) = inline_body(&packed[fields_start..], self.inline_limit) {
                 // The same transaction, with the whole message in the notification.
                 let mut small = Vec::with_capacity(packed.len() + body.len() + 512);
                 stamp_command(&mut small, topic, &channel, &body);
@@ -132,34 +129,44 @@ impl PublishSpace {
     /// Runs `op` on a pooled connection (which is retried once on a fresh connection if the
     /// pooled one was broken, e.g. by a Redis restart).
     fn run(&self, topic: &str, op: impl Fn(&mut Connection) -> RedisResult<()>) -> Result<()> {
-        self.iface.with_connection(&op).map_err(|e| match e {
-            Error::Redis(e) => Error::from_redis(topic, e),
-            other => other,
-        })
+        self.iface.with_connection(&op).map_err(|e| e.at_key(topic))
     }
 }
 
-/// The notification body of the pairs of the `HSET` that `pipe` holds (each as
-/// `<length>:<bytes>`), if they take at most `limit` bytes.
-fn inline_body(pipe: &Pipeline, limit: usize) -> Option<Vec<u8>> {
-    let hset = pipe.cmd_iter().last()?;
-    let fields: Vec<&[u8]> = hset
-        .args_iter()
-        .skip(2)
-        .filter_map(|arg| match arg {
-            Arg::Simple(bytes) => Some(bytes),
-            _ => None,
-        })
-        .collect();
-    let size: usize = fields.iter().map(|f| f.len()).sum();
+/// The notification body of the pairs of the `HSET` commands in `hsets` (RESP bytes as
+/// [`ReemMarshal::write_packed`] writes them), each name and value as `<length>:<bytes>`,
+/// if they take at most `limit` bytes.
+fn inline_body(hsets: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let mut rest = hsets;
+    let mut pairs = Vec::new();
+    while !rest.is_empty() {
+        let (args, after) = resp_line(rest.strip_prefix(b"*")?)?;
+        rest = after;
+        for i in 0..args {
+            let (len, after) = resp_line(rest.strip_prefix(b"$")?)?;
+            let (arg, after) = (after.get(..len)?, after.get(len + 2..)?);
+            rest = after;
+            if i >= 2 {
+                pairs.push(arg); // after `HSET` and the key
+            }
+        }
+    }
+    let size: usize = pairs.iter().map(|p| p.len()).sum();
     if size > limit {
         return None;
     }
-    let mut body = Vec::with_capacity(size + 8 * fields.len());
-    for field in &fields {
-        frame::put_item(&mut body, field);
+    let mut body = Vec::with_capacity(size + 8 * pairs.len());
+    for item in pairs {
+        frame::put_item(&mut body, item);
     }
     Some(body)
+}
+
+/// The decimal number that starts `bytes`, ended by CRLF, and what follows it.
+fn resp_line(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let end = bytes.iter().position(|b| *b == b'\r')?;
+    let n = std::str::from_utf8(&bytes[..end]).ok()?.parse().ok()?;
+    Some((n, bytes.get(end + 2..)?))
 }
 
 /// Appends `MULTI` and the [`PUBLISH_STAMP`] script call that opens a publish transaction;
@@ -275,3 +282,23 @@ if seq == 1 or not epoch then
 end
 redis.call('PUBLISH', ARGV[1], 'reem1 m ' .. epoch .. ' ' .. string.format('%d', seq) .. '\n')
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_body_takes_the_pairs_of_every_hset() {
+        let mut hsets = Vec::new();
+        for args in [
+            &[&b"HSET"[..], b"k", b"a", b"1", b"b", b""][..],
+            &[b"HSET", b"k", b"big", b"xyz"],
+        ] {
+            resp_command(&mut hsets, args.len());
+            args.iter().for_each(|a| resp_bulk(&mut hsets, a));
+        }
+        assert_eq!(inline_body(&hsets, 100).unwrap(), b"1:a1:11:b0:3:big3:xyz");
+        assert_eq!(inline_body(&hsets, 7), None, "over the limit");
+        assert_eq!(inline_body(b"*2\r\n$4\r\nHSET", 100), None, "truncated");
+    }
+}
