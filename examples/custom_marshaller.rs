@@ -3,16 +3,16 @@
 //!
 //! `cargo run --example custom_marshaller` (uses `REEM_URL` if set, else a private server).
 //!
-//! The seed's `SpecialDatatypeMarshaller` has six methods; so does [`reem::Marshaller`].
+//! The seed's `SpecialDatatypeMarshaller` has six methods; so does [`reem::ReemMarshal`].
 //! Like the seed's, they never talk to Redis themselves: `write`, `read` and `delete`
-//! queue commands on a pipeline that reem runs (in one MULTI/EXEC for writes), and
-//! `interpret_read` turns the one reply into a value.
+//! queue commands that reem runs (in one MULTI/EXEC for writes), and `interpret_read` turns
+//! the one reply into a value.
 
-use std::any::Any;
 use std::borrow::Cow;
 
-use redis::{Pipeline, Value};
-use reem::{Error, KeyValueStore, Marshaller, RedisInterface};
+use redis::Value;
+use reem::marshal::Commands;
+use reem::{ship, Error, KeyValueStore, RedisInterface, ReemMarshal};
 
 /// A reading from a thermometer: not derived, stored by hand.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,42 +21,34 @@ struct Temperature {
     sensor: String,
 }
 
-/// Stores a `Temperature` as a hash with two fields, `celsius` and `sensor`.
-struct TemperatureMarshaller;
-
-impl Marshaller for TemperatureMarshaller {
-    fn check_fit(&self, value: &dyn Any) -> bool {
-        value.is::<Temperature>()
-    }
-
-    fn get_label(&self) -> Cow<'_, str> {
+/// Stored as a hash with two fields, `celsius` and `sensor`, and nothing else.
+impl ReemMarshal for Temperature {
+    fn get_label() -> Cow<'static, str> {
         Cow::Borrowed("example.Temperature")
     }
 
-    fn write(&self, key: &str, value: &dyn Any, pipe: &mut Pipeline) -> reem::Result<()> {
-        let t = value
-            .downcast_ref::<Temperature>()
-            .expect("check_fit accepted it");
-        pipe.cmd("DEL").arg(key).ignore();
-        pipe.cmd("HSET")
+    // `check_fit` keeps its default: a value fits if it is a `Temperature`.
+
+    fn write<'a>(&'a self, key: &str, out: &mut Commands<'a>) -> reem::Result<()> {
+        out.cmd("DEL").arg(key);
+        out.cmd("HSET")
             .arg(key)
             .arg("celsius")
-            .arg(t.celsius.to_string())
+            .arg(self.celsius.to_string())
             .arg("sensor")
-            .arg(&t.sensor)
-            .ignore();
+            .arg(&self.sensor);
         Ok(())
     }
 
-    fn read(&self, key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("HMGET").arg(key).arg("celsius").arg("sensor");
+    fn read(key: &str, out: &mut Commands<'_>) {
+        out.cmd("HMGET").arg(key).arg("celsius").arg("sensor");
     }
 
-    fn delete(&self, key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("DEL").arg(key).ignore();
+    fn delete(key: &str, out: &mut Commands<'_>) {
+        out.cmd("DEL").arg(key);
     }
 
-    fn interpret_read(&self, key: &str, reply: Value) -> reem::Result<Box<dyn Any + Send>> {
+    fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
         let invalid = |what: &str| Error::InvalidField {
             key: key.to_owned(),
             field: what.to_owned(),
@@ -69,7 +61,7 @@ impl Marshaller for TemperatureMarshaller {
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| invalid("celsius"))?;
         let sensor = sensor.ok_or_else(|| invalid("sensor"))?;
-        Ok(Box::new(Temperature { celsius, sensor }))
+        Ok(Temperature { celsius, sensor })
     }
 }
 
@@ -77,7 +69,7 @@ fn main() -> reem::Result<()> {
     let (url, _server) = reem::server::url_or_start()?;
     // As in the seed: RedisInterface(host, ships=[CustomMarshaller()]).
     let iface = RedisInterface::builder(&url)
-        .ship(TemperatureMarshaller)
+        .ship(ship::<Temperature>())
         .connect()?;
     let kv = KeyValueStore::new(&iface);
 
@@ -85,12 +77,17 @@ fn main() -> reem::Result<()> {
         celsius: 21.5,
         sensor: "lab-3".into(),
     };
+    // Typed: the marshaller of `Temperature` writes it.
+    kv.set("lab/typed", &reading)?;
+    assert_eq!(kv.get::<Temperature>("lab/typed")?, reading);
+
+    // Dynamic, as in the seed: the first ship whose `check_fit` accepts the value writes it
+    // (with its label), and the stored label picks the ship that reads it back.
     kv.set_dyn("lab/temperature", &reading)?;
     println!(
         "wrote lab/temperature with the ship {:?}",
-        TemperatureMarshaller.get_label()
+        Temperature::get_label()
     );
-
     let back = kv.get_dyn("lab/temperature")?;
     let back = back
         .downcast::<Temperature>()
@@ -98,8 +95,11 @@ fn main() -> reem::Result<()> {
     println!("read  lab/temperature = {back:?}");
     assert_eq!(*back, reading);
 
-    let fields: Vec<(String, String)> =
-        iface.with_connection(|c| redis::cmd("HGETALL").arg("lab/temperature").query(c))?;
+    let fields = iface.raw_query(redis::cmd("HGETALL").arg("lab/temperature"))?;
+    let fields: Vec<(String, String)> = redis::from_redis_value(fields).map_err(|e| Error::Io {
+        context: "HGETALL lab/temperature".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     println!("stored as {fields:?}");
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! REEM_URL=redis://127.0.0.1:6379 cargo run --example demo
 //! ```
 
+use reem::Fields;
 use reem::{KeyValueStore, ReemMarshal};
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
@@ -71,8 +72,9 @@ fn main() -> reem::Result<()> {
     println!("set     demo/status mode = Idle (one field, atomically)");
 
     println!("\nwhat Redis holds (HGETALL demo/status):");
+    let raw = iface.raw_query(redis::cmd("HGETALL").arg("demo/status"))?;
     let mut raw: Vec<(String, Vec<u8>)> =
-        iface.with_connection(|c| redis::cmd("HGETALL").arg("demo/status").query(c))?;
+        redis::from_redis_value(raw).expect("HGETALL gives field/value pairs");
     raw.sort();
     for (field, value) in raw {
         let shown = match std::str::from_utf8(&value) {

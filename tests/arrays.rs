@@ -9,7 +9,7 @@ use nalgebra::{
     UnitQuaternion, Vector3,
 };
 use ndarray::{arr0, array, s, Array0, Array1, Array2, Array3, Array4, ArrayD, IxDyn};
-use reem::marshal::ndarray::set_view;
+use reem::Fields;
 use reem::{Error, ReemMarshal};
 
 /// The little-endian bytes of `values`, as numpy's `tobytes()` gives them.
@@ -169,10 +169,10 @@ fn sliced_array_with_steps_is_written_in_c_order() {
 fn views_are_written_with_set_view_and_read_back_owned() {
     let h = Harness::start();
     let m = Array2::from_shape_fn((4, 5), |(i, j)| (i * 5 + j) as f32);
-    set_view(&h.kv, "rows", &m.slice(s![1..3, ..])).unwrap();
-    set_view(&h.kv, "cols", &m.slice(s![.., 1..3])).unwrap();
-    set_view(&h.kv, "t", &m.t()).unwrap();
-    set_view(&h.kv, "whole", &m).unwrap();
+    h.kv.set_view("rows", &m.slice(s![1..3, ..])).unwrap();
+    h.kv.set_view("cols", &m.slice(s![.., 1..3])).unwrap();
+    h.kv.set_view("t", &m.t()).unwrap();
+    h.kv.set_view("whole", &m).unwrap();
     assert_eq!(
         h.kv.get::<Array2<f32>>("rows").unwrap(),
         m.slice(s![1..3, ..])

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use nalgebra::Isometry3;
 use ndarray::Array3;
+use reem::Fields;
 use reem::{
     CallbackSubscriber, KeyValueStore, PublishSpace, RawSubscriber, RedisInterface, ReemMarshal,
 };

@@ -353,18 +353,9 @@ fn corrupting_one_field_of_a_valid_message_gives_a_value_or_an_error() {
         wrapped: Json(vec![1, 2]),
         note: None,
     };
-    let mut pipe = redis::pipe();
-    msg.write("k", &mut pipe).unwrap();
-    let hset = pipe
-        .cmd_iter()
-        .nth(1)
-        .unwrap()
-        .args_iter()
-        .skip(2)
-        .map(|a| match a {
-            redis::Arg::Simple(b) => b.to_vec(),
-            _ => unreachable!("a write has no cursor argument"),
-        });
+    let mut out = reem::marshal::Commands::new();
+    msg.write("k", &mut out).unwrap();
+    let hset = out.get(1).unwrap().args().skip(1).map(<[u8]>::to_vec);
     let pairs: Vec<Vec<u8>> = hset.collect();
     let valid = Value::Array(pairs.iter().cloned().map(Value::BulkString).collect());
     assert_eq!(

@@ -4,6 +4,7 @@
 mod common;
 
 use common::Harness;
+use reem::Fields;
 use reem::{Error, ReemMarshal};
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]

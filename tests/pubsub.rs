@@ -8,7 +8,8 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use redis::{Pipeline, Value};
+use redis::Value;
+use reem::marshal::Commands;
 use reem::server::RedisServer;
 use reem::{
     CallbackSubscriber, ConnectionState, Delivery, Error, PublishSpace, RawSubscriber,
@@ -45,17 +46,17 @@ impl ReemMarshal for Text {
         "test.Text".into()
     }
 
-    fn write(&self, key: &str, pipe: &mut Pipeline) -> reem::Result<()> {
-        pipe.cmd("SET").arg(key).arg(&self.0).ignore();
+    fn write<'a>(&'a self, key: &str, out: &mut Commands<'a>) -> reem::Result<()> {
+        out.cmd("SET").arg(key).arg(&self.0);
         Ok(())
     }
 
-    fn read(key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("GET").arg(key);
+    fn read(key: &str, out: &mut Commands<'_>) {
+        out.cmd("GET").arg(key);
     }
 
-    fn delete(key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("DEL").arg(key).ignore();
+    fn delete(key: &str, out: &mut Commands<'_>) {
+        out.cmd("DEL").arg(key);
     }
 
     fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
@@ -88,29 +89,22 @@ impl ReemMarshal for Note {
         "test.Note".into()
     }
 
-    fn write(&self, key: &str, pipe: &mut Pipeline) -> reem::Result<()> {
-        pipe.cmd("UNLINK").arg(key).ignore();
-        pipe.cmd("HSET").arg(key);
-        self.write_fields(key, pipe)?;
-        pipe.ignore();
+    fn write<'a>(&'a self, key: &str, out: &mut Commands<'a>) -> reem::Result<()> {
+        out.cmd("UNLINK").arg(key);
+        out.cmd("HSET").arg(key).arg("text").arg(&self.0);
         Ok(())
-    }
-
-    fn write_fields(&self, _key: &str, pipe: &mut Pipeline) -> reem::Result<bool> {
-        pipe.arg("text").arg(&self.0);
-        Ok(true)
     }
 
     fn stores_one_hash() -> bool {
         true
     }
 
-    fn read(key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("HGETALL").arg(key);
+    fn read(key: &str, out: &mut Commands<'_>) {
+        out.cmd("HGETALL").arg(key);
     }
 
-    fn delete(key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("DEL").arg(key).ignore();
+    fn delete(key: &str, out: &mut Commands<'_>) {
+        out.cmd("DEL").arg(key);
     }
 
     fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
@@ -193,15 +187,23 @@ fn published_message_is_the_latest_value_kv_get_reads() {
     assert_eq!(h.kv.get::<Tick>("robot/tick").unwrap(), tick(2));
     assert_eq!(
         h.hkeys("robot/tick"),
-        ["@epoch", "@fp", "@label", "@schema", "@seq", "n", "note"]
+        ["@fp", "@label", "@pub", "@schema", "@seq", "n", "note"]
     );
     assert_eq!(h.hget("robot/tick", "@seq").unwrap(), b"2");
-    // A kv.set in between replaces the message, sequence included: a new epoch starts.
-    let epoch = h.hget("robot/tick", "@epoch").unwrap();
+    let id = pubs.publisher_id();
+    assert_eq!(h.hget("robot/tick", "@pub").unwrap(), id.as_bytes());
+    // A kv.set in between replaces the message, stamp included; the publisher's own count
+    // goes on (it never reads it back from Redis).
     h.kv.set("robot/tick", &tick(3)).unwrap();
+    assert_eq!(h.hget("robot/tick", "@seq"), None);
     pubs.publish("robot/tick", &tick(4)).unwrap();
+    assert_eq!(h.hget("robot/tick", "@seq").unwrap(), b"3");
+    assert_eq!(h.hget("robot/tick", "@pub").unwrap(), id.as_bytes());
+    // Another publisher has another id and its own count.
+    let other = PublishSpace::new(&h.iface);
+    assert_ne!(other.publisher_id(), id);
+    other.publish("robot/tick", &tick(5)).unwrap();
     assert_eq!(h.hget("robot/tick", "@seq").unwrap(), b"1");
-    assert_ne!(h.hget("robot/tick", "@epoch").unwrap(), epoch);
 }
 
 #[test]
@@ -217,7 +219,7 @@ fn notifications_carry_small_messages_and_announce_large_ones() {
     pubs.publish("t", &tick(1)).unwrap();
     let small = raw.get_message().unwrap();
     let small = small.get_payload_bytes();
-    assert!(small.starts_with(b"reem1 h "), "{small:?}");
+    assert!(small.starts_with(b"reem2 h "), "{small:?}");
     let shown = String::from_utf8_lossy(small);
     assert!(shown.contains("4:note6:tick 1"), "{shown}");
     assert!(shown.contains("6:@label9:test.Tick"), "{shown}");
@@ -226,7 +228,7 @@ fn notifications_carry_small_messages_and_announce_large_ones() {
     pubs.publish("t", &big).unwrap();
     let announced = raw.get_message().unwrap();
     let announced = announced.get_payload_bytes();
-    assert!(announced.starts_with(b"reem1 k "), "{announced:?}");
+    assert!(announced.starts_with(b"reem2 k "), "{announced:?}");
     assert!(announced.ends_with(b" 2\n"), "{announced:?}");
     assert!(announced.len() < 64);
 }
@@ -347,7 +349,7 @@ fn databases_of_one_server_keep_their_topics_apart() {
 }
 
 #[test]
-fn publish_reloads_its_script_after_a_script_flush() {
+fn publish_runs_no_script_so_a_script_flush_changes_nothing() {
     let _serial = shared();
     let h = Harness::start();
     let sub = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();

@@ -83,9 +83,9 @@ fn w2_get_raw(bencher: divan::Bencher) {
 fn encode_only(bencher: divan::Bencher) {
     let m = msg();
     bencher.bench_local(|| {
-        let mut pipe = redis::pipe();
-        m.write("k", &mut pipe).unwrap();
-        pipe
+        let mut out = reem::marshal::Commands::new();
+        m.write("k", &mut out).unwrap();
+        out.len()
     });
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Array1, Array2};
 use redis::Connection;
+use reem::Fields;
 use reem::{KeyValueStore, PublishSpace, RawSubscriber, RedisInterface, ReemMarshal};
 
 use crate::measure::{compare, throughput, Row};

@@ -88,17 +88,13 @@ fn main() -> reem::Result<()> {
         },
     )?;
     // Keys of other programs: `reem ls` leaves them out, `reem ls --all` marks them.
-    iface.with_connection(|c| {
-        redis::pipe()
-            .cmd("SET")
-            .arg("legacy/counter")
-            .arg(42)
-            .cmd("HSET")
+    iface.raw_query(redis::cmd("SET").arg("legacy/counter").arg(42))?;
+    iface.raw_query(
+        redis::cmd("HSET")
             .arg("python/config")
             .arg("rate")
-            .arg("20")
-            .query::<()>(c)
-    })?;
+            .arg("20"),
+    )?;
 
     println!("export REEM_URL={}", server.url());
     let pubs = PublishSpace::new(&iface);

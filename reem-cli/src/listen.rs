@@ -9,9 +9,9 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use redis::{Pipeline, Value};
+use redis::Value;
 use reem::dynamic::{self, Arrays, DynMessage};
-use reem::marshal::HashView;
+use reem::marshal::{Commands, HashView};
 use reem::pubsub::Delivery;
 use reem::{RawSubscriber, RedisInterface, ReemMarshal};
 
@@ -40,19 +40,19 @@ macro_rules! read_only {
             Cow::Borrowed($label)
         }
 
-        fn write(&self, key: &str, _: &mut Pipeline) -> reem::Result<()> {
+        fn write(&self, key: &str, _: &mut Commands<'_>) -> reem::Result<()> {
             Err(reem::Error::NoMarshaller {
                 key: key.to_owned(),
                 what: concat!($label, " (read only)").to_owned(),
             })
         }
 
-        fn read(key: &str, pipe: &mut Pipeline) {
-            pipe.cmd("HGETALL").arg(key);
+        fn read(key: &str, out: &mut Commands<'_>) {
+            reem::marshal::hash::read(key, out)
         }
 
-        fn delete(key: &str, pipe: &mut Pipeline) {
-            pipe.cmd("DEL").arg(key).ignore();
+        fn delete(key: &str, out: &mut Commands<'_>) {
+            reem::marshal::hash::delete(key, out)
         }
 
         /// Every reem topic is one hash with its sequence stamp inside.

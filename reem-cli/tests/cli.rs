@@ -102,7 +102,7 @@ impl Env {
     }
 
     fn raw(&self, cmd: &mut redis::Cmd) {
-        self.iface.with_connection(|c| cmd.query::<()>(c)).unwrap();
+        self.iface.raw_query(cmd).unwrap();
     }
 
     /// Writes `pairs` as the hash at `key`, as another program would.
@@ -116,9 +116,14 @@ impl Env {
     }
 
     fn hget(&self, key: &str, field: &str) -> Option<String> {
-        self.iface
-            .with_connection(|c| redis::cmd("HGET").arg(key).arg(field).query(c))
+        match self
+            .iface
+            .raw_query(redis::cmd("HGET").arg(key).arg(field))
             .unwrap()
+        {
+            redis::Value::BulkString(b) => Some(String::from_utf8(b).unwrap()),
+            _ => None,
+        }
     }
 
     /// A message whose schema claims one f64 array, with `fields` as its array fields.
@@ -903,12 +908,11 @@ fn echo_reports_messages_it_cannot_read_and_keeps_going() {
             };
             pubs.publish("scan", &scan).unwrap();
             iface
-                .with_connection(|c| {
+                .raw_query(
                     redis::cmd("PUBLISH")
                         .arg("scan")
-                        .arg("\x1b[2J not a reem notification")
-                        .query::<()>(c)
-                })
+                        .arg("\x1b[2J not a reem notification"),
+                )
                 .unwrap();
             thread::sleep(Duration::from_millis(20));
         }

@@ -31,7 +31,7 @@ fn expand_struct(s: &Struct<'_>) -> TokenStream {
     let ident = &s.original.ident;
     let generics = with_bounds(&s.original.generics, &s.fields);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    let label = label_expr(&ast::label(&s.attrs, ident), &s.original.generics);
+    let label = label_expr(&ast::label(&s.attrs, ident), &generics);
 
     let stored: Vec<&Field<'_>> = s.fields.iter().filter(|f| f.is_stored()).collect();
     let describe = stored.iter().map(|f| {
@@ -103,14 +103,13 @@ fn expand_struct(s: &Struct<'_>) -> TokenStream {
         quote!(#ident { #(#members),* })
     };
     let handles = expand_handles(s);
+    let marshal = expand_marshal(ident, &generics, &label);
 
     quote! {
+        #marshal
+
         #[automatically_derived]
         impl #impl_generics ::reem::ReemField for #ident #ty_generics #where_clause {
-            fn label() -> ::reem::__private::Cow<'static, str> {
-                #label
-            }
-
             fn describe(schema: &mut ::reem::schema::SchemaBuilder) {
                 #(#describe)*
             }
@@ -133,8 +132,55 @@ fn expand_struct(s: &Struct<'_>) -> TokenStream {
     }
 }
 
-/// `Type::fields()` and the handle methods it offers, in an anonymous const so that the
-/// helper type adds no name to the user's module.
+/// `impl ReemMarshal`: the seed's six methods (and the schema), each delegating to the
+/// runtime's one-hash marshaller, `reem::marshal::hash`, so that no type carries code of its
+/// own beyond its fields.
+fn expand_marshal(ident: &Ident, generics: &Generics, label: &TokenStream) -> TokenStream {
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::reem::ReemMarshal for #ident #ty_generics #where_clause {
+            fn get_label() -> ::reem::__private::Cow<'static, str> {
+                #label
+            }
+
+            fn check_fit(value: &dyn ::core::any::Any) -> bool {
+                ::reem::marshal::hash::check_fit::<Self>(value)
+            }
+
+            fn write<'reem>(
+                &'reem self,
+                key: &str,
+                out: &mut ::reem::marshal::Commands<'reem>,
+            ) -> ::reem::Result<()> {
+                ::reem::marshal::hash::write(self, key, out)
+            }
+
+            fn read(key: &str, out: &mut ::reem::marshal::Commands<'_>) {
+                ::reem::marshal::hash::read(key, out)
+            }
+
+            fn delete(key: &str, out: &mut ::reem::marshal::Commands<'_>) {
+                ::reem::marshal::hash::delete(key, out)
+            }
+
+            fn interpret_read(
+                key: &str,
+                reply: ::reem::__private::Value,
+            ) -> ::reem::Result<Self> {
+                ::reem::marshal::hash::interpret_read(key, reply)
+            }
+
+            fn schema() -> ::core::option::Option<&'static ::reem::schema::Schema> {
+                ::core::option::Option::Some(::reem::schema::schema_of::<Self>())
+            }
+        }
+    }
+}
+
+/// `impl Fields`: the typed field handles, through a trait (so a user's own `fields()`
+/// method never clashes), with a helper type in an anonymous const that adds no name to the
+/// user's module.
 fn expand_handles(s: &Struct<'_>) -> TokenStream {
     let ident = &s.original.ident;
     let generics = &s.original.generics;
@@ -168,9 +214,10 @@ fn expand_handles(s: &Struct<'_>) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl #impl_generics #ident #ty_generics #where_clause {
-                #[doc = #doc]
-                pub fn fields() -> __ReemFields #ty_generics {
+            impl #impl_generics ::reem::Fields for #ident #ty_generics #where_clause {
+                type Handles = __ReemFields #ty_generics;
+
+                fn fields() -> __ReemFields #ty_generics {
                     __ReemFields(::reem::__private::PhantomData)
                 }
             }
@@ -182,6 +229,7 @@ fn expand_enum(e: &Enum<'_>) -> TokenStream {
     let ident = &e.original.ident;
     let (impl_generics, ty_generics, where_clause) = e.original.generics.split_for_impl();
     let label = label_expr(&ast::label(&e.attrs, ident), &e.original.generics);
+    let marshal = expand_marshal(ident, &e.original.generics, &label);
     let names: Vec<&String> = e.variants.iter().map(|v| &v.stored).collect();
     let variants: Vec<&Ident> = e.variants.iter().map(|v| &v.original.ident).collect();
     let bytes = names
@@ -197,12 +245,10 @@ fn expand_enum(e: &Enum<'_>) -> TokenStream {
             .join(", ")
     );
     quote! {
+        #marshal
+
         #[automatically_derived]
         impl #impl_generics ::reem::ReemField for #ident #ty_generics #where_clause {
-            fn label() -> ::reem::__private::Cow<'static, str> {
-                #label
-            }
-
             fn describe(schema: &mut ::reem::schema::SchemaBuilder) {
                 schema.field(::reem::schema::FieldType::enum_of(&[#(#names),*]));
             }
@@ -242,16 +288,31 @@ fn label_expr(label: &str, generics: &Generics) -> TokenStream {
         return quote!(::reem::__private::Cow::Borrowed(#label));
     }
     let format = format!("{label}<{}>", vec!["{}"; params.len()].join(", "));
+    let labels = params.iter().map(|p| {
+        if bounded_by_field(generics, p) {
+            quote!(<#p as ::reem::ReemMarshal>::get_label())
+        } else {
+            quote!(::core::any::type_name::<#p>())
+        }
+    });
     quote! {
-        ::reem::__private::Cow::Owned(::reem::__private::format!(
-            #format, #(<#params as ::reem::ReemField>::label()),*
-        ))
+        ::reem::__private::Cow::Owned(::reem::__private::format!(#format, #(#labels),*))
     }
 }
 
+/// True if `generics` (as [`with_bounds`] made them) bound `param` by `ReemField`.
+fn bounded_by_field(generics: &Generics, param: &Ident) -> bool {
+    let Some(where_clause) = &generics.where_clause else {
+        return false;
+    };
+    let wanted: syn::WherePredicate = syn::parse_quote!(#param: ::reem::ReemField);
+    where_clause.predicates.iter().any(|p| *p == wanted)
+}
+
 /// The struct's generics plus, for each type parameter, the bounds its uses need:
-/// `ReemField` where it is stored, `Serialize + DeserializeOwned` in a `json` field,
-/// `Default` in a `skip` or `default` field.
+/// `Send + 'static` always (a marshaller's value crosses threads), `ReemField` where it is
+/// stored, `Serialize + DeserializeOwned` in a `json` field, `Default` in a `skip` or
+/// `default` field.
 fn with_bounds(generics: &Generics, fields: &[Field<'_>]) -> Generics {
     let mut generics = generics.clone();
     let params: Vec<Ident> = generics
@@ -264,6 +325,9 @@ fn with_bounds(generics: &Generics, fields: &[Field<'_>]) -> Generics {
         .collect();
     let where_clause = generics.make_where_clause();
     for param in &params {
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#param: ::core::marker::Send + 'static));
         let uses = |f: &&Field<'_>| mentions(f.ty, param);
         let users: Vec<&Field<'_>> = fields.iter().filter(uses).collect();
         if users

@@ -91,10 +91,43 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// The connection to Redis failed: the server could not be reached, closed the
+    /// connection, or its reply was unreadable. Nothing was applied unless the error is
+    /// [`Error::Unconfirmed`].
+    Io {
+        /// What was being done: the key, the server's address.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No reply came within the interface's response timeout.
+    Timeout {
+        /// What was being done: the key, the server's address.
+        context: String,
+    },
+    /// A write was sent, but the connection failed before its reply arrived: it may or may
+    /// not have been applied. reem never sends such a write again by itself (it could be
+    /// applied twice); read the key to find out.
+    Unconfirmed {
+        /// The key written.
+        key: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server refused a command (`NOPERM`, `CROSSSLOT`, `CLUSTERDOWN`, `READONLY`,
+    /// `OOM`, …). A refused write was not applied.
+    Refused {
+        /// The key involved.
+        key: String,
+        /// The error code (`NOPERM`).
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The `redis` crate reported an error (connection, protocol, server reply).
+    Redis(redis::RedisError),
     /// A private `redis-server` could not be started.
     Server(String),
-    /// Redis itself (connection, protocol, server reply) reported an error.
-    Redis(redis::RedisError),
 }
 
 impl fmt::Display for Error {
@@ -139,8 +172,23 @@ impl fmt::Display for Error {
                 "key {key:?}: {size} bytes exceed the limit of {limit} bytes"
             ),
             Error::InvalidUrl { url, reason } => write!(f, "invalid Redis URL {url:?}: {reason}"),
-            Error::Server(msg) => write!(f, "private redis-server: {msg}"),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Timeout { context } => {
+                write!(f, "{context}: no reply within the response timeout")
+            }
+            Error::Unconfirmed { key, reason } => write!(
+                f,
+                "key {key:?}: the write was sent but its reply was lost ({reason}); it may or \
+                 may not have been applied"
+            ),
+            Error::Refused { key, code, message } => {
+                write!(
+                    f,
+                    "key {key:?}: Redis refused the command: {code} {message}"
+                )
+            }
             Error::Redis(e) => write!(f, "redis: {e}"),
+            Error::Server(msg) => write!(f, "private redis-server: {msg}"),
         }
     }
 }
@@ -149,6 +197,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Redis(e) => Some(e),
+            Error::Io { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -172,35 +221,40 @@ impl Error {
         matches!(self, Error::SchemaMismatch { .. })
     }
 
-    /// Names `key` in an error met while working on it: a Redis `WRONGTYPE` becomes
-    /// [`Error::WrongRedisType`]; other errors are kept.
-    pub(crate) fn at_key(self, key: &str) -> Self {
-        match self {
-            Error::Redis(e) => Error::from_redis(key, e),
-            other => other,
-        }
+    /// True if no reply came in time ([`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
     }
 
-    /// Wraps a Redis error met while working on `key`, turning `WRONGTYPE` into
-    /// [`Error::WrongRedisType`].
-    pub(crate) fn from_redis(key: &str, e: redis::RedisError) -> Self {
-        if server_error(&e).is_some_and(|(code, _)| code == "WRONGTYPE") {
+    /// True if the connection to Redis failed ([`Error::Io`], [`Error::Timeout`],
+    /// [`Error::Unconfirmed`]): trying again later may work.
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            Error::Io { .. } | Error::Timeout { .. } | Error::Unconfirmed { .. }
+        )
+    }
+
+    /// The error for a server error reply `code message` met while working on `key`.
+    pub(crate) fn from_reply(key: &str, code: &str, message: &str) -> Self {
+        if code == "WRONGTYPE" {
             Error::WrongRedisType {
                 key: key.to_owned(),
                 found: "another Redis type (WRONGTYPE)".to_owned(),
             }
         } else {
-            Error::Redis(e)
+            Error::Refused {
+                key: key.to_owned(),
+                code: code.to_owned(),
+                message: message.to_owned(),
+            }
         }
     }
-}
 
-/// The code and detail of the (first) error reply inside `e`, also when `e` wraps the
-/// replies of a pipeline or transaction.
-pub(crate) fn server_error(e: &redis::RedisError) -> Option<(String, Option<String>)> {
-    let errors = e.clone().into_server_errors()?;
-    let (_, first) = errors.first()?;
-    Some((first.code().to_owned(), first.details().map(str::to_owned)))
+    /// The error for a server error reply met while working on `key`.
+    pub(crate) fn from_server_error(key: &str, e: &redis::ServerError) -> Self {
+        Error::from_reply(key, e.code(), e.details().unwrap_or(""))
+    }
 }
 
 /// Shortens untrusted bytes into printable text for error messages.

@@ -4,13 +4,26 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+/// The typed handles on a message type's stored fields: `Robot::fields().base()`.
+///
+/// `#[derive(ReemMarshal)]` implements it for every struct; its [`Handles`](Fields::Handles)
+/// type has one method per stored field, returning a [`FieldHandle`]. It is a trait (import
+/// `reem::Fields`), so it never clashes with a method of your own named `fields`.
+pub trait Fields {
+    /// The handles: one method per stored field.
+    type Handles;
+
+    /// The handles on this type's stored fields.
+    fn fields() -> Self::Handles;
+}
+
 /// Names the field at `path` of message type `R`, holding a `T`.
 ///
-/// `#[derive(ReemMarshal)]` gives every struct a `fields()` function whose methods return
-/// these handles, so the path and the type are checked by the compiler:
+/// `#[derive(ReemMarshal)]` gives every struct the [`Fields`] trait, whose handles have one
+/// method per stored field, so the path and the type are checked by the compiler:
 ///
 /// ```
-/// # use reem::{FieldHandle, ReemMarshal};
+/// # use reem::{FieldHandle, Fields, ReemMarshal};
 /// #[derive(ReemMarshal)]
 /// struct Pose2 { x: f64, y: f64, theta: f64 }
 /// #[derive(ReemMarshal)]

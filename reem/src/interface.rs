@@ -1,24 +1,22 @@
-//! [`RedisInterface`]: the connection(s) to one Redis, and the registry of marshallers.
+//! [`RedisInterface`]: the transport to one Redis (or one Redis Cluster), and the registry
+//! of ships.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::io::tcp::TcpSettings;
-use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo};
+use redis::{ConnectionAddr, IntoConnectionInfo, Value};
 
 use crate::error::{Error, Result};
-use crate::marshal::Marshaller;
-
-/// Connections kept open for reuse; more may be open at once while many threads work.
-const MAX_IDLE: usize = 16;
+use crate::marshal::{Commands, Ship};
+use crate::transport::{node::Node, Endpoint, Settings, SharedTransport, Transport};
 
 /// A handle on one Redis server: what [`KeyValueStore`](crate::KeyValueStore),
 /// [`PublishSpace`](crate::PublishSpace) and subscribers are built on.
 ///
 /// Cheap to clone, `Send + Sync`: clones share the same connections and ships. Connections
-/// are opened on demand, kept in a small pool and reused; a connection that failed is
-/// dropped and the next call opens a fresh one, so the interface outlives a Redis restart.
+/// are opened on demand, kept in a small pool and reused; a connection found closed is
+/// dropped before anything is sent on it, so the interface outlives a Redis restart.
 /// TCP_NODELAY is on (Nagle's algorithm costs milliseconds on large messages).
 ///
 /// ```no_run
@@ -32,10 +30,11 @@ pub struct RedisInterface {
 }
 
 struct Inner {
-    client: Client,
+    transport: SharedTransport,
+    /// For the subscriber connections, made by the `redis` crate.
+    client: redis::Client,
     url: String,
-    idle: Mutex<Vec<Connection>>,
-    ships: Vec<Box<dyn Marshaller>>,
+    ships: Vec<Box<dyn Ship>>,
     connect_timeout: Duration,
     response_timeout: Option<Duration>,
     max_message_size: u64,
@@ -49,7 +48,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 512 << 20;
 /// Builds a [`RedisInterface`] with options: extra marshallers ("ships"), timeouts, TLS.
 pub struct RedisInterfaceBuilder {
     url: String,
-    ships: Vec<Box<dyn Marshaller>>,
+    ships: Vec<Box<dyn Ship>>,
     connect_timeout: Duration,
     response_timeout: Option<Duration>,
     tls_ca: Option<PathBuf>,
@@ -59,7 +58,7 @@ pub struct RedisInterfaceBuilder {
 
 impl RedisInterfaceBuilder {
     /// Registers a marshaller, as the seed's `RedisInterface(ships=[...])`.
-    pub fn ship(mut self, ship: impl Marshaller) -> Self {
+    pub fn ship(mut self, ship: impl Ship) -> Self {
         self.ships.push(Box::new(ship));
         self
     }
@@ -113,69 +112,143 @@ impl RedisInterfaceBuilder {
             .url
             .as_str()
             .into_connection_info()
-            .map_err(|e| Error::InvalidUrl {
-                url: redact(&self.url),
-                reason: e.to_string(),
-            })?;
-        let info = match info.addr() {
-            ConnectionAddr::Unix(_) => info,
-            _ => info.set_tcp_settings(TcpSettings::default().set_nodelay(true)),
+            .map_err(|e| self.invalid(e.to_string()))?;
+        let endpoint = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => Endpoint::Tcp {
+                host: host.clone(),
+                port: *port,
+            },
+            ConnectionAddr::TcpTls { host, port, .. } => Endpoint::Tls {
+                host: host.clone(),
+                port: *port,
+            },
+            ConnectionAddr::Unix(path) => Endpoint::Unix(path.clone()),
+            _ => return Err(self.invalid("an unsupported address".to_owned())),
+        };
+        let redis = info.redis_settings();
+        let settings = Settings {
+            username: redis.username().map(str::to_owned),
+            password: redis.password().map(str::to_owned),
+            db: redis.db(),
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            max_reply: self.max_message_size,
+            #[cfg(feature = "tls")]
+            tls: match endpoint {
+                Endpoint::Tls { .. } => Some(self.rustls_config()?),
+                _ => None,
+            },
         };
         let client = self.client(info)?;
-        let iface = RedisInterface {
+        let transport: SharedTransport = Arc::new(Node::connect(endpoint, settings)?);
+        Ok(RedisInterface {
             inner: Arc::new(Inner {
+                transport,
                 client,
                 url: redact(&self.url),
-                idle: Mutex::new(Vec::new()),
                 ships: self.ships,
                 connect_timeout: self.connect_timeout,
                 response_timeout: self.response_timeout,
                 max_message_size: self.max_message_size,
                 pubsub: Default::default(),
             }),
-        };
-        let con = iface.open()?;
-        iface.give_back(con);
-        Ok(iface)
+        })
+    }
+
+    fn invalid(&self, reason: String) -> Error {
+        Error::InvalidUrl {
+            url: redact(&self.url),
+            reason,
+        }
     }
 }
 
 impl RedisInterfaceBuilder {
-    fn client(&self, info: redis::ConnectionInfo) -> Result<Client> {
+    fn client(&self, info: redis::ConnectionInfo) -> Result<redis::Client> {
+        let info = match info.addr() {
+            ConnectionAddr::Unix(_) => info,
+            _ => info.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)),
+        };
         if self.tls_ca.is_none() && self.tls_client.is_none() {
-            return Ok(Client::open(info)?);
+            return Ok(redis::Client::open(info)?);
         }
         self.tls_client(info)
     }
 
+    fn read_file(&self, path: &PathBuf) -> Result<Vec<u8>> {
+        std::fs::read(path)
+            .map_err(|e| self.invalid(format!("cannot read {}: {e}", path.display())))
+    }
+
     #[cfg(feature = "tls")]
-    fn tls_client(&self, info: redis::ConnectionInfo) -> Result<Client> {
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| Error::InvalidUrl {
-                url: redact(&self.url),
-                reason: format!("cannot read {}: {e}", path.display()),
-            })
-        };
+    fn tls_client(&self, info: redis::ConnectionInfo) -> Result<redis::Client> {
         let certs = redis::TlsCertificates {
             client_tls: match &self.tls_client {
                 Some((cert, key)) => Some(redis::ClientTlsConfig {
-                    client_cert: read(cert)?,
-                    client_key: read(key)?,
+                    client_cert: self.read_file(cert)?,
+                    client_key: self.read_file(key)?,
                 }),
                 None => None,
             },
-            root_cert: self.tls_ca.as_ref().map(read).transpose()?,
+            root_cert: self
+                .tls_ca
+                .as_ref()
+                .map(|p| self.read_file(p))
+                .transpose()?,
         };
-        Ok(Client::build_with_tls(info, certs)?)
+        Ok(redis::Client::build_with_tls(info, certs)?)
     }
 
     #[cfg(not(feature = "tls"))]
-    fn tls_client(&self, _: redis::ConnectionInfo) -> Result<Client> {
-        Err(Error::InvalidUrl {
-            url: redact(&self.url),
-            reason: "TLS certificates were given but reem was built without its `tls` feature"
-                .to_owned(),
-        })
+    fn tls_client(&self, _: redis::ConnectionInfo) -> Result<redis::Client> {
+        Err(self.invalid(
+            "TLS certificates were given but reem was built without its `tls` feature".to_owned(),
+        ))
+    }
+
+    /// The TLS configuration of reem's own connections: the given CA (or the system's roots)
+    /// and the client certificate, if any.
+    #[cfg(feature = "tls")]
+    fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let pem_error = |path: &PathBuf, e: rustls::pki_types::pem::Error| {
+            self.invalid(format!("cannot read {}: {e}", path.display()))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.tls_ca {
+            Some(ca) => {
+                for cert in CertificateDer::pem_slice_iter(&self.read_file(ca)?) {
+                    roots
+                        .add(cert.map_err(|e| pem_error(ca, e))?)
+                        .map_err(|e| self.invalid(format!("bad CA certificate: {e}")))?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| self.invalid(format!("TLS: {e}")))?
+            .with_root_certificates(roots);
+        let config = match &self.tls_client {
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_slice_iter(&self.read_file(cert)?)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| pem_error(cert, e))?;
+                let key_der = PrivateKeyDer::from_pem_slice(&self.read_file(key)?)
+                    .map_err(|e| pem_error(key, e))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|e| self.invalid(format!("bad client certificate: {e}")))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(config))
     }
 }
 
@@ -210,18 +283,13 @@ impl RedisInterface {
         self.inner.max_message_size
     }
 
-    /// The underlying `redis` client (for subscriber connections and raw commands).
-    pub fn client(&self) -> &Client {
-        &self.inner.client
-    }
-
-    /// The registered marshallers, in registration order.
-    pub fn ships(&self) -> &[Box<dyn Marshaller>] {
+    /// The registered ships, in registration order.
+    pub fn ships(&self) -> &[Box<dyn Ship>] {
         &self.inner.ships
     }
 
-    /// The registered marshaller with `label`.
-    pub fn ship_for_label(&self, label: &[u8]) -> Option<&dyn Marshaller> {
+    /// The registered ship with `label`.
+    pub fn ship_for_label(&self, label: &[u8]) -> Option<&dyn Ship> {
         self.inner
             .ships
             .iter()
@@ -229,8 +297,8 @@ impl RedisInterface {
             .map(|s| &**s)
     }
 
-    /// The first registered marshaller whose `check_fit` accepts `value`.
-    pub fn ship_for_value(&self, value: &dyn std::any::Any) -> Option<&dyn Marshaller> {
+    /// The first registered ship whose `check_fit` accepts `value`.
+    pub fn ship_for_value(&self, value: &dyn std::any::Any) -> Option<&dyn Ship> {
         self.inner
             .ships
             .iter()
@@ -238,67 +306,149 @@ impl RedisInterface {
             .map(|s| &**s)
     }
 
-    /// Runs `f` on a pooled connection. A connection whose call failed for a reason other
-    /// than the server's answer is not reused; if it had been sitting in the pool (so the
-    /// server most likely restarted meanwhile), the other idle connections are dropped too
-    /// and `f` runs once more on a fresh connection. Timeouts are not retried.
-    pub fn with_connection<R>(
+    /// True if this interface talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.transport.is_cluster()
+    }
+
+    /// The database number (0 on a cluster).
+    pub fn db(&self) -> i64 {
+        self.inner.transport.db()
+    }
+
+    /// Runs one raw Redis command and returns its reply: the escape hatch for what reem does
+    /// not wrap (`INFO`, `CONFIG GET`, a command on a key of your own). On a cluster it goes to
+    /// the node owning the command's first key. It is sent once, never again after a failure
+    /// (it may be a write); a server error reply is an [`Error::Refused`] (or
+    /// [`Error::WrongRedisType`]).
+    ///
+    /// ```no_run
+    /// # let iface = reem::RedisInterface::new("redis://127.0.0.1:6379")?;
+    /// let info = iface.raw_query(redis::cmd("INFO").arg("server"))?;
+    /// # Ok::<(), reem::Error>(())
+    /// ```
+    pub fn raw_query(&self, cmd: &redis::Cmd) -> Result<Value> {
+        let mut cmds = Commands::new();
+        for (i, arg) in cmd.args_iter().enumerate() {
+            let redis::Arg::Simple(bytes) = arg else {
+                return Err(self.invalid_command("a cursor argument"));
+            };
+            if i == 0 {
+                cmds.cmd(&String::from_utf8_lossy(bytes));
+            } else {
+                cmds.arg(bytes);
+            }
+        }
+        if cmds.is_empty() {
+            return Err(self.invalid_command("an empty command"));
+        }
+        let key = cmds
+            .get(0)
+            .and_then(|c| c.args().next())
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        let reply = self
+            .inner
+            .transport
+            .pipeline(&key, &cmds, crate::transport::Resend::Never)?
+            .pop()
+            .unwrap_or(Value::Nil);
+        match reply {
+            Value::ServerError(e) => Err(Error::from_server_error(&key, &e)),
+            other => Ok(other),
+        }
+    }
+
+    /// Lists the keys matching `pattern` (a `SCAN … MATCH` glob) on every node (every master
+    /// of a cluster), a batch at a time: `f` gets each batch's keys, all held by one node,
+    /// with a [`NodeReads`] to read them in pipelined round trips on that node. A key may
+    /// appear more than once (`SCAN`'s promise is "at least once").
+    ///
+    /// ```no_run
+    /// # let iface = reem::RedisInterface::new("redis://127.0.0.1:6379")?;
+    /// let mut n = 0;
+    /// iface.scan("robot/*", |keys, _node| {
+    ///     n += keys.len();
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), reem::Error>(())
+    /// ```
+    pub fn scan(
         &self,
-        mut f: impl FnMut(&mut Connection) -> redis::RedisResult<R>,
-    ) -> Result<R> {
-        let (mut con, pooled) = self.take()?;
-        let result = f(&mut con);
-        match &result {
-            Err(e) if is_broken(e) => {
-                if pooled && !e.is_timeout() {
-                    self.inner
-                        .idle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clear();
-                    let mut fresh = self.open()?;
-                    let again = f(&mut fresh);
-                    if !matches!(&again, Err(e) if is_broken(e)) {
-                        self.give_back(fresh);
+        pattern: &str,
+        mut f: impl FnMut(Vec<Vec<u8>>, NodeReads<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let transport = self.transport();
+        for node in transport.masters()? {
+            let mut cursor = b"0".to_vec();
+            loop {
+                let mut cmds = Commands::new();
+                cmds.cmd("SCAN")
+                    .arg(&cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg("500");
+                let reply = transport.pipeline_on(&node, &cmds)?.pop();
+                let (next, keys) = match reply {
+                    Some(Value::Array(mut parts)) if parts.len() == 2 => {
+                        let keys = parts.pop();
+                        (parts.pop(), keys)
                     }
-                    return again.map_err(Error::from);
+                    Some(Value::ServerError(e)) => {
+                        return Err(Error::from_server_error(pattern, &e))
+                    }
+                    other => {
+                        return Err(Error::WrongRedisType {
+                            key: pattern.to_owned(),
+                            found: format!("an unexpected reply to SCAN: {other:?}"),
+                        })
+                    }
+                };
+                let keys: Vec<Vec<u8>> = match keys {
+                    Some(Value::Array(keys)) => keys
+                        .into_iter()
+                        .filter_map(|k| match k {
+                            Value::BulkString(k) => Some(k),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if !keys.is_empty() {
+                    f(
+                        keys,
+                        NodeReads {
+                            iface: self,
+                            node: &node,
+                        },
+                    )?;
+                }
+                match next {
+                    Some(Value::BulkString(c)) if c != b"0" => cursor = c,
+                    _ => break,
                 }
             }
-            _ => self.give_back(con),
         }
-        result.map_err(Error::from)
+        Ok(())
     }
 
-    /// Sends a whole `MULTI … EXEC` transaction given as RESP bytes (`queued` commands
-    /// between `MULTI` and `EXEC`) and checks every reply; errors name `key`.
-    pub(crate) fn exec_packed(&self, key: &str, packed: &[u8], queued: usize) -> Result<()> {
-        let mut replies = self
-            .with_connection(|c| {
-                redis::ConnectionLike::req_packed_commands(c, packed, queued + 1, 1)
-            })
-            .map_err(|e| e.at_key(key))?;
-        match replies.pop() {
-            Some(redis::Value::Array(results)) => results.into_iter().try_for_each(|r| match r {
-                redis::Value::ServerError(e) => Err(Error::from_redis(key, e.into())),
-                _ => Ok(()),
-            }),
-            Some(redis::Value::ServerError(e)) => Err(Error::from_redis(key, e.into())),
-            other => Err(Error::WrongRedisType {
-                key: key.to_owned(),
-                found: format!("an unexpected reply to EXEC: {other:?}"),
-            }),
+    fn invalid_command(&self, what: &str) -> Error {
+        Error::Encode {
+            key: String::new(),
+            field: String::new(),
+            reason: format!("raw_query cannot send {what}"),
         }
     }
 
-    /// Opens a new connection with this interface's settings (not pooled).
-    pub fn open(&self) -> Result<Connection> {
-        let con = self
-            .inner
-            .client
-            .get_connection_with_timeout(self.inner.connect_timeout)?;
-        con.set_read_timeout(self.inner.response_timeout)?;
-        con.set_write_timeout(self.inner.response_timeout)?;
-        Ok(con)
+    /// The transport every store of this interface uses.
+    pub(crate) fn transport(&self) -> &dyn Transport {
+        &*self.inner.transport
+    }
+
+    /// The `redis` crate client with this interface's settings (subscriber connections).
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.inner.client
     }
 
     /// How long opening a connection may take.
@@ -315,26 +465,25 @@ impl RedisInterface {
     pub(crate) fn pubsub_hub(&self) -> &crate::pubsub::HubSlot {
         &self.inner.pubsub
     }
+}
 
-    /// A connection, and whether it came from the pool.
-    fn take(&self) -> Result<(Connection, bool)> {
-        let pooled = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
-        match pooled {
-            Some(con) => Ok((con, true)),
-            None => Ok((self.open()?, false)),
-        }
+/// Pipelined reads on one node, for the keys [`RedisInterface::scan`] found there.
+#[derive(Clone, Copy)]
+pub struct NodeReads<'i> {
+    iface: &'i RedisInterface,
+    node: &'i str,
+}
+
+impl NodeReads<'_> {
+    /// The node (`host:port`).
+    pub fn node(&self) -> &str {
+        self.node
     }
 
-    fn give_back(&self, con: Connection) {
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(con);
-        }
+    /// Sends `cmds` (reads of keys this node holds) in one round trip and returns their
+    /// replies, server errors included as values.
+    pub fn query(&self, cmds: &Commands<'_>) -> Result<Vec<Value>> {
+        self.iface.transport().pipeline_on(self.node, cmds)
     }
 }
 
@@ -353,11 +502,6 @@ impl std::fmt::Debug for RedisInterface {
             )
             .finish()
     }
-}
-
-/// True if the connection that gave `e` cannot be trusted any more.
-fn is_broken(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
 }
 
 /// The URL with any password replaced by `***`.

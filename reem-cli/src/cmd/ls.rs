@@ -11,17 +11,14 @@ use std::io::Write;
 
 use redis::Value;
 use reem::dynamic;
-use reem::marshal::{HashView, FINGERPRINT_FIELD, LABEL_FIELD, SCHEMA_FIELD};
-use reem::RedisInterface;
+use reem::marshal::{Commands, HashView, FINGERPRINT_FIELD, LABEL_FIELD, SCHEMA_FIELD};
+use reem::{NodeReads, RedisInterface};
 use serde::Serialize;
 
 use super::SEQ_FIELD;
 use crate::args::LsArgs;
 use crate::fail::Result;
 use crate::out::{printable, show_key, Palette};
-
-/// Keys asked for per `SCAN` step.
-const SCAN_COUNT: usize = 500;
 
 #[derive(Debug, Serialize)]
 struct Entry {
@@ -56,30 +53,17 @@ pub fn run(
 ) -> Result {
     let mut seen = HashSet::new();
     let mut entries = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = iface.with_connection(|c| {
-            redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&args.pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query(c)
-        })?;
+    iface.scan(&args.pattern, |keys, node| {
         // SCAN may return a key more than once.
         let fresh: Vec<Vec<u8>> = keys
             .into_iter()
             .filter(|k| seen.insert(k.clone()))
             .collect();
         if !fresh.is_empty() {
-            entries.extend(describe(iface, fresh)?);
+            entries.extend(describe(node, fresh)?);
         }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+        Ok(())
+    })?;
     entries.sort_by(|a, b| a.raw_key.cmp(&b.raw_key));
     let others = entries.iter().filter(|e| !e.is_reem()).count();
     if !args.all {
@@ -107,21 +91,24 @@ pub fn run(
     Ok(())
 }
 
-/// Describes a batch of keys in one pipelined round trip.
-fn describe(iface: &RedisInterface, keys: Vec<Vec<u8>>) -> Result<Vec<Entry>> {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
+/// Describes a batch of keys (all on `node`) in one pipelined round trip.
+fn describe(node: NodeReads<'_>, keys: Vec<Vec<u8>>) -> reem::Result<Vec<Entry>> {
+    let mut cmds = Commands::new();
     for k in &keys {
-        pipe.cmd("TYPE").arg(k);
-        pipe.cmd("HMGET")
+        cmds.cmd("TYPE").arg(k);
+        cmds.cmd("HMGET")
             .arg(k)
             .arg(LABEL_FIELD)
             .arg(FINGERPRINT_FIELD)
             .arg(SCHEMA_FIELD)
             .arg(SEQ_FIELD);
-        pipe.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
+        cmds.cmd("MEMORY")
+            .arg("USAGE")
+            .arg(k)
+            .arg("SAMPLES")
+            .arg("0");
     }
-    let replies: Vec<Value> = iface.with_connection(|c| pipe.query(c))?;
+    let replies = node.query(&cmds)?;
     Ok(keys
         .into_iter()
         .zip(replies.chunks(3))

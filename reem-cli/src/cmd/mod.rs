@@ -9,29 +9,25 @@ pub mod set;
 
 use redis::Value;
 use reem::dynamic::{self, Arrays, DynMessage};
+pub use reem::marshal::SEQ_FIELD;
 use reem::marshal::{HashView, FINGERPRINT_FIELD, LABEL_FIELD, SCHEMA_FIELD};
-use reem::RedisInterface;
+use reem::{KeyValueStore, RedisInterface};
 
 use crate::fail::{Code, Failure, Result};
 
 /// `HGETALL key`, with a clear error when the key holds another Redis type.
 pub fn fetch(iface: &RedisInterface, key: &str) -> Result<Value> {
-    let reply = iface.with_connection(|c| redis::cmd("HGETALL").arg(key).query::<Value>(c));
-    match reply {
+    match KeyValueStore::new(iface).get_hash(key) {
         Ok(v) => Ok(v),
-        Err(e) if is_wrongtype(&e) => Err(other_type(iface, key)),
+        Err(reem::Error::WrongRedisType { .. }) => Err(other_type(iface, key)),
         Err(e) => Err(e.into()),
     }
 }
 
-fn is_wrongtype(e: &reem::Error) -> bool {
-    matches!(e, reem::Error::Redis(r) if r.code() == Some("WRONGTYPE"))
-}
-
 /// The failure for a key that holds another Redis type than a hash, naming that type.
 pub fn other_type(iface: &RedisInterface, key: &str) -> Failure {
-    let found = iface
-        .with_connection(|c| redis::cmd("TYPE").arg(key).query::<String>(c))
+    let found = KeyValueStore::new(iface)
+        .key_type(key)
         .unwrap_or_else(|_| "another type".to_owned());
     Failure::new(
         Code::NotReem,
@@ -70,9 +66,6 @@ pub fn message_hash<'v>(key: &str, reply: &'v Value) -> Result<HashView<'v>> {
     }
     Ok(hash)
 }
-
-/// Reserved field of a topic's stored message: its sequence number (`docs/FORMAT.md`).
-pub const SEQ_FIELD: &str = "@seq";
 
 /// A message read from its key.
 pub struct Stored {

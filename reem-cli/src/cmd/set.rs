@@ -13,32 +13,12 @@ use std::io::Write;
 
 use reem::dynamic;
 use reem::marshal::FINGERPRINT_FIELD;
-use reem::RedisInterface;
+use reem::{KeyValueStore, RedisInterface};
 
 use super::{fetch, message_hash};
 use crate::args::SetArgs;
 use crate::fail::{one_line, Code, Failure, Result};
 use crate::out::{printable, Palette};
-
-/// `KEYS[1]` = the message; `ARGV[1]` = the fingerprint checked; then field/value pairs.
-const SET_FIELDS: &str = r#"
-local fp = redis.call('HGET', KEYS[1], '@fp')
-if not fp then
-  return redis.error_reply('REEMGONE the message is gone')
-end
-if fp ~= ARGV[1] then
-  return redis.error_reply('REEMCHANGED ' .. fp)
-end
-for i = 2, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
-    return redis.error_reply('REEMABSENT ' .. ARGV[i])
-  end
-end
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-return (#ARGV - 1) / 2
-"#;
 
 /// One checked assignment.
 struct Change {
@@ -128,36 +108,25 @@ fn write_checked(
     pairs: &[(&str, &[u8])],
     fp_hex: &str,
 ) -> Result {
-    let script = redis::Script::new(SET_FIELDS);
-    let mut call = script.key(key);
-    call.arg(fp);
-    for (field, value) in pairs {
-        call.arg(*field).arg(*value);
-    }
-    let written = iface.with_connection(|con| call.invoke::<i64>(con));
-    if let Err(reem::Error::Redis(e)) = &written {
-        let detail = e.detail().unwrap_or_default();
-        let changed = |why: String| {
-            Err(Failure::new(
-                Code::Changed,
-                format!("key {key:?}: {why} while it was being set; nothing was written"),
-            ))
-        };
-        match e.code() {
-            Some("REEMCHANGED") => {
-                return changed(format!(
-                    "the message changed type (schema {fp_hex} became {detail})"
-                ))
-            }
-            Some("REEMABSENT") => return changed(format!("the field {detail:?} disappeared")),
-            Some("REEMGONE") | Some("WRONGTYPE") => {
-                return changed("the message was deleted or replaced".to_owned())
-            }
-            _ => {}
+    let changed = |why: String| {
+        Err(Failure::new(
+            Code::Changed,
+            format!("key {key:?}: {why} while it was being set; nothing was written"),
+        ))
+    };
+    match KeyValueStore::new(iface).set_stored_fields(key, fp, pairs) {
+        Ok(()) => Ok(()),
+        Err(reem::Error::SchemaMismatch { stored, .. }) => changed(format!(
+            "the message changed type (schema {fp_hex} became {stored})"
+        )),
+        Err(reem::Error::MissingField { field, .. }) => {
+            changed(format!("the field {field:?} disappeared"))
         }
+        Err(reem::Error::NotFound { .. }) | Err(reem::Error::WrongRedisType { .. }) => {
+            changed("the message was deleted or replaced".to_owned())
+        }
+        Err(e) => Err(e.into()),
     }
-    written?;
-    Ok(())
 }
 
 /// A value shortened to one line of at most 60 characters, for the report.
@@ -182,22 +151,19 @@ mod tests {
     use reem::server::RedisServer;
 
     fn hash(iface: &RedisInterface, key: &str, pairs: &[(&str, &str)]) {
-        iface
-            .with_connection(|c| {
-                let mut cmd = redis::cmd("HSET");
-                cmd.arg(key);
-                for (f, v) in pairs {
-                    cmd.arg(*f).arg(*v);
-                }
-                cmd.query::<()>(c)
-            })
-            .unwrap();
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(key);
+        for (f, v) in pairs {
+            cmd.arg(*f).arg(*v);
+        }
+        iface.raw_query(&cmd).unwrap();
     }
 
     fn field(iface: &RedisInterface, key: &str, f: &str) -> Option<String> {
-        iface
-            .with_connection(|c| redis::cmd("HGET").arg(key).arg(f).query(c))
-            .unwrap()
+        match iface.raw_query(redis::cmd("HGET").arg(key).arg(f)).unwrap() {
+            redis::Value::BulkString(b) => Some(String::from_utf8(b).unwrap()),
+            _ => None,
+        }
     }
 
     #[test]

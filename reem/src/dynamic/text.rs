@@ -2,6 +2,7 @@
 //! type as a person reads it.
 
 use super::*;
+use crate::marshal::Commands;
 
 /// The stored text of `text` in a scalar field of type `ty` (`key` and `field` name it in
 /// errors), exactly as the Rust encoder of that type writes it.
@@ -108,14 +109,14 @@ pub fn encode_text(key: &str, field: &str, ty: &FieldType, text: &str) -> Result
 /// The stored text of `value`, from the type's own encoder (it writes into a scratch
 /// command whose last argument is the value).
 fn stored<T: ReemField>(key: &str, field: &str, value: T) -> Result<Vec<u8>> {
-    let mut pipe = redis::pipe();
-    pipe.cmd("HSET");
-    let mut w = FieldWriter::new(key, &mut pipe, FieldPath::at(field));
+    let mut cmds = Commands::new();
+    cmds.cmd("HSET");
+    let mut w = FieldWriter::new(key, &mut cmds, FieldPath::at(field));
     value.encode(&mut w)?;
     w.finish();
-    let last = pipe.cmd_iter().last().and_then(|c| c.args_iter().last());
+    let last = cmds.last().and_then(|c| c.args().last());
     match last {
-        Some(redis::Arg::Simple(bytes)) => Ok(bytes.to_vec()),
+        Some(bytes) => Ok(bytes.to_vec()),
         _ => Err(Error::Encode {
             key: key.to_owned(),
             field: field.to_owned(),

@@ -4,33 +4,36 @@
 //! |------|-----------|-------------|
 //! | [`set`](KeyValueStore::set) | `MULTI; UNLINK k; HSET k @label … fields…; EXEC` | 1 |
 //! | [`get`](KeyValueStore::get) | `HGETALL k` | 1 |
-//! | [`get_field`](KeyValueStore::get_field) | `HMGET k @label @fp <the field's names>` (a list: one script selecting them) | 1 |
-//! | [`set_field`](KeyValueStore::set_field) | one script: check `@fp`, `HDEL` the old, `HSET` the new | 1 |
-//! | [`delete`](KeyValueStore::delete) | `DEL k` | 1 |
+//! | [`get_field`](KeyValueStore::get_field) | `HMGET k @label @fp <the field's names>` (a list: one script selecting them) | 1 (2 when the stored schema is another version) |
+//! | [`set_field`](KeyValueStore::set_field) | one script: check `@label`/`@fp`, `HDEL` the old, `HSET` the new | 1 |
+//! | [`set_stored_fields`](KeyValueStore::set_stored_fields) | one script: check `@fp` and that the fields exist, `HSET` them | 1 |
+//! | [`delete`](KeyValueStore::delete) | `UNLINK k` | 1 |
 //!
 //! A `set` replaces the whole message atomically: no field of the previous message
 //! survives (an `Option` that became `None` is gone), and no reader sees half of it.
+//!
+//! Writes are sent once: if the connection fails after a write was sent, the call returns
+//! [`Error::Unconfirmed`] instead of sending it again (`docs/FORMAT.md`, "Delivery and
+//! retries"). Reads are sent once more on a fresh connection when the connection failed.
 
-mod dynamic;
 pub(crate) mod scripts;
+mod ships;
 
-use redis::{Pipeline, Value};
+use redis::Value;
 
-use crate::error::{server_error, Error, Result};
+use crate::error::{Error, Result};
 use crate::handle::FieldHandle;
 use crate::interface::RedisInterface;
-use crate::marshal::{
-    array, resp_bulk, resp_command, FINGERPRINT_FIELD, LABEL_FIELD, SCHEMA_FIELD,
-};
-use crate::marshal::{
-    check_header, FieldPath, FieldReader, FieldWriter, HashView, ReemField, ReemMarshal,
-};
+use crate::marshal::SCHEMA_FIELD;
+use crate::marshal::{array, check_header, FieldPath, FieldReader, FieldWriter, HashView};
+use crate::marshal::{Commands, ReemField, ReemMarshal, FINGERPRINT_FIELD, LABEL_FIELD};
 use crate::schema::{schema_of, FieldType, Schema, SchemaBuilder};
+use crate::transport::Resend;
 
 /// Typed messages stored at keys, on one [`RedisInterface`].
 ///
 /// ```no_run
-/// use reem::{KeyValueStore, RedisInterface, ReemMarshal};
+/// use reem::{Fields, KeyValueStore, RedisInterface, ReemMarshal};
 ///
 /// #[derive(ReemMarshal, Debug, PartialEq)]
 /// struct Pose2 { x: f64, y: f64, theta: f64 }
@@ -45,7 +48,7 @@ use crate::schema::{schema_of, FieldType, Schema, SchemaBuilder};
 #[derive(Clone, Debug)]
 pub struct KeyValueStore {
     iface: RedisInterface,
-    dynamic: dynamic::LabelCache,
+    labels: ships::LabelCache,
 }
 
 impl KeyValueStore {
@@ -53,7 +56,7 @@ impl KeyValueStore {
     pub fn new(iface: &RedisInterface) -> Self {
         Self {
             iface: iface.clone(),
-            dynamic: Default::default(),
+            labels: Default::default(),
         }
     }
 
@@ -64,21 +67,36 @@ impl KeyValueStore {
 
     /// Stores `value` at `key`, replacing whatever message was there, in one MULTI/EXEC.
     pub fn set<T: ReemMarshal>(&self, key: &str, value: &T) -> Result<()> {
-        let mut packed = Vec::new();
-        resp_command(&mut packed, 1);
-        resp_bulk(&mut packed, b"MULTI");
-        resp_command(&mut packed, 2);
-        resp_bulk(&mut packed, b"UNLINK");
-        resp_bulk(&mut packed, key.as_bytes());
-        if let Some(hsets) = value.write_packed(key, &mut packed)? {
-            resp_command(&mut packed, 1);
-            resp_bulk(&mut packed, b"EXEC");
-            return self.iface.exec_packed(key, &packed, 1 + hsets);
-        }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        value.write(key, &mut pipe)?;
-        self.run(key, &pipe)
+        let mut cmds = Commands::new();
+        value.write(key, &mut cmds)?;
+        self.write(key, &cmds)
+    }
+
+    /// Stores the array `a` (an [`ArrayView`](ndarray::ArrayView), a slice of an array, an
+    /// `&Array`) at `key` in one MULTI/EXEC, exactly as [`set`](Self::set) stores the owned
+    /// `Array<A, D>`, without first copying it into one: a C-contiguous view is borrowed, a
+    /// strided one gathered once in C order. It reads back as `Array<A, D>`.
+    ///
+    /// ```
+    /// use ndarray::{s, Array2};
+    /// # let server = reem::server::RedisServer::start()?;
+    /// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
+    /// let m = Array2::<f64>::eye(4);
+    /// kv.set_view("m/top", &m.slice(s![..2, ..]))?;   // borrowed
+    /// kv.set_view("m/t", &m.t())?;                    // gathered
+    /// let top: Array2<f64> = kv.get("m/top")?;
+    /// assert_eq!(top, m.slice(s![..2, ..]));
+    /// # Ok::<(), reem::Error>(())
+    /// ```
+    #[cfg(feature = "ndarray")]
+    pub fn set_view<A, D>(&self, key: &str, a: &ndarray::ArrayRef<A, D>) -> Result<()>
+    where
+        A: crate::marshal::array::Element,
+        D: ndarray::Dimension + 'static,
+    {
+        let mut cmds = Commands::new();
+        crate::marshal::ndarray::write_view(a, key, &mut cmds)?;
+        self.write(key, &cmds)
     }
 
     /// Reads the message at `key` as a `T`, in one command.
@@ -87,53 +105,83 @@ impl KeyValueStore {
     /// version of `T`'s, is [`Error::SchemaMismatch`]; bad stored bytes are
     /// [`Error::InvalidField`] / [`Error::MissingField`].
     pub fn get<T: ReemMarshal>(&self, key: &str) -> Result<T> {
-        let mut pipe = redis::pipe();
-        T::read(key, &mut pipe);
-        let reply = self.query_one(key, &pipe)?;
-        self.check_size(key, &reply)?;
+        let mut cmds = Commands::new();
+        T::read(key, &mut cmds);
+        let reply = self.read_one(key, &cmds)?;
         T::interpret_read(key, reply)
     }
 
-    /// Deletes the message at `key`; true if there was one.
+    /// Deletes the message at `key` (as `T`'s marshaller deletes it); true if there was
+    /// something to delete.
+    pub fn delete_as<T: ReemMarshal>(&self, key: &str) -> Result<bool> {
+        let mut cmds = Commands::new();
+        T::delete(key, &mut cmds);
+        let replies = self.iface.transport().transaction(key, &cmds)?;
+        Ok(replies.iter().any(|r| matches!(r, Value::Int(n) if *n > 0)))
+    }
+
+    /// Deletes the key (`UNLINK`); true if it existed.
     pub fn delete(&self, key: &str) -> Result<bool> {
-        let n: i64 = self
-            .iface
-            .with_connection(|c| redis::cmd("DEL").arg(key).query(c))
-            .map_err(|e| e.at_key(key))?;
-        Ok(n > 0)
+        let mut cmds = Commands::new();
+        cmds.cmd("UNLINK").arg(key);
+        let replies = self.iface.transport().transaction(key, &cmds)?;
+        Ok(matches!(replies.first(), Some(Value::Int(n)) if *n > 0))
     }
 
     /// True if something is stored at `key`.
     pub fn exists(&self, key: &str) -> Result<bool> {
-        self.iface
-            .with_connection(|c| redis::cmd("EXISTS").arg(key).query(c))
-            .map_err(|e| e.at_key(key))
+        let mut cmds = Commands::new();
+        cmds.cmd("EXISTS").arg(key);
+        Ok(matches!(self.read_one(key, &cmds)?, Value::Int(n) if n > 0))
+    }
+
+    /// The Redis type of `key` (`hash` for a reem message, `none` if absent).
+    pub fn key_type(&self, key: &str) -> Result<String> {
+        let mut cmds = Commands::new();
+        cmds.cmd("TYPE").arg(key);
+        match self.read_one(key, &cmds)? {
+            Value::SimpleString(s) => Ok(s),
+            Value::Okay => Ok("OK".to_owned()),
+            other => Err(Error::WrongRedisType {
+                key: key.to_owned(),
+                found: format!("an unexpected reply to TYPE: {other:?}"),
+            }),
+        }
+    }
+
+    /// The stored hash at `key`, undecoded (the reply to `HGETALL`), for decoding without the
+    /// Rust type ([`reem::dynamic`](crate::dynamic)). A missing key is an empty reply.
+    pub fn get_hash(&self, key: &str) -> Result<Value> {
+        let mut cmds = Commands::new();
+        cmds.cmd("HGETALL").arg(key);
+        self.read_one(key, &cmds)
     }
 
     /// Reads one field (a scalar, an array, a nested struct, a list) of the message at
     /// `key`, transferring only that field's stored values.
     ///
     /// A field whose stored names are known from its type is one `HMGET` (with `@label` and
-    /// `@fp`, checked against `R`); a field holding a variable-length list is one script
-    /// that selects the names on the server.
+    /// `@fp`, checked against `R`; when the stored fingerprint is another version's, a second
+    /// `HMGET` reads the field again with the stored `@schema`, and that one consistent reply
+    /// decides); a field holding a variable-length list is one script that selects the names
+    /// on the server.
     pub fn get_field<R, T>(&self, key: &str, field: &FieldHandle<R, T>) -> Result<T>
     where
-        R: ReemField + 'static,
+        R: ReemField,
         T: ReemField,
     {
         let schema = schema_of::<R>();
         let reply = match stored_names::<T>(field.path()) {
             Some(names) => self.read_names(key, schema, names)?,
-            None => self
-                .iface
-                .with_connection(|c| {
-                    scripts::GET_FIELD.invoke_with(c, key, |p| {
-                        p.arg(field.path()).arg(self.iface.max_message_size());
-                    })
-                })
-                .map_err(|e| self.refused(key, e))?,
+            None => {
+                let mut cmds = Commands::new();
+                scripts::GET_FIELD.queue(&mut cmds, key);
+                cmds.arg(field.path())
+                    .arg(itoa::Buffer::new().format(self.iface.max_message_size()));
+                self.read_one(key, &cmds)
+                    .map_err(|e| scripts::too_large(e, self.iface.max_message_size()))?
+            }
         };
-        self.check_size(key, &reply)?;
         let hash = HashView::from_hgetall(key, &reply)?;
         check_header(key, schema, &hash)?;
         T::decode(&mut FieldReader::new(
@@ -143,30 +191,38 @@ impl KeyValueStore {
         ))
     }
 
-    /// `HMGET key @label @fp names…` as a flat field/value reply (nil values left out), with
-    /// `@schema` fetched too when the fingerprint differs from `schema`'s.
+    /// `HMGET key @label @fp names…` as a flat field/value reply (nil values left out); read
+    /// again with `@schema` when the fingerprint differs from `schema`'s.
     fn read_names(&self, key: &str, schema: &Schema, mut names: Vec<String>) -> Result<Value> {
         names.splice(0..0, [LABEL_FIELD.to_owned(), FINGERPRINT_FIELD.to_owned()]);
-        let values: Vec<Value> = self
-            .iface
-            .with_connection(|c| redis::cmd("HMGET").arg(key).arg(&names).query(c))
-            .map_err(|e| e.at_key(key))?;
-        let fp_differs = matches!(&values[..], [_, Value::BulkString(fp), ..] if fp.as_slice() != schema.fingerprint_hex.as_bytes());
-        let mut pairs = Vec::with_capacity(2 * names.len() + 2);
+        let hmget = |names: &[String]| -> Result<Vec<Value>> {
+            let mut cmds = Commands::new();
+            cmds.cmd("HMGET").arg(key);
+            names.iter().for_each(|n| {
+                cmds.arg(n);
+            });
+            match self.read_one(key, &cmds)? {
+                Value::Array(values) if values.len() == names.len() => Ok(values),
+                other => Err(Error::WrongRedisType {
+                    key: key.to_owned(),
+                    found: format!("an unexpected reply to HMGET: {other:?}"),
+                }),
+            }
+        };
+        let mut values = hmget(&names)?;
+        let same_schema = match &values[1] {
+            Value::BulkString(fp) => fp.as_slice() == schema.fingerprint_hex.as_bytes(),
+            _ => true, // no fingerprint: not written by reem, fields are checked one by one
+        };
+        if !same_schema {
+            names.push(SCHEMA_FIELD.to_owned());
+            values = hmget(&names)?;
+        }
+        let mut pairs = Vec::with_capacity(2 * names.len());
         for (name, value) in names.into_iter().zip(values) {
             if value != Value::Nil {
                 pairs.push(Value::BulkString(name.into_bytes()));
                 pairs.push(value);
-            }
-        }
-        if fp_differs {
-            let stored: Value = self
-                .iface
-                .with_connection(|c| redis::cmd("HGET").arg(key).arg(SCHEMA_FIELD).query(c))
-                .map_err(|e| e.at_key(key))?;
-            if stored != Value::Nil {
-                pairs.push(Value::BulkString(SCHEMA_FIELD.as_bytes().to_vec()));
-                pairs.push(stored);
             }
         }
         Ok(Value::Array(pairs))
@@ -178,39 +234,45 @@ impl KeyValueStore {
     /// [`Error::SchemaMismatch`]: write the whole message with [`set`](Self::set) first).
     pub fn set_field<R, T>(&self, key: &str, field: &FieldHandle<R, T>, value: &T) -> Result<()>
     where
-        R: ReemField + 'static,
+        R: ReemField,
         T: ReemField,
     {
         let schema = schema_of::<R>();
-        let mut pipe = redis::pipe();
-        scripts::SET_FIELD.queue(&mut pipe, key);
-        pipe.arg(&schema.label)
+        let mut cmds = Commands::new();
+        scripts::SET_FIELDS.queue(&mut cmds, key);
+        cmds.arg(&schema.label)
             .arg(&schema.fingerprint_hex)
             .arg(field.path());
-        let mut w = FieldWriter::new(key, &mut pipe, FieldPath::at(field.path()));
+        let mut w = FieldWriter::new(key, &mut cmds, FieldPath::at(field.path()));
         value.encode(&mut w)?;
-        w.finish();
-        let result = self
-            .iface
-            .with_connection(|c| scripts::SET_FIELD.run::<()>(c, &pipe));
-        let Err(Error::Redis(e)) = result else {
-            return result;
-        };
-        match server_error(&e) {
-            Some((code, detail)) if code == "REEMSCHEMA" => Err(Error::SchemaMismatch {
-                key: key.to_owned(),
-                stored: detail.unwrap_or_default(),
-                expected: schema.describe(),
-                reason: "set_field needs the stored message to have exactly this schema".to_owned(),
-            }),
-            Some((code, _)) if code == "REEMNOTFOUND" => Err(Error::NotFound {
-                key: key.to_owned(),
-            }),
-            _ => Err(Error::from_redis(key, e)),
-        }
+        // Large values go in the script's arguments too: one command.
+        w.finish_inline();
+        let reply = self.iface.transport().transaction(key, &cmds)?;
+        scripts::set_fields_outcome(key, reply, || schema.describe())
     }
 
-    /// Refuses a reply larger than the interface's limit, before anything decodes it.
+    /// Writes raw stored values into fields the message at `key` already stores, atomically,
+    /// only if its fingerprint is still `fp` (what `reem set` does after checking each value
+    /// against the stored schema: the schema does not change, so `@fp` stays valid).
+    ///
+    /// Refused, with nothing written: [`Error::NotFound`] if the key is gone,
+    /// [`Error::SchemaMismatch`] if its fingerprint changed, [`Error::MissingField`] if a
+    /// field is not stored.
+    pub fn set_stored_fields(&self, key: &str, fp: &[u8], pairs: &[(&str, &[u8])]) -> Result<()> {
+        let mut cmds = Commands::new();
+        scripts::SET_FIELDS.queue(&mut cmds, key);
+        cmds.arg("").arg(fp).arg("");
+        for (field, value) in pairs {
+            cmds.arg(field).arg(value);
+        }
+        let reply = self.iface.transport().transaction(key, &cmds)?;
+        scripts::set_fields_outcome(key, reply, || {
+            format!("the schema {}", String::from_utf8_lossy(fp))
+        })
+    }
+
+    /// Refuses a reply larger than the interface's limit, before anything decodes it (the
+    /// single-node transport refuses it while reading; this also covers the cluster's).
     fn check_size(&self, key: &str, reply: &Value) -> Result<()> {
         fn size(v: &Value) -> u64 {
             match v {
@@ -231,40 +293,33 @@ impl KeyValueStore {
         Ok(())
     }
 
-    /// Maps the scripts' `REEMTOOLARGE size` refusal to [`Error::TooLarge`].
-    fn refused(&self, key: &str, e: Error) -> Error {
-        if let Error::Redis(r) = &e {
-            if let Some((code, detail)) = server_error(r) {
-                if code == "REEMTOOLARGE" {
-                    let size = detail.and_then(|d| d.trim().parse().ok()).unwrap_or(0);
-                    return Error::TooLarge {
-                        key: key.to_owned(),
-                        size,
-                        limit: self.iface.max_message_size(),
-                    };
-                }
-            }
+    /// Runs a write transaction; its replies are not needed, but an error among them is
+    /// reported.
+    pub(crate) fn write(&self, key: &str, cmds: &Commands<'_>) -> Result<()> {
+        let replies = self.iface.transport().transaction(key, cmds)?;
+        match replies.into_iter().find_map(|r| match r {
+            Value::ServerError(e) => Some(e),
+            _ => None,
+        }) {
+            Some(e) => Err(Error::from_server_error(key, &e)),
+            None => Ok(()),
         }
-        e.at_key(key)
     }
 
-    /// Runs the queued commands; their replies are not needed.
-    fn run(&self, key: &str, pipe: &Pipeline) -> Result<()> {
-        self.iface
-            .with_connection(|c| pipe.query::<()>(c))
-            .map_err(|e| e.at_key(key))
-    }
-
-    /// Runs a pipeline of exactly one command and returns its reply.
-    fn query_one(&self, key: &str, pipe: &Pipeline) -> Result<Value> {
-        let mut replies: Vec<Value> = self
+    /// Runs exactly one read command and returns its reply (a `WRONGTYPE` reply as
+    /// [`Error::WrongRedisType`]).
+    fn read_one(&self, key: &str, cmds: &Commands<'_>) -> Result<Value> {
+        let reply = self
             .iface
-            .with_connection(|c| pipe.query(c))
-            .map_err(|e| e.at_key(key))?;
-        replies.pop().ok_or_else(|| Error::WrongRedisType {
-            key: key.to_owned(),
-            found: "no reply".to_owned(),
-        })
+            .transport()
+            .pipeline(key, cmds, Resend::IfLost)?
+            .pop()
+            .unwrap_or(Value::Nil);
+        if let Value::ServerError(e) = &reply {
+            return Err(Error::from_server_error(key, e));
+        }
+        self.check_size(key, &reply)?;
+        Ok(reply)
     }
 }
 

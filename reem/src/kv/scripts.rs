@@ -1,71 +1,29 @@
 //! The Lua scripts behind one-field reads and writes: each is one command, atomic, on one
 //! key (so one Redis Cluster slot).
+//!
+//! They are sent whole (`EVAL`): Redis keeps the compiled script by its text, so there is
+//! no `NOSCRIPT` round trip to handle on any node of a cluster, at the cost of the script's
+//! few hundred bytes per call.
 
-use redis::{Connection, Pipeline, RedisResult, Value};
+use redis::Value;
 
-/// A server-side script run by `EVALSHA`, loaded on first use.
-pub(crate) struct Script {
-    source: &'static str,
-    sha: std::sync::OnceLock<String>,
-}
+use crate::error::{Error, Result};
+use crate::marshal::Commands;
+
+/// A server-side script.
+pub(crate) struct Script(&'static str);
 
 impl Script {
-    pub(crate) const fn new(source: &'static str) -> Self {
-        Self {
-            source,
-            sha: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn sha(&self) -> &str {
-        self.sha
-            .get_or_init(|| redis::Script::new(self.source).get_hash().to_owned())
-    }
-
-    /// Queues `EVALSHA sha 1 key` on `pipe`; the caller appends the arguments.
-    pub(crate) fn queue(&self, pipe: &mut Pipeline, key: &str) {
-        pipe.cmd("EVALSHA").arg(self.sha()).arg(1).arg(key);
-    }
-
-    /// Runs a pipeline whose only command was started by [`Script::queue`], loading the
-    /// script if the server does not know it yet.
-    pub(crate) fn run<T: redis::FromRedisValue>(
-        &self,
-        con: &mut Connection,
-        pipe: &Pipeline,
-    ) -> RedisResult<T> {
-        match pipe.query::<(T,)>(con) {
-            Err(e)
-                if crate::error::server_error(&e).is_some_and(|(code, _)| code == "NOSCRIPT") =>
-            {
-                redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(self.source)
-                    .exec(con)?;
-                pipe.query::<(T,)>(con).map(|(t,)| t)
-            }
-            r => r.map(|(t,)| t),
-        }
-    }
-
-    /// Queues and runs the script on `key` with the arguments `args` adds.
-    pub(super) fn invoke_with(
-        &self,
-        con: &mut Connection,
-        key: &str,
-        args: impl FnOnce(&mut Pipeline),
-    ) -> RedisResult<Value> {
-        let mut pipe = redis::pipe();
-        self.queue(&mut pipe, key);
-        args(&mut pipe);
-        self.run(con, &pipe)
+    /// Queues `EVAL <source> 1 key`; the caller appends the arguments.
+    pub(crate) fn queue(&self, cmds: &mut Commands<'_>, key: &str) {
+        cmds.cmd("EVAL").arg(self.0).arg("1").arg(key);
     }
 }
 
 /// `ARGV[1]` = path, `ARGV[2]` = size limit. Returns `@label`, `@fp`, `@schema` and every
 /// field named `path` or `path.…`, as a flat field/value array (empty if the key does not
 /// exist); refuses (`REEMTOOLARGE size`) if their values add up to more than the limit.
-pub(super) static GET_FIELD: Script = Script::new(
+pub(crate) static GET_FIELD: Script = Script(
     r#"
 local p = ARGV[1]
 local pd = p .. '.'
@@ -93,22 +51,32 @@ return out
 "#,
 );
 
-/// `ARGV` = label, fingerprint, path, then field/value pairs. Refuses (`REEMSCHEMA`) unless
-/// the stored message has exactly that label and fingerprint, deletes every field named
-/// `path` or `path.…`, then sets the pairs.
-pub(super) static SET_FIELD: Script = Script::new(
+/// `ARGV[1]` = label (empty: not checked), `ARGV[2]` = fingerprint, `ARGV[3]` = path, then
+/// field/value pairs. Refuses unless the message exists (`REEMNOTFOUND`) with that label and
+/// fingerprint (`REEMSCHEMA <stored>`). With a path, deletes every field named `path` or
+/// `path.…` first (the field is replaced whole); without one, every field set must already
+/// be stored (`REEMABSENT <field>`). Then sets the pairs; nothing is written on a refusal.
+pub(crate) static SET_FIELDS: Script = Script(
     r#"
 local h = redis.call('HMGET', KEYS[1], '@label', '@fp')
 if not h[1] and not h[2] and redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('REEMNOTFOUND no message at this key')
 end
-if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then
+if (ARGV[1] ~= '' and h[1] ~= ARGV[1]) or h[2] ~= ARGV[2] then
   return redis.error_reply('REEMSCHEMA ' .. tostring(h[1] or '<no label>') .. ' (schema ' .. tostring(h[2] or '<none>') .. ')')
 end
 local p = ARGV[3]
-local pd = p .. '.'
-for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if k == p or string.sub(k, 1, #pd) == pd then redis.call('HDEL', KEYS[1], k) end
+if p ~= '' then
+  local pd = p .. '.'
+  for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if k == p or string.sub(k, 1, #pd) == pd then redis.call('HDEL', KEYS[1], k) end
+  end
+else
+  for i = 4, #ARGV, 2 do
+    if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
+      return redis.error_reply('REEMABSENT ' .. ARGV[i])
+    end
+  end
 end
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -116,3 +84,46 @@ end
 return 1
 "#,
 );
+
+/// Maps the outcome of a [`SET_FIELDS`] transaction; `expected` describes the schema the
+/// caller checked for.
+pub(crate) fn set_fields_outcome(
+    key: &str,
+    replies: Vec<Value>,
+    expected: impl FnOnce() -> String,
+) -> Result<()> {
+    let Some(Value::ServerError(e)) = replies.into_iter().next() else {
+        return Ok(());
+    };
+    let detail = e.details().unwrap_or("").to_owned();
+    Err(match e.code() {
+        "REEMNOTFOUND" => Error::NotFound {
+            key: key.to_owned(),
+        },
+        "REEMSCHEMA" => Error::SchemaMismatch {
+            key: key.to_owned(),
+            stored: detail,
+            expected: expected(),
+            reason: "the stored message must have exactly this schema to be changed field by \
+                     field (it may have changed meanwhile)"
+                .to_owned(),
+        },
+        "REEMABSENT" => Error::MissingField {
+            key: key.to_owned(),
+            field: detail,
+        },
+        _ => Error::from_server_error(key, &e),
+    })
+}
+
+/// Maps the `REEMTOOLARGE size` refusal of [`GET_FIELD`] to [`Error::TooLarge`].
+pub(crate) fn too_large(e: Error, limit: u64) -> Error {
+    match e {
+        Error::Refused { key, code, message } if code == "REEMTOOLARGE" => Error::TooLarge {
+            key,
+            size: message.trim().parse().unwrap_or(0),
+            limit,
+        },
+        other => other,
+    }
+}

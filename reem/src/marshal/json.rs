@@ -1,8 +1,6 @@
 //! JSON fields: any `serde` type stored as JSON text in one field (`#[reem(json)]`, or the
 //! [`Json`] wrapper).
 
-use std::borrow::Cow;
-
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -51,11 +49,7 @@ pub fn decode_json<T: DeserializeOwned>(r: &mut FieldReader<'_, '_>) -> Result<T
     })
 }
 
-impl<T: Serialize + DeserializeOwned> ReemField for Json<T> {
-    fn label() -> Cow<'static, str> {
-        Cow::Borrowed("json")
-    }
-
+impl<T: Serialize + DeserializeOwned + Send + 'static> ReemField for Json<T> {
     fn describe(schema: &mut SchemaBuilder) {
         describe_json(schema)
     }

@@ -5,8 +5,6 @@
 //! `NAME.len` holding the length and element `i` stored under `NAME.i` (`tags.0`,
 //! `waypoints.3.x`).
 
-use std::borrow::Cow;
-
 use super::{FieldReader, FieldWriter, ReemField};
 use crate::error::Result;
 use crate::schema::{FieldType, SchemaBuilder};
@@ -73,10 +71,6 @@ pub(super) fn decode_indexed<T: ReemField>(r: &mut FieldReader<'_, '_>) -> Resul
 }
 
 impl<T: ReemField> ReemField for Vec<T> {
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(format!("Vec<{}>", T::label()))
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         T::describe_list(schema)
     }
@@ -91,10 +85,6 @@ impl<T: ReemField> ReemField for Vec<T> {
 }
 
 impl<T: ReemField, const N: usize> ReemField for [T; N] {
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(format!("[{}; {N}]", T::label()))
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         T::describe_list(schema)
     }

@@ -1,21 +1,23 @@
 //! Marshallers: how a value is laid out in Redis, and read back.
 //!
-//! Two faces of one concept, both sans-IO like the seed's marshallers (they only queue
-//! commands on a [`redis::Pipeline`] and decode [`redis::Value`]s, so they run unchanged on
-//! any transport):
+//! | concept | name | what it is |
+//! |---------|------|------------|
+//! | marshaller | [`ReemMarshal`] | the seed's six methods for one Rust type: `check_fit`, `write`, `read`, `delete`, `interpret_read`, `get_label` |
+//! | field encoding | [`ReemField`] | how a type stores its fields under a path, so that it nests inside other messages |
+//! | ship | [`Ship`] | an object-safe marshaller registered on a [`RedisInterface`](crate::RedisInterface), chosen at run time by `check_fit` or by the stored label |
+//! | commands | [`Commands`] | what a marshaller's `write`, `read` and `delete` queue: the one sink, run by the transport |
 //!
-//! - [`ReemMarshal`], the typed face: what `#[derive(ReemMarshal)]` gives a struct and what
-//!   [`KeyValueStore::get`](crate::KeyValueStore::get) uses. Every [`ReemField`] type is a
-//!   `ReemMarshal` (stored as one hash with `@label`, `@fp`, `@schema` and its fields);
-//!   a hand-written marshaller for your own type implements `ReemMarshal` directly.
-//! - [`Marshaller`], the object-safe face: the seed's "ships", registered on a
-//!   [`RedisInterface`](crate::RedisInterface); `check_fit` picks one for a value and the
-//!   stored `@label` picks one for decoding.
+//! Marshallers are sans-IO, like the seed's: they only queue commands on [`Commands`] and
+//! decode [`redis::Value`] replies, so each runs unchanged on every transport (one node, a
+//! cluster, async). `#[derive(ReemMarshal)]` implements both [`ReemMarshal`] (delegating to
+//! [`hash`], the shared code that stores a message as one Redis hash) and [`ReemField`];
+//! built-in types (numbers, `String`, `Vec`, `Option`, arrays, matrices) do the same.
 //!
-//! [`ReemField`] is the field encoding they compose from: every encoding writes its fields
-//! under a [`FieldPath`], so a nested struct, an array or a list inside a struct lands in the
-//! same hash as `field.sub`.
+//! [`ReemField`] composes: every encoding writes its fields under a [`FieldPath`], so a
+//! nested struct, an array or a list inside a struct lands in the same hash as `field.sub`.
 
+mod commands;
+pub mod hash;
 mod json;
 mod list;
 
@@ -26,14 +28,13 @@ mod reader;
 mod scalar;
 mod writer;
 
-pub(crate) use writer::{resp_bulk, resp_command};
-
 pub mod array;
 #[cfg(feature = "nalgebra")]
 pub mod nalgebra;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
 
+pub use commands::{Command, Commands};
 pub use json::Json;
 pub use path::{FieldPath, Mark, ROOT_LEAF, SEPARATOR};
 pub use reader::{FieldReader, HashView};
@@ -45,32 +46,45 @@ pub use json::{decode_json, describe_json, encode_json};
 use std::any::Any;
 use std::borrow::Cow;
 
-use redis::{Pipeline, Value};
+use redis::Value;
 
 use crate::error::{Error, Result};
-use crate::schema::{check_compatible, schema_of, Schema, SchemaBuilder};
+use crate::schema::{check_compatible, Schema, SchemaBuilder};
 
+/// Reserved fields start with this character, which cannot start a Rust identifier; the
+/// derive refuses stored names that do.
+pub const RESERVED_PREFIX: char = '@';
 /// Reserved field: the marshaller label of the stored message.
 pub const LABEL_FIELD: &str = "@label";
 /// Reserved field: the schema fingerprint (16 hex digits).
 pub const FINGERPRINT_FIELD: &str = "@fp";
 /// Reserved field: the schema as JSON.
 pub const SCHEMA_FIELD: &str = "@schema";
+/// Reserved field of a published message: its publisher's sequence number.
+pub const SEQ_FIELD: &str = "@seq";
+/// Reserved field of a published message: the id of its publisher.
+pub const PUBLISHER_FIELD: &str = "@pub";
 
 /// A field encoding: how one Rust type is stored as fields of a Redis hash, under a path.
 ///
 /// Implemented for primitives, `String`, `char`, `Option<T>`, `Vec<T>`, `[T; N]`,
-/// [`Json<T>`], arrays (with the `ndarray` / `nalgebra` features) and, by
-/// `#[derive(ReemMarshal)]`, for structs and unit-only enums. Implement it by hand to store a
-/// type of your own inside derived structs; keep `describe`, `encode` and `decode` in step.
+/// [`Json<T>`], arrays (`ndarray` and `nalgebra`, default features) and, by
+/// `#[derive(ReemMarshal)]`, for structs and unit-only enums. Every field encoding is also a
+/// [`ReemMarshal`] that stores the type as one whole message (see [`hash`]).
+///
+/// Implement it by hand to store a type of your own inside derived structs; keep
+/// `describe`, `encode` and `decode` in step, and implement [`ReemMarshal`] with the
+/// functions of [`hash`].
 ///
 /// Lists go through [`ReemField::encode_list`] and friends so that the element type decides
 /// how a `Vec` of it is stored: numbers as one array (raw bytes, numpy-readable), anything
 /// else element by element (`NAME.len`, `NAME.0…`).
-pub trait ReemField: Sized {
-    /// The label of this type when it is a whole message (`robot.CameraFrame`, `f64`).
-    fn label() -> Cow<'static, str>;
-
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in a reem message",
+    note = "reem stores numbers, bool, char, String, Vec, arrays [T; N], Option, Json<T> and types with #[derive(ReemMarshal)]",
+    note = "ndarray arrays and nalgebra matrices need reem's `ndarray` / `nalgebra` features (on by default)"
+)]
+pub trait ReemField: ReemMarshal {
     /// Declares the fields this type stores below the builder's current path.
     fn describe(schema: &mut SchemaBuilder);
 
@@ -96,12 +110,15 @@ pub trait ReemField: Sized {
     }
 }
 
-/// The typed marshaller: the seed's six methods for one Rust type.
+/// The marshaller of one Rust type: the seed's six methods, sans-IO.
 ///
-/// Every [`ReemField`] type (every derived struct) is a `ReemMarshal`. Implement it by hand
-/// for a type whose layout you want to choose entirely; the methods must stay sans-IO.
+/// `#[derive(ReemMarshal)]` implements it for a struct, storing it as one Redis hash (see
+/// [`hash`]). Implement it by hand for a type whose layout you choose entirely: `write` and
+/// `delete` queue any number of commands, which the store runs in one MULTI/EXEC; `read`
+/// queues exactly ONE command, whose reply `interpret_read` turns into the value.
+/// `examples/custom_marshaller.rs` stores a value as a plain hash of its own.
 pub trait ReemMarshal: Sized + Send + 'static {
-    /// The label that identifies this marshaller in stored data.
+    /// The label that identifies this marshaller in stored data (`robot.CameraFrame`, `f64`).
     fn get_label() -> Cow<'static, str>;
 
     /// True if this marshaller handles `value` (by default: if it is a `Self`).
@@ -109,144 +126,40 @@ pub trait ReemMarshal: Sized + Send + 'static {
         value.is::<Self>()
     }
 
-    /// Queues the commands that store `self` at `key`. The caller runs them in one
-    /// MULTI/EXEC; on `Err`, the pipeline must be discarded.
-    fn write(&self, key: &str, pipe: &mut Pipeline) -> Result<()>;
+    /// Queues the commands that store `self` at `key`, replacing what was there. Large
+    /// arguments may borrow from `self` ([`Commands::arg_large`]). The caller runs them in
+    /// one MULTI/EXEC; on `Err` nothing is sent.
+    fn write<'a>(&'a self, key: &str, out: &mut Commands<'a>) -> Result<()>;
 
     /// Queues exactly ONE command whose reply holds everything `interpret_read` needs.
-    fn read(key: &str, pipe: &mut Pipeline);
+    fn read(key: &str, out: &mut Commands<'_>);
 
     /// Queues the commands that delete what `write` stored at `key`.
-    fn delete(key: &str, pipe: &mut Pipeline);
+    fn delete(key: &str, out: &mut Commands<'_>);
 
-    /// Turns the reply to the command queued by `read` into a value.
+    /// Turns the reply to the command queued by `read` into a value. The reply is untrusted
+    /// (any program may have written the key): bad data is an [`Error`], never a panic.
     fn interpret_read(key: &str, reply: Value) -> Result<Self>;
 
-    /// The schema this marshaller writes, if it describes one (derived types do).
+    /// The schema of what `write` stores, for marshallers that store one hash with reem's
+    /// reserved fields (every derived type and every [`ReemField`] does).
     fn schema() -> Option<&'static Schema> {
         None
     }
 
-    /// True if what `write` stores is exactly one hash at the key, read whole by `read`
-    /// (`HGETALL`), as for every [`ReemField`] type. Publishing then keeps a topic's
-    /// sequence stamp inside that hash and subscribers read it from there; otherwise the
-    /// stamp lives in a companion key (see `docs/FORMAT.md`, §7). A hand-written marshaller
-    /// that answers `true` must also fill [`write_fields`](Self::write_fields).
+    /// True if what `write` stores is exactly one hash at the key, and `read` reads it whole
+    /// (`HGETALL`): publishing then keeps the message's sequence stamp (`@pub`, `@seq`) in
+    /// that hash, and a small message travels inside its notification; otherwise the stamp
+    /// lives in a companion key (`docs/FORMAT.md`). By default: when there is a
+    /// [`schema`](Self::schema).
     fn stores_one_hash() -> bool {
-        false
-    }
-
-    /// Appends `self` as the `field value` pairs of ONE hash (the reserved `@label`, `@fp`,
-    /// `@schema` first) to the last command queued on `pipe` and returns `Ok(true)`, for a
-    /// marshaller whose [`read`](Self::read) is `HGETALL key` of exactly that hash. Publishing
-    /// uses it to store a message in its own server-side step
-    /// ([`PublishSpace`](crate::PublishSpace)).
-    ///
-    /// The default returns `Ok(false)` and appends nothing: the message is stored with
-    /// [`write`](Self::write) instead. Every [`ReemField`] type (every derived struct) returns
-    /// `Ok(true)`.
-    fn write_fields(&self, key: &str, pipe: &mut Pipeline) -> Result<bool> {
-        let _ = (key, pipe);
-        Ok(false)
-    }
-
-    /// The transport's fast path for the commands that [`write_fields`](Self::write_fields)
-    /// fills: appends, as RESP bytes, the `HSET` commands that store `self` as one hash at
-    /// `key` (every large value copied exactly once, into `out`), and returns how many
-    /// commands it appended. The caller wraps them in its transaction (`MULTI`, `UNLINK` or
-    /// a stamp script, …, `EXEC`). The default returns `Ok(None)`: the transport then uses
-    /// [`write`](Self::write).
-    #[doc(hidden)]
-    fn write_packed(&self, key: &str, out: &mut Vec<u8>) -> Result<Option<usize>> {
-        let _ = (key, out);
-        Ok(None)
-    }
-}
-
-impl<T: ReemField + Send + 'static> ReemMarshal for T {
-    fn get_label() -> Cow<'static, str> {
-        Cow::Borrowed(schema_of::<T>().label.as_str())
-    }
-
-    fn write(&self, key: &str, pipe: &mut Pipeline) -> Result<()> {
-        pipe.cmd("UNLINK").arg(key).ignore();
-        pipe.cmd("HSET").arg(key);
-        self.write_fields(key, pipe)?;
-        pipe.ignore();
-        Ok(())
-    }
-
-    fn write_fields(&self, key: &str, pipe: &mut Pipeline) -> Result<bool> {
-        write_header(schema_of::<T>(), pipe);
-        let mut w = FieldWriter::new(key, pipe, FieldPath::root());
-        self.encode(&mut w)?;
-        w.finish();
-        Ok(true)
-    }
-
-    fn write_packed(&self, key: &str, out: &mut Vec<u8>) -> Result<Option<usize>> {
-        let schema = schema_of::<T>();
-        let mut small = Vec::with_capacity(256);
-        let mut w = FieldWriter::packed(key, &mut small, FieldPath::root());
-        self.encode(&mut w)?;
-        let (pairs, large) = w.finish_packed();
-        let large_bytes: usize = large.iter().map(|(n, v)| n.len() + v.len() + 64).sum();
-        out.reserve(small.len() + schema.json.len() + large_bytes + 256);
-        writer::resp_command(out, 2 + 2 * (3 + pairs));
-        writer::resp_bulk(out, b"HSET");
-        writer::resp_bulk(out, key.as_bytes());
-        for (field, value) in [
-            (LABEL_FIELD, &schema.label),
-            (FINGERPRINT_FIELD, &schema.fingerprint_hex),
-            (SCHEMA_FIELD, &schema.json),
-        ] {
-            writer::resp_bulk(out, field.as_bytes());
-            writer::resp_bulk(out, value.as_bytes());
-        }
-        out.extend_from_slice(&small);
-        // Large values (array bytes) each in an HSET of their own, after every small field:
-        // the command's length is known before its bytes are copied, once, from the message.
-        for (name, value) in &large {
-            writer::resp_command(out, 4);
-            for arg in [&b"HSET"[..], key.as_bytes(), name.as_bytes(), value] {
-                writer::resp_bulk(out, arg);
-            }
-        }
-        Ok(Some(1 + large.len()))
-    }
-
-    fn read(key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("HGETALL").arg(key);
-    }
-
-    fn delete(key: &str, pipe: &mut Pipeline) {
-        pipe.cmd("DEL").arg(key).ignore();
-    }
-
-    fn interpret_read(key: &str, reply: Value) -> Result<Self> {
-        // The reply's values are moved, not copied, into the view; arrays of bytes then take
-        // them as their own buffers.
-        let mut hash = HashView::from_reply(key, reply)?;
-        check_header(key, schema_of::<T>(), &hash)?;
-        T::decode(&mut FieldReader::exclusive(
-            key,
-            &mut hash,
-            FieldPath::root(),
-        ))
-    }
-
-    fn schema() -> Option<&'static Schema> {
-        Some(schema_of::<T>())
-    }
-
-    fn stores_one_hash() -> bool {
-        true
+        Self::schema().is_some()
     }
 }
 
 /// Appends the reserved `@label`, `@fp`, `@schema` pairs to the last queued command.
-pub(crate) fn write_header(schema: &Schema, pipe: &mut Pipeline) {
-    pipe.arg(LABEL_FIELD)
+pub(crate) fn write_header(schema: &Schema, out: &mut Commands<'_>) {
+    out.arg(LABEL_FIELD)
         .arg(&schema.label)
         .arg(FINGERPRINT_FIELD)
         .arg(&schema.fingerprint_hex)
@@ -316,41 +229,45 @@ fn check_format(stored: &[u8]) -> std::result::Result<(), String> {
     }
 }
 
-/// The object-safe marshaller: one of the seed's "ships", registered on a
-/// [`RedisInterface`](crate::RedisInterface) and chosen at run time.
+/// A ship: an object-safe marshaller registered on a
+/// [`RedisInterface`](crate::RedisInterface) (the seed's `RedisInterface(ships=[...])`),
+/// chosen at run time: `check_fit` picks one for a value, the stored `@label` picks one for
+/// decoding ([`KeyValueStore::set_dyn`](crate::KeyValueStore::set_dyn),
+/// [`get_dyn`](crate::KeyValueStore::get_dyn)).
 ///
-/// What it stores at `key` must be a Redis hash (the store adds the `@label` field to it in
-/// the same transaction, which is how a stored value finds its marshaller again).
-pub trait Marshaller: Send + Sync + 'static {
-    /// True if this marshaller handles `value`.
+/// [`ship::<T>()`](ship) makes one of any [`ReemMarshal`]. What a ship stores at `key` must be
+/// a Redis hash: the store adds the `@label` field to it in the same transaction, which is
+/// how a stored value finds its ship again.
+pub trait Ship: Send + Sync + 'static {
+    /// True if this ship handles `value`.
     fn check_fit(&self, value: &dyn Any) -> bool;
 
-    /// A unique label, stored with every value this marshaller writes.
+    /// A unique label, stored with every value this ship writes.
     fn get_label(&self) -> Cow<'_, str>;
 
     /// Queues the commands that store `value` (which passed `check_fit`) at `key`.
-    fn write(&self, key: &str, value: &dyn Any, pipe: &mut Pipeline) -> Result<()>;
+    fn write<'a>(&self, key: &str, value: &'a dyn Any, out: &mut Commands<'a>) -> Result<()>;
 
     /// Queues exactly ONE command that reads what `write` stored.
-    fn read(&self, key: &str, pipe: &mut Pipeline);
+    fn read(&self, key: &str, out: &mut Commands<'_>);
 
     /// Queues the commands that delete what `write` stored.
-    fn delete(&self, key: &str, pipe: &mut Pipeline);
+    fn delete(&self, key: &str, out: &mut Commands<'_>);
 
     /// Turns the reply to `read`'s command into a value.
     fn interpret_read(&self, key: &str, reply: Value) -> Result<Box<dyn Any + Send>>;
 }
 
-/// A [`Marshaller`] for any [`ReemMarshal`] type: `ship::<Pose2>()`.
-pub struct Ship<T>(std::marker::PhantomData<fn() -> T>);
+/// The [`Ship`] of a typed marshaller: what [`ship`] returns.
+pub struct ShipOf<T>(std::marker::PhantomData<fn() -> T>);
 
-/// The ship (object-safe marshaller) of a typed marshaller, to register on a
-/// [`RedisInterface`](crate::RedisInterface).
-pub fn ship<T: ReemMarshal>() -> Ship<T> {
-    Ship(std::marker::PhantomData)
+/// The ship of the marshaller of `T`, to register on a
+/// [`RedisInterface`](crate::RedisInterface): `builder(url).ship(ship::<Pose2>())`.
+pub fn ship<T: ReemMarshal>() -> ShipOf<T> {
+    ShipOf(std::marker::PhantomData)
 }
 
-impl<T: ReemMarshal> Marshaller for Ship<T> {
+impl<T: ReemMarshal> Ship for ShipOf<T> {
     fn check_fit(&self, value: &dyn Any) -> bool {
         T::check_fit(value)
     }
@@ -359,9 +276,9 @@ impl<T: ReemMarshal> Marshaller for Ship<T> {
         T::get_label()
     }
 
-    fn write(&self, key: &str, value: &dyn Any, pipe: &mut Pipeline) -> Result<()> {
+    fn write<'a>(&self, key: &str, value: &'a dyn Any, out: &mut Commands<'a>) -> Result<()> {
         match value.downcast_ref::<T>() {
-            Some(v) => v.write(key, pipe),
+            Some(v) => v.write(key, out),
             None => Err(Error::NoMarshaller {
                 key: key.to_owned(),
                 what: format!("a value that is not {}", T::get_label()),
@@ -369,12 +286,12 @@ impl<T: ReemMarshal> Marshaller for Ship<T> {
         }
     }
 
-    fn read(&self, key: &str, pipe: &mut Pipeline) {
-        T::read(key, pipe)
+    fn read(&self, key: &str, out: &mut Commands<'_>) {
+        T::read(key, out)
     }
 
-    fn delete(&self, key: &str, pipe: &mut Pipeline) {
-        T::delete(key, pipe)
+    fn delete(&self, key: &str, out: &mut Commands<'_>) {
+        T::delete(key, out)
     }
 
     fn interpret_read(&self, key: &str, reply: Value) -> Result<Box<dyn Any + Send>> {

@@ -57,9 +57,43 @@ use nalgebra::{
 use nalgebra::{DMatrix, DVector, SMatrix, SVector};
 
 use super::array::{self, Element};
-use super::{FieldReader, FieldWriter, ReemField};
+use super::hash::stored_as_hash;
+use super::{FieldReader, FieldWriter, ReemField, ReemMarshal};
 use crate::error::Result;
 use crate::schema::SchemaBuilder;
+
+/// `SMatrix<f64, 2, 3>`, `DMatrix<f32>`, `SVector<f64, 3>`, `DVector<u8>`, or
+/// `OMatrix<f64, 3, Dyn>` for a partly dynamic matrix.
+fn matrix_label<T, R: Dim, C: Dim>() -> Cow<'static, str> {
+    let t = std::any::type_name::<T>();
+    let (r, c) = (R::try_to_usize(), C::try_to_usize());
+    Cow::Owned(match (r, c) {
+        (None, Some(1)) => format!("DVector<{t}>"),
+        (Some(n), Some(1)) => format!("SVector<{t}, {n}>"),
+        (None, None) => format!("DMatrix<{t}>"),
+        (Some(r), Some(c)) => format!("SMatrix<{t}, {r}, {c}>"),
+        _ => format!("OMatrix<{t}, {}, {}>", dim_text::<R>(), dim_text::<C>()),
+    })
+}
+
+fn type_label<T>(name: &str) -> Cow<'static, str> {
+    Cow::Owned(format!("{name}<{}>", std::any::type_name::<T>()))
+}
+
+stored_as_hash! {
+    impl [T, R, C] OMatrix<T, R, C>
+        where [T: Element + Scalar, R: Dim, C: Dim, DefaultAllocator: Allocator<R, C>,
+               OMatrix<T, R, C>: Send + 'static]
+        => matrix_label::<T, R, C>();
+    impl [T, D] OPoint<T, D>
+        where [T: Element + Scalar, D: DimName, DefaultAllocator: Allocator<D>,
+               OPoint<T, D>: Send + 'static, OMatrix<T, D, Const<1>>: Send + 'static]
+        => type_label::<T>(&format!("Point{}", D::DIM));
+    impl [T, const D: usize] Translation<T, D> where [T: Element + Scalar]
+        => type_label::<T>(&format!("Translation{D}"));
+    impl [T: Element + RealField] UnitQuaternion<T> where [] => type_label::<T>("UnitQuaternion");
+    impl [T: Element + RealField] Isometry3<T> where [] => type_label::<T>("Isometry3");
+}
 
 /// Field of an [`Isometry3`] holding its translation.
 pub const TRANSLATION: &str = "translation";
@@ -91,21 +125,8 @@ where
     R: Dim,
     C: Dim,
     DefaultAllocator: Allocator<R, C>,
+    OMatrix<T, R, C>: Send + 'static,
 {
-    /// `SMatrix<f64, 2, 3>`, `DMatrix<f32>`, `SVector<f64, 3>`, `DVector<u8>`, or
-    /// `OMatrix<f64, 3, Dyn>` for a partly dynamic matrix.
-    fn label() -> Cow<'static, str> {
-        let t = std::any::type_name::<T>();
-        let (r, c) = (R::try_to_usize(), C::try_to_usize());
-        Cow::Owned(match (r, c) {
-            (None, Some(1)) => format!("DVector<{t}>"),
-            (Some(n), Some(1)) => format!("SVector<{t}, {n}>"),
-            (None, None) => format!("DMatrix<{t}>"),
-            (Some(r), Some(c)) => format!("SMatrix<{t}, {r}, {c}>"),
-            _ => format!("OMatrix<{t}, {}, {}>", dim_text::<R>(), dim_text::<C>()),
-        })
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         let ndim = if is_vector::<C>() { 1 } else { 2 };
         array::describe::<T>(schema, Some(ndim), static_shape::<R, C>())
@@ -145,8 +166,8 @@ where
         if !fits(rows, R::try_to_usize()) || !fits(cols, C::try_to_usize()) {
             let expected = match (static_shape::<R, C>(), is_vector::<C>()) {
                 (Some(s), _) => format!("the shape {}", array::format_tuple(&s)),
-                (None, true) => format!("a shape (n,) or (n, 1) for {}", Self::label()),
-                (None, false) => format!("a shape (rows, cols) for {}", Self::label()),
+                (None, true) => format!("a shape (n,) or (n, 1) for {}", Self::get_label()),
+                (None, false) => format!("a shape (rows, cols) for {}", Self::get_label()),
             };
             return Err(r.invalid_at(
                 &r.path().child(array::SHAPE),
@@ -170,12 +191,9 @@ where
     T: Element + Scalar,
     D: DimName,
     DefaultAllocator: Allocator<D>,
+    OPoint<T, D>: Send + 'static,
+    OMatrix<T, D, Const<1>>: Send + 'static,
 {
-    /// `Point3<f64>`.
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(format!("Point{}<{}>", D::DIM, std::any::type_name::<T>()))
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         <OMatrix<T, D, Const<1>>>::describe(schema)
     }
@@ -193,11 +211,6 @@ impl<T, const D: usize> ReemField for Translation<T, D>
 where
     T: Element + Scalar,
 {
-    /// `Translation3<f64>`.
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(format!("Translation{D}<{}>", std::any::type_name::<T>()))
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         <OMatrix<T, Const<D>, Const<1>>>::describe(schema)
     }
@@ -214,11 +227,6 @@ where
 }
 
 impl<T: Element + RealField> ReemField for UnitQuaternion<T> {
-    /// `UnitQuaternion<f64>`.
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(format!("UnitQuaternion<{}>", std::any::type_name::<T>()))
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         <OMatrix<T, Const<4>, Const<1>>>::describe(schema)
     }
@@ -249,11 +257,6 @@ impl<T: Element + RealField> ReemField for UnitQuaternion<T> {
 }
 
 impl<T: Element + RealField> ReemField for Isometry3<T> {
-    /// `Isometry3<f64>`.
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(format!("Isometry3<{}>", std::any::type_name::<T>()))
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         let mark = schema.enter(TRANSLATION);
         <Translation<T, 3>>::describe(schema);

@@ -27,7 +27,7 @@
 //!
 //! **Views.** [`KeyValueStore::set`](crate::KeyValueStore::set) takes an owned value; to
 //! store an [`ArrayView`](ndarray::ArrayView) (or any `&ArrayRef`) without copying it into an
-//! `Array` first, use [`set_view`] (or [`write_view`] on your own pipeline). What they store
+//! `Array` first, use [`KeyValueStore::set_view`](crate::KeyValueStore::set_view) (or [`write_view`], sans-IO). What they store
 //! is exactly what `set` stores for the owned array, and reads back as `Array<A, D>`.
 //!
 //! ```
@@ -43,7 +43,7 @@
 //! assert_eq!(back, image);
 //!
 //! let depth = Array2::<f32>::ones((480, 640));
-//! reem::marshal::ndarray::set_view(&kv, "cam/roi", &depth.slice(s![100..200, 50..150]))?;
+//! kv.set_view("cam/roi", &depth.slice(s![100..200, 50..150]))?;
 //! let roi: Array2<f32> = kv.get("cam/roi")?;
 //! assert_eq!(roi.dim(), (100, 100));
 //! # Ok::<(), reem::Error>(())
@@ -52,23 +52,14 @@
 use std::borrow::Cow;
 
 use ndarray::{Array, ArrayRef, Dimension, IxDyn};
-use redis::Pipeline;
 
 use super::array::{self, Element};
-use super::{write_header, FieldPath, FieldReader, FieldWriter, ReemField};
+use super::hash::stored_as_hash;
+use super::{write_header, Commands, FieldPath, FieldReader, FieldWriter, ReemField};
 use crate::error::Result;
 use crate::schema::{schema_of, SchemaBuilder};
-use crate::KeyValueStore;
 
-impl<A: Element, D: Dimension> ReemField for Array<A, D> {
-    /// `Array2<f64>`, `ArrayD<u8>`: the `ndarray` alias of the type.
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(match D::NDIM {
-            Some(n) => format!("Array{n}<{}>", std::any::type_name::<A>()),
-            None => format!("ArrayD<{}>", std::any::type_name::<A>()),
-        })
-    }
-
+impl<A: Element, D: Dimension + 'static> ReemField for Array<A, D> {
     fn describe(schema: &mut SchemaBuilder) {
         array::describe::<A>(schema, D::NDIM, None)
     }
@@ -92,6 +83,14 @@ impl<A: Element, D: Dimension> ReemField for Array<A, D> {
     }
 }
 
+stored_as_hash! {
+    impl [A: Element, D: Dimension + 'static] Array<A, D> where []
+        => Cow::Owned(match D::NDIM {
+            Some(n) => format!("Array{n}<{}>", std::any::type_name::<A>()),
+            None => format!("ArrayD<{}>", std::any::type_name::<A>()),
+        });
+}
+
 /// Writes any array (owned, view, shared) at the writer's path: its memory as is when it is
 /// C-contiguous, otherwise its elements gathered once in C order.
 fn encode_ref<'a, A: Element, D: Dimension>(a: &'a ArrayRef<A, D>, w: &mut FieldWriter<'_, 'a>) {
@@ -109,60 +108,32 @@ fn encode_ref<'a, A: Element, D: Dimension>(a: &'a ArrayRef<A, D>, w: &mut Field
 /// Queues the commands that store the array `a` (an [`ArrayView`](ndarray::ArrayView), a
 /// slice of an array, an `&Array`) at `key`, exactly as
 /// [`ReemMarshal::write`](super::ReemMarshal::write) stores the owned `Array<A, D>`; it
-/// reads back as `Array<A, D>`. Sans-IO: run `pipe` atomically (`pipe.atomic()`).
+/// reads back as `Array<A, D>`. Sans-IO: [`KeyValueStore::set_view`](crate::KeyValueStore::set_view)
+/// runs it in one MULTI/EXEC.
 ///
 /// A C-contiguous view is borrowed, not copied; a strided one is gathered once in C order.
 ///
 /// ```
 /// use ndarray::{s, Array1};
-/// # let server = reem::server::RedisServer::start()?;
-/// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
+/// use reem::marshal::Commands;
+///
 /// let samples = Array1::from_iter(0..100u16);
-/// let mut pipe = redis::pipe();
-/// pipe.atomic();
-/// reem::marshal::ndarray::write_view(&samples.slice(s![..;10]), "evens", &mut pipe)?;
-/// kv.interface().with_connection(|c| pipe.query::<()>(c))?;
-/// assert_eq!(kv.get::<Array1<u16>>("evens")?, Array1::from_iter((0..100).step_by(10)));
+/// let evens = samples.slice(s![..;10]);
+/// let mut out = Commands::new();
+/// reem::marshal::ndarray::write_view(&evens, "evens", &mut out)?;
+/// assert!(out.iter().any(|c| c.is("HSET")));
 /// # Ok::<(), reem::Error>(())
 /// ```
-pub fn write_view<A: Element, D: Dimension + 'static>(
-    a: &ArrayRef<A, D>,
+pub fn write_view<'a, A: Element, D: Dimension + 'static>(
+    a: &'a ArrayRef<A, D>,
     key: &str,
-    pipe: &mut Pipeline,
+    out: &mut Commands<'a>,
 ) -> Result<()> {
-    pipe.cmd("UNLINK").arg(key).ignore();
-    pipe.cmd("HSET").arg(key);
-    write_header(schema_of::<Array<A, D>>(), pipe);
-    let mut w = FieldWriter::new(key, pipe, FieldPath::root());
+    out.cmd("UNLINK").arg(key);
+    out.cmd("HSET").arg(key);
+    write_header(schema_of::<Array<A, D>>(), out);
+    let mut w = FieldWriter::new(key, out, FieldPath::root());
     encode_ref(a, &mut w);
     w.finish();
-    pipe.ignore();
     Ok(())
-}
-
-/// Stores the array `a` (a view, a slice, an `&Array`) at `key` in one MULTI/EXEC, as
-/// [`KeyValueStore::set`] stores the owned `Array<A, D>`, without first copying it into one.
-///
-/// ```
-/// use ndarray::{s, Array2};
-/// # let server = reem::server::RedisServer::start()?;
-/// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
-/// let m = Array2::<f64>::eye(4);
-/// reem::marshal::ndarray::set_view(&kv, "m/top", &m.slice(s![..2, ..]))?;   // borrowed
-/// reem::marshal::ndarray::set_view(&kv, "m/t", &m.t())?;                    // gathered
-/// let top: Array2<f64> = kv.get("m/top")?;
-/// assert_eq!(top, m.slice(s![..2, ..]));
-/// # Ok::<(), reem::Error>(())
-/// ```
-pub fn set_view<A: Element, D: Dimension + 'static>(
-    kv: &KeyValueStore,
-    key: &str,
-    a: &ArrayRef<A, D>,
-) -> Result<()> {
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    write_view(a, key, &mut pipe)?;
-    kv.interface()
-        .with_connection(|c| pipe.query::<()>(c))
-        .map_err(|e| e.at_key(key))
 }

@@ -4,17 +4,11 @@
 //! itself store nothing (`Option<Option<T>>`, a struct whose fields are all optional or
 //! skipped) reads `Some(nothing)` back as `None`; see `docs/FORMAT.md`.
 
-use std::borrow::Cow;
-
 use super::{FieldReader, FieldWriter, ReemField};
 use crate::error::Result;
 use crate::schema::SchemaBuilder;
 
 impl<T: ReemField> ReemField for Option<T> {
-    fn label() -> Cow<'static, str> {
-        Cow::Owned(format!("Option<{}>", T::label()))
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         schema.optional(T::describe)
     }

@@ -4,7 +4,6 @@
 //! back to the same bits (`inf`, `-inf`, `nan` for the non-finite ones; a NaN's payload is
 //! not kept), `bool` is `1`/`0`, strings are UTF-8. Reading copies nothing but the `String`.
 
-use std::borrow::Cow;
 use std::str::FromStr;
 
 use super::array::{self, Element};
@@ -42,9 +41,6 @@ macro_rules! array_lists {
 macro_rules! integers {
     ($($t:ty => $kind:ident, $label:literal;)*) => {$(
         impl ReemField for $t {
-            fn label() -> Cow<'static, str> {
-                Cow::Borrowed($label)
-            }
 
             fn describe(schema: &mut SchemaBuilder) {
                 schema.field(FieldType::$kind)
@@ -78,9 +74,6 @@ integers! {
 macro_rules! wide_integers {
     ($($t:ty => $kind:ident, $label:literal;)*) => {$(
         impl ReemField for $t {
-            fn label() -> Cow<'static, str> {
-                Cow::Borrowed($label)
-            }
 
             fn describe(schema: &mut SchemaBuilder) {
                 schema.field(FieldType::$kind)
@@ -127,9 +120,6 @@ fn put_float<F: ryu::Float + Copy>(
 macro_rules! floats {
     ($($t:ty => $kind:ident, $label:literal;)*) => {$(
         impl ReemField for $t {
-            fn label() -> Cow<'static, str> {
-                Cow::Borrowed($label)
-            }
 
             fn describe(schema: &mut SchemaBuilder) {
                 schema.field(FieldType::$kind)
@@ -155,10 +145,6 @@ floats! {
 }
 
 impl ReemField for bool {
-    fn label() -> Cow<'static, str> {
-        Cow::Borrowed("bool")
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         schema.field(FieldType::Bool)
     }
@@ -183,10 +169,6 @@ impl ReemField for bool {
 }
 
 impl ReemField for char {
-    fn label() -> Cow<'static, str> {
-        Cow::Borrowed("char")
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         schema.field(FieldType::Char)
     }
@@ -207,10 +189,6 @@ impl ReemField for char {
 }
 
 impl ReemField for String {
-    fn label() -> Cow<'static, str> {
-        Cow::Borrowed("string")
-    }
-
     fn describe(schema: &mut SchemaBuilder) {
         schema.field(FieldType::String)
     }

@@ -1,61 +1,38 @@
-//! [`FieldWriter`]: where encodings put their stored fields.
+//! [`FieldWriter`]: where field encodings put their stored fields.
 
 use std::borrow::Cow;
 
-use redis::Pipeline;
-
+use super::commands::Commands;
 use super::path::{FieldPath, Mark};
 use crate::error::Error;
 
-/// Values at least this long are held back and sent after every small field of the
-/// command: Redis handles a large argument faster at the end of an `HSET` (measured ~2× for
-/// 8 MiB), and the small fields stay in one contiguous buffer.
+/// Values at least this long are held back and sent after every small field, each in an
+/// `HSET` of its own: Redis handles a large argument faster at the end of a command
+/// (measured ~2× for 8 MiB), and the small fields stay together in one command.
 pub const LARGE_VALUE: usize = 4096;
 
-/// A large value held back: its stored name and its bytes.
-pub(crate) type Large<'a> = (String, Cow<'a, [u8]>);
-
-/// Collects the `field value` pairs of one message and appends them to the last command
-/// queued on a [`redis::Pipeline`] (an `HSET`, or a script call).
+/// Collects the `field value` pairs of one message and appends them to the last queued
+/// command (an `HSET key`, started by the caller).
 ///
-/// Small values (numbers formatted as text, names) are appended at once; large values (array
-/// bytes) are borrowed from the message and appended last by [`FieldWriter::finish`], so an
-/// array is copied exactly once, by the `redis` crate, into the command buffer.
-pub struct FieldWriter<'p, 'a> {
-    key: &'p str,
-    sink: Sink<'p>,
+/// Small values (numbers formatted as text, names) are appended at once; large values
+/// (array bytes) stay borrowed from the message and go last, each in its own
+/// `HSET key name value`, queued by [`FieldWriter::finish`]: an array is copied exactly once,
+/// by the transport, into the bytes it sends.
+pub struct FieldWriter<'w, 'a> {
+    key: &'w str,
+    out: &'w mut Commands<'a>,
     path: FieldPath,
-    large: Vec<Large<'a>>,
+    large: Vec<(String, Cow<'a, [u8]>)>,
     pairs: usize,
 }
 
-/// Where the pairs go: the last command of a pipeline, or RESP bytes the transport sends
-/// itself (see [`FieldWriter::packed`]).
-enum Sink<'p> {
-    Pipeline(&'p mut Pipeline),
-    Resp(&'p mut Vec<u8>),
-}
-
-impl<'p, 'a> FieldWriter<'p, 'a> {
-    /// A writer appending to the last command of `pipe`, for a message at `key`, starting at
-    /// `path`.
-    pub fn new(key: &'p str, pipe: &'p mut Pipeline, path: FieldPath) -> Self {
+impl<'w, 'a> FieldWriter<'w, 'a> {
+    /// A writer appending pairs to the last command of `out`, for a message at `key`,
+    /// starting at `path`.
+    pub fn new(key: &'w str, out: &'w mut Commands<'a>, path: FieldPath) -> Self {
         Self {
             key,
-            sink: Sink::Pipeline(pipe),
-            path,
-            large: Vec::new(),
-            pairs: 0,
-        }
-    }
-
-    /// A writer encoding the small pairs as RESP bulk strings into `out`; the large values
-    /// are handed back by [`FieldWriter::finish_packed`], still borrowed, so that the
-    /// transport copies them once, straight into the bytes it sends.
-    pub(crate) fn packed(key: &'p str, out: &'p mut Vec<u8>, path: FieldPath) -> Self {
-        Self {
-            key,
-            sink: Sink::Resp(out),
+            out,
             path,
             large: Vec::new(),
             pairs: 0,
@@ -89,15 +66,7 @@ impl<'p, 'a> FieldWriter<'p, 'a> {
 
     /// Stores `value` in the field named by the current path (see [`FieldPath::leaf`]).
     pub fn put(&mut self, value: &[u8]) {
-        match &mut self.sink {
-            Sink::Pipeline(pipe) => {
-                pipe.arg(self.path.leaf()).arg(value);
-            }
-            Sink::Resp(out) => {
-                resp_bulk(out, self.path.leaf().as_bytes());
-                resp_bulk(out, value);
-            }
-        }
+        self.out.arg(self.path.leaf()).arg(value);
         self.pairs += 1;
     }
 
@@ -109,7 +78,7 @@ impl<'p, 'a> FieldWriter<'p, 'a> {
     }
 
     /// Stores a possibly large value in the field `segment` below the current path; values
-    /// of [`LARGE_VALUE`] bytes or more are sent after all small fields.
+    /// of [`LARGE_VALUE`] bytes or more are sent after all small fields, borrowed until then.
     pub fn put_child_large(&mut self, segment: &str, value: Cow<'a, [u8]>) {
         if value.len() < LARGE_VALUE {
             self.put_child(segment, &value);
@@ -128,44 +97,26 @@ impl<'p, 'a> FieldWriter<'p, 'a> {
         }
     }
 
-    /// Appends the held-back large values and returns how many `field value` pairs were
+    /// Appends the held-back large values to the same command, after the small pairs (for a
+    /// script that takes every pair as its arguments), and returns how many pairs were
     /// written in all.
-    pub fn finish(self) -> usize {
-        match self.sink {
-            Sink::Pipeline(pipe) => {
-                for (name, value) in &self.large {
-                    pipe.arg(name.as_str()).arg(value.as_ref());
-                }
-            }
-            Sink::Resp(out) => {
-                for (name, value) in &self.large {
-                    resp_bulk(out, name.as_bytes());
-                    resp_bulk(out, value);
-                }
-            }
+    pub fn finish_inline(self) -> usize {
+        for (name, value) in self.large {
+            self.out.arg(name).arg_large(value);
         }
         self.pairs
     }
 
-    /// For a [`packed`](Self::packed) writer: the number of small pairs written, and the
-    /// large values held back.
-    pub(crate) fn finish_packed(self) -> (usize, Vec<Large<'a>>) {
-        (self.pairs - self.large.len(), self.large)
+    /// Queues the held-back large values, each in its own `HSET`, and returns how many
+    /// `field value` pairs were written in all.
+    pub fn finish(self) -> usize {
+        for (name, value) in self.large {
+            self.out
+                .cmd("HSET")
+                .arg(self.key)
+                .arg(name)
+                .arg_large(value);
+        }
+        self.pairs
     }
-}
-
-/// Appends one RESP bulk string (`$len\r\nbytes\r\n`).
-pub(crate) fn resp_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'$');
-    out.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends a RESP array header for a command of `args` arguments (name included).
-pub(crate) fn resp_command(out: &mut Vec<u8>, args: usize) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(args).as_bytes());
-    out.extend_from_slice(b"\r\n");
 }

@@ -1,45 +1,50 @@
-//! What a publish sends on the topic's channel, and the sequence stamp of a message.
+//! What a publish sends on the topic's channel, and the stamp of a message.
 //!
-//! A notification is one line of ASCII, `reem1 <mode> <epoch> <seq>\n`, followed for mode
+//! A notification is one line of ASCII, `reem2 <mode> <publisher> <seq>\n`, followed for mode
 //! `h` by the stored hash itself: every field name and value as `<length>:<bytes>`, in turn.
 //! Everything here parses untrusted bytes: each length is checked against the bytes that are
 //! really there before anything is allocated.
 
-use std::borrow::Cow;
-
 use redis::Value;
 
-/// Reserved hash field: the sequence number of the message stored at a topic's key.
-pub(crate) const SEQ_FIELD: &str = "@seq";
-/// Reserved hash field: the epoch of that sequence (see [`Stamp`]).
-pub(crate) const EPOCH_FIELD: &str = "@epoch";
+use crate::marshal::{PUBLISHER_FIELD, SEQ_FIELD};
 
-const MAGIC: &[u8] = b"reem1 ";
-/// Longest header accepted: the magic, a mode letter and two 20-digit numbers.
+const MAGIC: &[u8] = b"reem2 ";
+/// Longest header accepted: the magic, a mode letter, 16 hex digits and a 20-digit number.
 const MAX_HEADER: usize = 64;
 /// Most digits a length or a number may have (`u64::MAX` has 20).
 const MAX_DIGITS: usize = 20;
 
-/// Where a message stands in its topic's history.
+/// Where a message stands in its publisher's history.
 ///
-/// `seq` counts the publishes of one topic from 1; `epoch` (the server's time in microseconds
-/// when the count started) changes whenever the count starts again (first publish, a
-/// `kv.set` or delete of the key in between, a Redis restart without persistence). Two
-/// stamps of one epoch order messages; stamps of different epochs do not compare.
+/// Each [`PublishSpace`](crate::PublishSpace) has a random 64-bit id and numbers its
+/// publishes on each topic from 1: two stamps of one publisher order its messages; stamps of
+/// different publishers do not compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp {
-    pub epoch: u64,
+    pub publisher: u64,
     pub seq: u64,
 }
 
-/// The channel of `topic` in database `db`: the topic itself in database 0 (the only one
-/// of a Redis Cluster), `@<db>:<topic>` in another (channels, unlike keys, are shared by
-/// all databases of a server).
-pub(crate) fn channel(db: i64, topic: &str) -> Cow<'_, str> {
-    if db == 0 {
-        Cow::Borrowed(topic)
-    } else {
-        Cow::Owned(format!("@{db}:{topic}"))
+impl Stamp {
+    /// The publisher id as stored: 16 lowercase hex digits.
+    pub(crate) fn publisher_hex(&self) -> String {
+        format!("{:016x}", self.publisher)
+    }
+
+    /// The notification header of a message with this stamp, sent in `mode`.
+    pub(crate) fn header(&self, mode: Mode) -> Vec<u8> {
+        let letter = match mode {
+            Mode::Inline => 'h',
+            Mode::ReadKey => 'k',
+            Mode::ReadMarshalled => 'm',
+        };
+        format!(
+            "reem2 {letter} {} {}\n",
+            self.publisher_hex(),
+            itoa::Buffer::new().format(self.seq)
+        )
+        .into_bytes()
     }
 }
 
@@ -67,7 +72,7 @@ pub(crate) struct Notification<'a> {
 pub(crate) fn parse(payload: &[u8]) -> Result<Notification<'_>, String> {
     let rest = payload
         .strip_prefix(MAGIC)
-        .ok_or("not a reem notification (no `reem1` header)")?;
+        .ok_or("not a reem notification (no `reem2` header)")?;
     let end = rest
         .iter()
         .take(MAX_HEADER)
@@ -81,7 +86,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<Notification<'_>, String> {
         Some(b"m") => Mode::ReadMarshalled,
         _ => return Err("unknown notification mode".to_owned()),
     };
-    let epoch = parts.next().and_then(number).ok_or("bad epoch")?;
+    let publisher = parts.next().and_then(hex64).ok_or("bad publisher id")?;
     let seq = parts.next().and_then(number).ok_or("bad sequence number")?;
     if parts.next().is_some() {
         return Err("extra words in the notification header".to_owned());
@@ -91,7 +96,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<Notification<'_>, String> {
     }
     Ok(Notification {
         mode,
-        stamp: Stamp { epoch, seq },
+        stamp: Stamp { publisher, seq },
         body,
     })
 }
@@ -132,15 +137,15 @@ pub(crate) fn inline_hash(mut body: &[u8]) -> Result<Value, String> {
     Ok(Value::Array(items))
 }
 
-/// The stamp stored in a hash reply (`@seq` and `@epoch`), if it has a valid one.
+/// The stamp stored in a hash reply (`@pub` and `@seq`), if it has a valid one.
 pub(crate) fn stamp_in(reply: &Value) -> Option<Stamp> {
-    let (mut seq, mut epoch) = (None, None);
+    let (mut seq, mut publisher) = (None, None);
     let mut see = |name: &Value, value: &Value| {
         if let (Value::BulkString(name), Value::BulkString(value)) = (name, value) {
             if name == SEQ_FIELD.as_bytes() {
                 seq = number(value);
-            } else if name == EPOCH_FIELD.as_bytes() {
-                epoch = number(value);
+            } else if name == PUBLISHER_FIELD.as_bytes() {
+                publisher = hex64(value);
             }
         }
     };
@@ -150,17 +155,17 @@ pub(crate) fn stamp_in(reply: &Value) -> Option<Stamp> {
         _ => {}
     }
     Some(Stamp {
-        epoch: epoch?,
+        publisher: publisher?,
         seq: seq?,
     })
 }
 
-/// The stamp in the reply to `HMGET <companion> seq epoch` (hand-written marshallers).
+/// The stamp in the reply to `HMGET <companion> @pub @seq` (hand-written marshallers).
 pub(crate) fn stamp_of_pair(reply: &Value) -> Option<Stamp> {
     match reply {
         Value::Array(items) => match items.as_slice() {
-            [Value::BulkString(seq), Value::BulkString(epoch)] => Some(Stamp {
-                epoch: number(epoch)?,
+            [Value::BulkString(publisher), Value::BulkString(seq)] => Some(Stamp {
+                publisher: hex64(publisher)?,
                 seq: number(seq)?,
             }),
             _ => None,
@@ -177,6 +182,14 @@ pub(crate) fn is_absent(reply: &Value) -> bool {
         Value::Map(items) => items.is_empty(),
         _ => false,
     }
+}
+
+/// Exactly 16 hex digits (lowercase or uppercase), nothing else.
+fn hex64(text: &[u8]) -> Option<u64> {
+    if text.len() != 16 || !text.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(text).ok()?, 16).ok()
 }
 
 /// A decimal number of at most 20 digits, nothing else.
@@ -202,12 +215,12 @@ mod tests {
 
     #[test]
     fn inline_notification_parses_into_a_hash_reply() {
-        let n = parse(b"reem1 h 1700000000123456 42\n6:@label1:x1:x3:1.5").unwrap();
+        let n = parse(b"reem2 h 00000000000000ff 42\n6:@label1:x1:x3:1.5").unwrap();
         assert_eq!(n.mode, Mode::Inline);
         assert_eq!(
             n.stamp,
             Stamp {
-                epoch: 1_700_000_000_123_456,
+                publisher: 255,
                 seq: 42
             }
         );
@@ -238,9 +251,18 @@ mod tests {
 
     #[test]
     fn read_modes_carry_no_body() {
-        assert_eq!(parse(b"reem1 k 1 2\n").unwrap().mode, Mode::ReadKey);
-        assert_eq!(parse(b"reem1 m 1 2\n").unwrap().mode, Mode::ReadMarshalled);
-        assert!(parse(b"reem1 k 1 2\nextra").is_err());
+        const P: &str = "0123456789abcdef";
+        let k = format!("reem2 k {P} 2\n");
+        assert_eq!(parse(k.as_bytes()).unwrap().mode, Mode::ReadKey);
+        let m = format!("reem2 m {P} 2\n");
+        assert_eq!(parse(m.as_bytes()).unwrap().mode, Mode::ReadMarshalled);
+        assert!(parse(format!("reem2 k {P} 2\nextra").as_bytes()).is_err());
+        let stamp = Stamp {
+            publisher: 0x0123456789abcdef,
+            seq: 2,
+        };
+        assert_eq!(stamp.header(Mode::ReadKey), k.as_bytes());
+        assert_eq!(parse(&stamp.header(Mode::Inline)).unwrap().stamp, stamp);
     }
 
     #[test]
@@ -248,14 +270,19 @@ mod tests {
         for bad in [
             &b""[..],
             b"garbage",
-            b"reem1 ",
-            b"reem1 h 1 2",
-            b"reem1 x 1 2\n",
-            b"reem1 h -1 2\n",
-            b"reem1 h 1 +2\n",
-            b"reem1 h 1 99999999999999999999999\n",
-            b"reem1 h 1 2 3\n",
-            b"reem1 h 1 2\n",
+            b"reem2 ",
+            b"reem1 h 00000000000000ff 2\n1:a1:b",
+            b"reem2 h 00000000000000ff 2",
+            b"reem2 x 00000000000000ff 2\n",
+            b"reem2 h ff 2\n",
+            b"reem2 h 00000000000000fg 2\n",
+            b"reem2 h 000000000000000ff 2\n",
+            b"reem2 h 00000000000000ff -2\n",
+            b"reem2 h 00000000000000ff +2\n",
+            b"reem2 h 00000000000000ff 99999999999999999999999\n",
+            b"reem2 h 00000000000000ff 2 3\n",
+            b"reem2 h 00000000000000ff 2\n",
+            b"reem2 h 00000000000000ff 2\r\n",
         ] {
             let parsed = parse(bad).and_then(|n| inline_hash(n.body));
             assert!(parsed.is_err(), "{:?}", String::from_utf8_lossy(bad));
@@ -278,13 +305,31 @@ mod tests {
 
     #[test]
     fn stamp_is_read_from_a_stored_hash() {
-        let reply = bulk(&[b"x", b"1", b"@seq", b"7", b"@epoch", b"99"]);
-        assert_eq!(stamp_in(&reply), Some(Stamp { epoch: 99, seq: 7 }));
-        assert_eq!(stamp_in(&bulk(&[b"x", b"1"])), None);
-        assert_eq!(stamp_in(&bulk(&[b"@seq", b"x", b"@epoch", b"1"])), None);
+        let reply = bulk(&[b"x", b"1", b"@seq", b"7", b"@pub", b"0000000000000063"]);
         assert_eq!(
-            stamp_of_pair(&bulk(&[b"3", b"5"])),
-            Some(Stamp { epoch: 5, seq: 3 })
+            stamp_in(&reply),
+            Some(Stamp {
+                publisher: 99,
+                seq: 7
+            })
+        );
+        let forged = bulk(&[b"@seq", b"9007199254740992", b"@pub", b"0000000000000063\n"]);
+        assert_eq!(
+            stamp_in(&forged),
+            None,
+            "a stored id must be exactly 16 hex digits"
+        );
+        assert_eq!(stamp_in(&bulk(&[b"x", b"1"])), None);
+        assert_eq!(
+            stamp_in(&bulk(&[b"@seq", b"x", b"@pub", b"0000000000000001"])),
+            None
+        );
+        assert_eq!(
+            stamp_of_pair(&bulk(&[b"0000000000000005", b"3"])),
+            Some(Stamp {
+                publisher: 5,
+                seq: 3
+            })
         );
         assert_eq!(
             stamp_of_pair(&Value::Array(vec![Value::Nil, Value::Nil])),

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redis::{Client, Msg, ProtocolVersion, PubSub, RedisError, RedisResult, Value};
 
 use super::frame::{self, Mode};
-use super::sink::{self, lock, Arrival, Sink};
+use super::names;
+use super::sequence::Arrival;
+use super::sink::{self, lock, Sink};
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 
@@ -128,7 +130,7 @@ struct Shared {
     client: Client,
     /// The private channel that wakes the thread.
     control: String,
-    /// The database of the interface: it names the channels (see [`frame::channel`]).
+    /// The database of the interface: it names the channels (see [`names::channel`]).
     db: i64,
     reg: Mutex<Registry>,
     /// Signalled whenever the registry changes: wakes the thread from its backoff and
@@ -194,7 +196,7 @@ impl Hub {
         let shared = Arc::new(Shared {
             iface: iface.clone(),
             client,
-            db: iface.client().get_connection_info().redis_settings().db(),
+            db: iface.db(),
             control: format!(
                 "__reem/pubsub/{}/{}/{nanos}",
                 std::process::id(),
@@ -252,7 +254,7 @@ impl Shared {
         let mut reg = lock(&self.reg);
         let id = reg.next_id;
         reg.next_id += 1;
-        let channel = frame::channel(self.db, sink.topic()).into_owned();
+        let channel = names::channel(self.db, sink.topic()).into_owned();
         reg.channels
             .entry(channel.clone())
             .or_default()
@@ -263,7 +265,7 @@ impl Shared {
             Member {
                 sink,
                 channel,
-                load: Some(Arrival::default()),
+                load: Some(Arrival::Load),
                 ready: false,
             },
         );
@@ -329,9 +331,12 @@ impl Shared {
 
     /// Wakes the thread from its blocking read (best effort: it also wakes every [`TICK`]).
     fn poke(&self) {
-        let _ = self
-            .iface
-            .with_connection(|c| redis::cmd("PUBLISH").arg(&self.control).arg("").exec(c));
+        let mut cmds = crate::marshal::Commands::new();
+        cmds.cmd("PUBLISH").arg(&self.control).arg("");
+        let _ =
+            self.iface
+                .transport()
+                .pipeline(&self.control, &cmds, crate::transport::Resend::Never);
     }
 
     /// The thread: sessions until stopped, with backoff between them. A panic (a bug: the
@@ -402,10 +407,7 @@ impl Shared {
             channel.subscribed = false;
         }
         for member in reg.members.values_mut() {
-            member.load = Some(Arrival {
-                announced: None,
-                rebase: member.ready,
-            });
+            member.load = Some(Arrival::Load);
         }
         reg.dirty = true;
     }
@@ -510,7 +512,7 @@ impl Shared {
                 .collect()
         };
         for (id, sink, arrival) in pending {
-            sink.load(&self.iface, arrival)?;
+            sink.load(&self.iface, arrival).map_err(redis_error)?;
             if let Some(member) = lock(&self.reg).members.get_mut(&id) {
                 member.load = None;
                 member.ready = true;
@@ -560,7 +562,7 @@ impl Shared {
             }
         };
         let stamp = note.stamp;
-        let arrival = Arrival::announced(stamp);
+        let arrival = Arrival::Announced(stamp);
         let fresh: Vec<&Arc<dyn Sink>> = sinks.iter().filter(|s| s.is_new(stamp)).collect();
         if fresh.is_empty() {
             return Ok(());
@@ -574,9 +576,12 @@ impl Shared {
                 }
             },
             Mode::ReadKey => {
-                let mut pipe = redis::pipe();
-                pipe.cmd("HGETALL").arg(topic);
-                let reply = sink::read(&self.iface, pipe)?.pop().unwrap_or(Value::Nil);
+                let mut cmds = crate::marshal::Commands::new();
+                cmds.cmd("HGETALL").arg(topic);
+                let reply = sink::read(&self.iface, topic, &cmds)
+                    .map_err(redis_error)?
+                    .pop()
+                    .unwrap_or(Value::Nil);
                 // Deleted since: nothing to deliver, the next stamp shows the gap. Otherwise
                 // the key may already hold a newer message: its own stamp says which.
                 if !frame::is_absent(&reply) {
@@ -586,7 +591,7 @@ impl Shared {
             }
             Mode::ReadMarshalled => {
                 for sink in fresh {
-                    sink.load(&self.iface, arrival)?;
+                    sink.load(&self.iface, arrival).map_err(redis_error)?;
                 }
             }
         }
@@ -606,5 +611,13 @@ fn offer_all(
             sink.offer(stamp, arrival, reply.clone());
         }
         last.offer(stamp, arrival, reply);
+    }
+}
+
+/// A reem error as the `redis` error the session's connection handling expects.
+fn redis_error(e: Error) -> RedisError {
+    match e {
+        Error::Redis(e) => e,
+        other => RedisError::from(std::io::Error::other(other.to_string())),
     }
 }

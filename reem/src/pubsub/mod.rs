@@ -64,8 +64,10 @@
 mod callback;
 mod frame;
 mod hub;
+mod names;
 mod publish;
 mod raw;
+mod sequence;
 mod sink;
 
 pub use callback::CallbackSubscriber;

@@ -9,12 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use redis::{Pipeline, RedisError, Value};
+use redis::Value;
 
 use super::frame::{self, Stamp};
-use crate::error::Error;
+use super::names;
+use super::publish::STAMP_SUFFIX;
+use super::sequence::{Arrival, Seen, Verdict};
+use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
-use crate::marshal::ReemMarshal;
+use crate::marshal::{Commands, ReemMarshal, PUBLISHER_FIELD, SEQ_FIELD};
+use crate::transport::Resend;
 
 /// How a subscriber hands messages to [`recv`](crate::RawSubscriber::recv) or to its
 /// callback when they arrive faster than they are taken. Memory stays bounded either way:
@@ -170,67 +174,16 @@ pub(crate) trait Sink: Send + Sync + 'static {
 
     /// Reads the topic's stored message with the marshaller's `read` and offers it. Fails
     /// only when Redis could not be asked.
-    fn load(&self, iface: &RedisInterface, arrival: Arrival) -> Result<(), RedisError>;
-}
-
-/// How a message came to a subscriber, for the sequence check.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Arrival {
-    /// The stamp of the notification that made the subscriber read or decode it; `None` for
-    /// the read of the latest value at start or after reconnecting. A read may return a
-    /// newer message than announced: every publish from the announced one on was made while
-    /// subscribed, so the ones in between count as skipped.
-    pub announced: Option<Stamp>,
-    /// Read after a reconnection: a stamp older than the last one seen is accepted too
-    /// (the store went back in time: a Redis restart from an older snapshot).
-    pub rebase: bool,
-}
-
-impl Arrival {
-    /// Announced by a notification stamped `stamp`.
-    pub(crate) fn announced(stamp: Stamp) -> Self {
-        Arrival {
-            announced: Some(stamp),
-            rebase: false,
-        }
-    }
-}
-
-/// Verdict on an incoming stamp, given the last one accepted.
-#[derive(Debug, PartialEq, Eq)]
-enum Verdict {
-    New { skipped: u64 },
-    Seen,
-}
-
-fn judge(last: Option<Stamp>, next: Option<Stamp>, arrival: Arrival) -> Verdict {
-    let Some(next) = next else {
-        return Verdict::New { skipped: 0 };
-    };
-    // What to count gaps from: the last message of this epoch, else the one just before
-    // the announced one.
-    let from = match (last, arrival.announced) {
-        (Some(last), _) if last.epoch == next.epoch => Some(last.seq),
-        (_, Some(a)) if a.epoch == next.epoch && a.seq <= next.seq => Some(a.seq.saturating_sub(1)),
-        _ => None,
-    };
-    match from {
-        None => Verdict::New { skipped: 0 },
-        Some(from) if next.seq > from => Verdict::New {
-            skipped: next.seq - from - 1,
-        },
-        Some(from) if arrival.rebase && next.seq < from => Verdict::New { skipped: 0 },
-        Some(_) => Verdict::Seen,
-    }
+    fn load(&self, iface: &RedisInterface, arrival: Arrival) -> Result<()>;
 }
 
 /// The sink of a subscriber to messages of type `T`, delivering to `O`.
 pub(crate) struct TypedSink<T, O> {
     topic: String,
-    /// The companion key holding the stamp for marshallers that store something else than
-    /// one hash (`<topic>@seq`).
-    companion: String,
-    last: Mutex<Option<Stamp>>,
+    /// Whether the stored message carries its stamp in its own hash (a marshaller with a
+    /// schema) or in the topic's companion key.
+    one_hash: bool,
+    seen: Mutex<Seen>,
     received: AtomicU64,
     skipped: AtomicU64,
     decode_errors: AtomicU64,
@@ -245,8 +198,8 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedSink<T, O> {
     pub(crate) fn new(topic: &str, out: O) -> Self {
         Self {
             topic: topic.to_owned(),
-            companion: companion_key(topic),
-            last: Mutex::new(None),
+            one_hash: T::stores_one_hash(),
+            seen: Mutex::new(Seen::default()),
             received: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
@@ -278,12 +231,12 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedSink<T, O> {
         self.panics.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Accepts `stamp` if new: advances the last stamp and counts the gap.
+    /// Accepts `stamp` if new: records it and counts the gap.
     fn advance(&self, stamp: Option<Stamp>, arrival: Arrival) -> bool {
-        let mut last = lock(&self.last);
-        match judge(*last, stamp, arrival) {
+        let mut seen = lock(&self.seen);
+        match seen.judge(stamp, arrival) {
             Verdict::New { skipped } => {
-                *last = stamp;
+                seen.accept(stamp);
                 self.skipped.fetch_add(skipped, Ordering::Relaxed);
                 true
             }
@@ -303,27 +256,25 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedSink<T, O> {
     }
 
     /// Reads the stored message and its stamp in one round trip: with the hash's own
-    /// `@seq`/`@epoch`, or, for a marshaller that stores something else, with the companion
+    /// `@pub`/`@seq`, or, for a marshaller that stores something else, with the companion
     /// key in the same transaction.
-    fn read_stored(&self, iface: &RedisInterface) -> Result<(Value, Option<Stamp>), RedisError> {
-        let mut pipe = redis::pipe();
-        if T::stores_one_hash() {
-            T::read(&self.topic, &mut pipe);
-            let reply = read(iface, pipe)?.pop().unwrap_or(Value::Nil);
+    fn read_stored(&self, iface: &RedisInterface) -> Result<(Value, Option<Stamp>)> {
+        let mut cmds = Commands::new();
+        T::read(&self.topic, &mut cmds);
+        if self.one_hash {
+            let reply = read(iface, &self.topic, &cmds)?.pop().unwrap_or(Value::Nil);
             let stamp = frame::stamp_in(&reply);
-            Ok((reply, stamp))
-        } else {
-            pipe.atomic();
-            T::read(&self.topic, &mut pipe);
-            pipe.cmd("HMGET")
-                .arg(&self.companion)
-                .arg("seq")
-                .arg("epoch");
-            let mut replies = read(iface, pipe)?;
-            let stamp = replies.pop().as_ref().and_then(frame::stamp_of_pair);
-            let reply = replies.pop().unwrap_or(Value::Nil);
-            Ok((reply, stamp))
+            return Ok((reply, stamp));
         }
+        let companion = names::same_slot_key(&self.topic, STAMP_SUFFIX, iface.is_cluster())?;
+        cmds.cmd("HMGET")
+            .arg(companion)
+            .arg(PUBLISHER_FIELD)
+            .arg(SEQ_FIELD);
+        let mut replies = iface.transport().transaction(&self.topic, &cmds)?;
+        let stamp = replies.pop().as_ref().and_then(frame::stamp_of_pair);
+        let reply = replies.pop().unwrap_or(Value::Nil);
+        Ok((reply, stamp))
     }
 }
 
@@ -333,7 +284,7 @@ impl<T: ReemMarshal, O: Outlet<T>> Sink for TypedSink<T, O> {
     }
 
     fn is_new(&self, stamp: Stamp) -> bool {
-        judge(*lock(&self.last), Some(stamp), Arrival::announced(stamp)) != Verdict::Seen
+        lock(&self.seen).judge(Some(stamp), Arrival::Announced(stamp)) != Verdict::Seen
     }
 
     fn offer(&self, stamp: Option<Stamp>, arrival: Arrival, reply: Value) {
@@ -356,49 +307,40 @@ impl<T: ReemMarshal, O: Outlet<T>> Sink for TypedSink<T, O> {
     }
 
     fn reject(&self, stamp: Option<Stamp>, why: &dyn Display) {
-        let arrival = stamp.map(Arrival::announced).unwrap_or_default();
+        let arrival = stamp.map_or(Arrival::Load, Arrival::Announced);
         if stamp.is_none() || self.advance(stamp, arrival) {
             self.decode_failed(why);
         }
     }
 
-    fn load(&self, iface: &RedisInterface, arrival: Arrival) -> Result<(), RedisError> {
+    fn load(&self, iface: &RedisInterface, arrival: Arrival) -> Result<()> {
         let (reply, stamp) = self.read_stored(iface)?;
         if !frame::is_absent(&reply) {
-            self.offer(stamp.or(arrival.announced), arrival, reply);
+            let announced = match arrival {
+                Arrival::Announced(a) => Some(a),
+                Arrival::Load => None,
+            };
+            self.offer(stamp.or(announced), arrival, reply);
         }
         Ok(())
     }
 }
 
-/// Runs `pipe`, whose commands read stored messages, on a pooled connection; returns the
-/// replies (of the commands inside the transaction, for an atomic pipeline).
+/// Runs `cmds`, which read stored messages, and returns their replies.
 ///
 /// What is stored decides what the reply is, not whether this fails: a `WRONGTYPE` reply is
 /// returned as a reply, for the marshaller to refuse as a decode error. Any other error
 /// (no connection, a server that is loading or refuses the read) is returned as an error,
 /// to try again after reconnecting.
-pub(crate) fn read(iface: &RedisInterface, mut pipe: Pipeline) -> Result<Vec<Value>, RedisError> {
-    pipe.ignore_errors();
-    let replies: Vec<Value> = iface
-        .with_connection(|c| pipe.query(c))
-        .map_err(|e| match e {
-            Error::Redis(e) => e,
-            other => RedisError::from(std::io::Error::other(other.to_string())),
-        })?;
+pub(crate) fn read(iface: &RedisInterface, topic: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
+    let replies = iface.transport().pipeline(topic, cmds, Resend::IfLost)?;
     match replies.iter().find_map(|r| match r {
-        Value::ServerError(e) if e.code() != "WRONGTYPE" => Some(e.clone()),
+        Value::ServerError(e) if e.code() != "WRONGTYPE" => Some(e),
         _ => None,
     }) {
-        Some(e) => Err(e.into()),
+        Some(e) => Err(Error::from_server_error(topic, e)),
         None => Ok(replies),
     }
-}
-
-/// The key that holds the stamp of a topic whose marshaller stores something else than one
-/// hash.
-pub(crate) fn companion_key(topic: &str) -> String {
-    format!("{topic}{}", frame::SEQ_FIELD)
 }
 
 /// Locks `m`, ignoring poisoning: every critical section here leaves the data consistent.
@@ -409,79 +351,6 @@ pub(crate) fn lock<M>(m: &Mutex<M>) -> MutexGuard<'_, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const fn at(epoch: u64, seq: u64) -> Option<Stamp> {
-        Some(Stamp { epoch, seq })
-    }
-
-    const REBASE: Arrival = Arrival {
-        announced: None,
-        rebase: true,
-    };
-
-    fn announced(epoch: u64, seq: u64) -> Arrival {
-        Arrival::announced(Stamp { epoch, seq })
-    }
-
-    #[test]
-    fn a_read_newer_than_announced_counts_the_messages_in_between() {
-        assert_eq!(
-            judge(None, at(1, 9), announced(1, 5)),
-            Verdict::New { skipped: 4 }
-        );
-        assert_eq!(
-            judge(at(0, 3), at(1, 9), announced(1, 9)),
-            Verdict::New { skipped: 0 }
-        );
-        assert_eq!(
-            judge(at(1, 2), at(1, 9), announced(1, 5)),
-            Verdict::New { skipped: 6 }
-        );
-        assert_eq!(judge(at(1, 9), at(1, 9), announced(1, 8)), Verdict::Seen);
-        assert_eq!(
-            judge(None, at(2, 3), announced(1, 5)),
-            Verdict::New { skipped: 0 }
-        );
-    }
-
-    #[test]
-    fn the_next_sequence_number_is_new_and_gaps_are_counted() {
-        assert_eq!(
-            judge(at(1, 4), at(1, 5), Arrival::default()),
-            Verdict::New { skipped: 0 }
-        );
-        assert_eq!(
-            judge(at(1, 4), at(1, 9), Arrival::default()),
-            Verdict::New { skipped: 4 }
-        );
-    }
-
-    #[test]
-    fn a_sequence_number_already_seen_is_not_delivered_again() {
-        assert_eq!(judge(at(1, 4), at(1, 4), Arrival::default()), Verdict::Seen);
-        assert_eq!(judge(at(1, 4), at(1, 3), Arrival::default()), Verdict::Seen);
-        assert_eq!(judge(at(1, 4), at(1, 4), REBASE), Verdict::Seen);
-    }
-
-    #[test]
-    fn a_new_epoch_or_a_rollback_after_reconnection_starts_again() {
-        assert_eq!(
-            judge(at(1, 400), at(2, 1), Arrival::default()),
-            Verdict::New { skipped: 0 }
-        );
-        assert_eq!(
-            judge(at(1, 400), at(1, 380), REBASE),
-            Verdict::New { skipped: 0 }
-        );
-        assert_eq!(
-            judge(None, at(1, 7), Arrival::default()),
-            Verdict::New { skipped: 0 }
-        );
-        assert_eq!(
-            judge(at(1, 7), None, Arrival::default()),
-            Verdict::New { skipped: 0 }
-        );
-    }
 
     #[test]
     fn a_full_inbox_discards_the_oldest() {

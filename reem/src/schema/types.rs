@@ -122,7 +122,7 @@ impl Schema {
     pub fn of<T: ReemField>() -> Self {
         let mut b = SchemaBuilder::new();
         T::describe(&mut b);
-        Self::new(T::label().into_owned(), b.finish())
+        Self::new(T::get_label().into_owned(), b.finish())
     }
 
     /// A schema from its parts; computes the fingerprint and the stored JSON.

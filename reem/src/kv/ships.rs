@@ -1,37 +1,25 @@
 //! Values whose marshaller is chosen at run time from the interface's ships.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use redis::Value;
 
 use super::KeyValueStore;
+use crate::cache::BoundedCache;
 use crate::error::{Error, Result};
-use crate::marshal::{Marshaller, LABEL_FIELD};
+use crate::marshal::{Commands, Ship, LABEL_FIELD};
 
 /// Keys remembered with the label last seen there, so that a dynamic read usually takes
 /// one round trip (bounded: hostile key counts cannot grow it without limit).
 const CACHE_LIMIT: usize = 4096;
 
-#[derive(Clone, Debug, Default)]
-pub(super) struct LabelCache(Arc<Mutex<HashMap<String, Vec<u8>>>>);
+#[derive(Clone, Debug)]
+pub(super) struct LabelCache(Arc<BoundedCache<String, Vec<u8>>>);
 
-impl LabelCache {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn put(&self, key: &str, label: &[u8]) {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= CACHE_LIMIT && !m.contains_key(key) {
-            m.clear();
-        }
-        m.insert(key.to_owned(), label.to_vec());
+impl Default for LabelCache {
+    fn default() -> Self {
+        LabelCache(Arc::new(BoundedCache::new(CACHE_LIMIT)))
     }
 }
 
@@ -47,16 +35,16 @@ impl KeyValueStore {
                 what: "this value's type (register a ship for it)".to_owned(),
             })?;
         let label = ship.get_label();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        ship.write(key, value, &mut pipe)?;
-        pipe.cmd("HSET")
+        let mut cmds = Commands::new();
+        ship.write(key, value, &mut cmds)?;
+        cmds.cmd("HSET")
             .arg(key)
             .arg(LABEL_FIELD)
-            .arg(label.as_ref())
-            .ignore();
-        self.run(key, &pipe)?;
-        self.dynamic.put(key, label.as_bytes());
+            .arg(label.as_bytes());
+        self.write(key, &cmds)?;
+        self.labels
+            .0
+            .insert(key.to_owned(), label.as_bytes().to_vec());
         Ok(())
     }
 
@@ -66,7 +54,8 @@ impl KeyValueStore {
     /// and the ship's one command in one MULTI/EXEC), two otherwise.
     pub fn get_dyn(&self, key: &str) -> Result<Box<dyn Any + Send>> {
         let guess = self
-            .dynamic
+            .labels
+            .0
             .get(key)
             .and_then(|l| self.iface.ship_for_label(&l).map(|s| (l, s)));
         let (label, reply) = match guess {
@@ -84,11 +73,11 @@ impl KeyValueStore {
             }
         };
         let ship = self.ship(key, &label)?;
-        self.dynamic.put(key, &label);
+        self.labels.0.insert(key.to_owned(), label);
         ship.interpret_read(key, reply.unwrap_or(Value::Nil))
     }
 
-    fn ship(&self, key: &str, label: &[u8]) -> Result<&dyn Marshaller> {
+    fn ship(&self, key: &str, label: &[u8]) -> Result<&dyn Ship> {
         self.iface
             .ship_for_label(label)
             .ok_or_else(|| Error::NoMarshaller {
@@ -116,25 +105,23 @@ impl KeyValueStore {
         }
     }
 
-    /// In one MULTI/EXEC: the stored label, and the reply to `ship`'s read command.
+    /// In one MULTI/EXEC (a consistent snapshot): the stored label, and the reply to
+    /// `ship`'s read command.
     fn read_with(
         &self,
         key: &str,
-        ship: Option<&dyn Marshaller>,
+        ship: Option<&dyn Ship>,
     ) -> Result<(Option<Vec<u8>>, Option<Value>)> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("HGET").arg(key).arg(LABEL_FIELD);
+        let mut cmds = Commands::new();
+        cmds.cmd("HGET").arg(key).arg(LABEL_FIELD);
         if let Some(s) = ship {
-            s.read(key, &mut pipe);
+            s.read(key, &mut cmds);
         }
-        let mut replies: Vec<Value> = self
-            .iface
-            .with_connection(|c| pipe.query(c))
-            .map_err(|e| e.at_key(key))?;
+        let mut replies = self.iface.transport().transaction(key, &cmds)?;
         let reply = (replies.len() > 1).then(|| replies.pop()).flatten();
         let label = match replies.pop() {
             Some(Value::BulkString(b)) => Some(b),
+            Some(Value::ServerError(e)) => return Err(Error::from_server_error(key, &e)),
             _ => None,
         };
         Ok((label, reply))
