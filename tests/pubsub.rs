@@ -824,3 +824,208 @@ fn url_options_apply_to_subscribers() {
         .unwrap();
     assert_eq!(stored, None, "db 0 is untouched");
 }
+
+// ---- One writable key or channel must not freeze, forge or crash anyone ----
+
+/// Fault: a stored `@seq` of 2^53 (one `HSET` by another writer) made every later message
+/// "already seen", and a newline in the stored stamp broke every notification. The
+/// publisher no longer reads the stamp back, and subscribers judge numbers per publisher
+/// with a window.
+#[test]
+fn a_forged_stored_stamp_never_silences_a_subscriber() {
+    let _serial = shared();
+    let h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("forged", &tick(1)).unwrap();
+    // Another writer forges the stamp of the stored message.
+    h.hset("forged", "@seq", b"9007199254740992");
+    h.hset("forged", "@epoch", b"1\n2");
+    let mut sub =
+        RawSubscriber::<Tick>::with_delivery(&h.iface, "forged", Delivery::Queue(64)).unwrap();
+    sub.listen().unwrap();
+    assert_eq!(
+        sub.recv().unwrap().n,
+        1,
+        "the stored value, forged stamp and all"
+    );
+    for n in 2..=6 {
+        pubs.publish("forged", &tick(n)).unwrap();
+    }
+    for n in 2..=6 {
+        let got = sub.recv_timeout(DEADLINE).unwrap().expect("not silenced");
+        assert_eq!(got.n, n);
+    }
+    assert_eq!(
+        h.hget("forged", "@seq").unwrap(),
+        b"6",
+        "the publisher's own count"
+    );
+    let c = sub.counters();
+    assert_eq!((c.received, c.decode_errors), (6, 0), "{c:?}");
+    // A forged stamp that names the real publisher and a huge number: the next real
+    // message still arrives.
+    h.hset("forged", "@pub", pubs.publisher_id().as_bytes());
+    h.hset("forged", "@seq", b"9007199254740992");
+    let mut late = RawSubscriber::<Tick>::new(&h.iface, "forged").unwrap();
+    late.listen().unwrap();
+    pubs.publish("forged", &tick(7)).unwrap();
+    assert!(wait_until(DEADLINE, || late.latest().map(|t| t.n) == Some(7)));
+}
+
+/// Fault: with the ACL pattern docs/SECURITY.md recommends, a refused SUBSCRIBE looked like
+/// success (no error, no message ever), and reem's private control channel was refused too.
+#[test]
+fn a_refused_subscription_is_an_error_from_listen() {
+    let _serial = shared();
+    let h = Harness::start();
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("reader")
+        .arg("on")
+        .arg(">pw")
+        .arg("~robot/*")
+        .arg("resetchannels")
+        .arg("&robot/*")
+        .arg("+@all")
+        .exec(&mut h.raw())
+        .unwrap();
+    let port = h.server.port();
+    let iface = RedisInterface::new(&format!("redis://reader:pw@127.0.0.1:{port}")).unwrap();
+    let mut sub = RawSubscriber::<Tick>::new(&iface, "other/topic").unwrap();
+    let err = sub.listen().unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused { code, .. } if code == "NOPERM"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("other/topic"), "{err}");
+    assert!(!sub.is_listening());
+}
+
+/// The ACL recipe of docs/SECURITY.md works end to end, in database 0 and in another one:
+/// keys `~robot/*`, channels `&robot/*` and `&@<db>:robot/*`.
+#[test]
+fn the_documented_acl_recipe_publishes_and_subscribes_in_any_database() {
+    let _serial = shared();
+    let h = Harness::start();
+    for db in [0, 3] {
+        let user = format!("robot{db}");
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&user)
+            .arg("on")
+            .arg(">pw")
+            .arg("resetkeys")
+            .arg("~robot/*")
+            .arg("resetchannels")
+            .arg("&robot/*")
+            .arg(format!("&@{db}:robot/*"))
+            .arg("-@all")
+            .arg("+@connection")
+            .arg("+select")
+            .arg("+hset")
+            .arg("+hgetall")
+            .arg("+unlink")
+            .arg("+multi")
+            .arg("+exec")
+            .arg("+discard")
+            .arg("+publish")
+            .arg("+subscribe")
+            .arg("+unsubscribe")
+            .exec(&mut h.raw())
+            .unwrap();
+        let port = h.server.port();
+        let iface =
+            RedisInterface::new(&format!("redis://{user}:pw@127.0.0.1:{port}/{db}")).unwrap();
+        let pubs = PublishSpace::new(&iface);
+        pubs.publish("robot/pose", &tick(1)).unwrap();
+        let mut sub = RawSubscriber::<Tick>::new(&iface, "robot/pose").unwrap();
+        sub.listen().unwrap();
+        assert_eq!(sub.latest().unwrap().n, 1, "db {db}: the stored value");
+        pubs.publish("robot/pose", &tick(2)).unwrap();
+        assert!(
+            wait_until(DEADLINE, || latest_n(&sub) == Some(2)),
+            "db {db}: {:?}",
+            sub.status()
+        );
+        let status = sub.status();
+        assert_eq!((status.reconnects, status.last_error), (0, None), "db {db}");
+        // Only the topic's channel is subscribed: no private control channel to refuse.
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .query(&mut h.raw())
+            .unwrap();
+        let expected = if db == 0 {
+            "robot/pose".to_owned()
+        } else {
+            format!("@{db}:robot/pose")
+        };
+        assert_eq!(channels, [expected], "db {db}");
+    }
+}
+
+/// Fault: topic `@1:foo` in database 0 had the channel of topic `foo` in database 1.
+#[test]
+fn channels_of_different_databases_never_collide() {
+    let _serial = shared();
+    let h = Harness::start();
+    let db0 = RedisInterface::new(&format!("{}/0", h.server.url())).unwrap();
+    let db1 = RedisInterface::new(&format!("{}/1", h.server.url())).unwrap();
+    let mut sub = RawSubscriber::<Tick>::with_delivery(&db1, "foo", Delivery::Queue(8)).unwrap();
+    sub.listen().unwrap();
+    PublishSpace::new(&db0).publish("@1:foo", &tick(1)).unwrap();
+    PublishSpace::new(&db1).publish("foo", &tick(2)).unwrap();
+    assert_eq!(sub.recv_timeout(DEADLINE).unwrap().unwrap().n, 2);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        sub.try_recv().is_none(),
+        "database 0's message never arrives"
+    );
+}
+
+/// Fault: `with_inline_limit(usize::MAX)` (documented: every message inline) overflowed.
+#[test]
+fn an_unlimited_inline_limit_sends_every_message_inline() {
+    let _serial = shared();
+    let h = Harness::start();
+    let mut con = h.raw();
+    let mut raw = con.as_pubsub();
+    raw.set_read_timeout(Some(DEADLINE)).unwrap();
+    raw.subscribe("big").unwrap();
+    let pubs = PublishSpace::new(&h.iface).with_inline_limit(usize::MAX);
+    pubs.publish("big", &vec![0.5f64; 64 * 1024]).unwrap();
+    let note = raw.get_message().unwrap();
+    assert!(note.get_payload_bytes().starts_with(b"reem2 h "));
+}
+
+/// Fault: a subscriber's connection allowed replies 500 ms, so a 4 s server stall (well
+/// under a 30 s response timeout) caused a reconnect. Liveness follows the interface's
+/// timeouts.
+#[test]
+fn a_server_stall_within_the_response_timeout_causes_no_reconnect() {
+    let _serial = shared();
+    let server = RedisServer::builder()
+        .args(["--enable-debug-command", "yes"])
+        .start()
+        .unwrap();
+    let iface = RedisInterface::builder(&server.url())
+        .response_timeout(Some(Duration::from_secs(30)))
+        .connect()
+        .unwrap();
+    let pubs = PublishSpace::new(&iface);
+    let mut sub = RawSubscriber::<Tick>::new(&iface, "stall").unwrap();
+    sub.listen().unwrap();
+    let url = server.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(4)
+            .exec(&mut c)
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(4500));
+    sleeper.join().unwrap();
+    pubs.publish("stall", &tick(9)).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(9)));
+    assert_eq!(sub.status().reconnects, 0, "{:?}", sub.status());
+}

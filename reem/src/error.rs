@@ -235,6 +235,34 @@ impl Error {
         )
     }
 
+    /// Maps an error of the `redis` crate met while working on `key` (`what` says what was
+    /// being done, for connection errors).
+    pub(crate) fn from_redis(key: &str, e: redis::RedisError) -> Self {
+        if let Some(errors) = e.clone().into_server_errors() {
+            if let Some((_, first)) = errors.first() {
+                return Error::from_server_error(key, first);
+            }
+        }
+        let context = format!("key {key:?}");
+        if e.is_timeout() {
+            return Error::Timeout { context };
+        }
+        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+            let kind = if e.is_connection_refusal() {
+                std::io::ErrorKind::ConnectionRefused
+            } else if e.is_connection_dropped() {
+                std::io::ErrorKind::ConnectionReset
+            } else {
+                std::io::ErrorKind::Other
+            };
+            return Error::Io {
+                context,
+                source: std::io::Error::new(kind, e.to_string()),
+            };
+        }
+        Error::Redis(e)
+    }
+
     /// The error for a server error reply `code message` met while working on `key`.
     pub(crate) fn from_reply(key: &str, code: &str, message: &str) -> Self {
         if code == "WRONGTYPE" {

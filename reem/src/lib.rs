@@ -80,6 +80,7 @@ mod error;
 mod handle;
 mod interface;
 mod kv;
+mod lock;
 mod transport;
 
 pub mod dynamic;

@@ -5,8 +5,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use super::hub::{Status, Subscription};
-use super::sink::{Counters, Delivery, Inbox, Sink, TypedSink};
+use super::hub::Status;
+use super::inbox::{Delivery, Inbox};
+use super::member::{Counters, Member, Outlet};
+use super::subscriber::Core;
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::marshal::ReemMarshal;
@@ -42,11 +44,15 @@ type Callback<T> = Box<dyn FnMut(T) + Send>;
 /// Dropping the subscriber unsubscribes it, lets a running call finish, discards what is
 /// still waiting and joins the thread.
 pub struct CallbackSubscriber<T: ReemMarshal> {
-    iface: RedisInterface,
-    sink: Arc<TypedSink<T, Inbox<T>>>,
+    core: Core<T, Inbox<T>>,
     callback: Option<Callback<T>>,
-    subscription: Option<Subscription>,
     worker: Option<JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> Outlet<T> for Inbox<T> {
+    fn put(&self, value: T) -> bool {
+        self.push(value)
+    }
 }
 
 impl<T: ReemMarshal> CallbackSubscriber<T> {
@@ -70,17 +76,15 @@ impl<T: ReemMarshal> CallbackSubscriber<T> {
         F: FnMut(T) + Send + 'static,
     {
         Ok(Self {
-            iface: iface.clone(),
-            sink: Arc::new(TypedSink::new(topic, Inbox::new(delivery))),
+            core: Core::new(iface, topic, Inbox::new(delivery)),
             callback: Some(Box::new(f)),
-            subscription: None,
             worker: None,
         })
     }
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        self.sink.topic()
+        self.core.topic()
     }
 
     /// Starts receiving and calling the callback. Returns once the topic is subscribed and
@@ -88,22 +92,22 @@ impl<T: ReemMarshal> CallbackSubscriber<T> {
     /// cannot be made, or the subscription is not active within 10 s (then nothing runs,
     /// and `listen` may be called again). Calling it again while listening does nothing.
     pub fn listen(&mut self) -> Result<()> {
-        if self.subscription.is_some() {
+        if self.core.is_listening() {
             return Ok(());
         }
         if self.callback.is_none() {
-            return Err(Error::Redis(
-                std::io::Error::other(
+            return Err(Error::Io {
+                context: format!("subscribing to topic {:?}", self.topic()),
+                source: std::io::Error::other(
                     "the callback thread could not be started; make a new subscriber",
-                )
-                .into(),
-            ));
+                ),
+            });
         }
-        let subscription = Subscription::start(&self.iface, Arc::clone(&self.sink) as _)?;
+        self.core.start()?;
         let Some(mut callback) = self.callback.take() else {
             return Ok(());
         };
-        let sink = Arc::clone(&self.sink);
+        let sink = Arc::clone(&self.core.member);
         let worker = thread::Builder::new()
             .name("reem-callback".to_owned())
             .spawn(move || {
@@ -118,40 +122,43 @@ impl<T: ReemMarshal> CallbackSubscriber<T> {
                     }
                 }
             })
-            .map_err(|e| Error::Redis(e.into()))?;
-        self.subscription = Some(subscription);
+            .map_err(|e| {
+                self.core.stop();
+                Error::Io {
+                    context: "starting the callback thread".to_owned(),
+                    source: e,
+                }
+            })?;
         self.worker = Some(worker);
         Ok(())
     }
 
     /// True once [`listen`](Self::listen) succeeded.
     pub fn is_listening(&self) -> bool {
-        self.subscription.is_some()
+        self.core.is_listening()
     }
 
     /// What this subscriber has received, skipped, failed to decode, dropped, and how often
     /// the callback panicked.
     pub fn counters(&self) -> Counters {
-        self.sink.counters()
+        self.core.counters()
     }
 
     /// The state of the (shared) connection.
     pub fn status(&self) -> Status {
-        self.subscription
-            .as_ref()
-            .map_or_else(Status::idle, Subscription::status)
+        self.core.status()
     }
 
     /// Why the most recent message that did not decode was refused.
     pub fn last_decode_error(&self) -> Option<String> {
-        self.sink.last_decode_error()
+        self.core.last_decode_error()
     }
 }
 
 impl<T: ReemMarshal> Drop for CallbackSubscriber<T> {
     fn drop(&mut self) {
-        self.subscription.take();
-        self.sink.out.close();
+        self.core.stop();
+        self.core.member.out.close();
         if let Some(worker) = self.worker.take() {
             // Dropped from inside its own callback: the thread ends when the call returns.
             if worker.thread().id() != thread::current().id() {
@@ -163,12 +170,7 @@ impl<T: ReemMarshal> Drop for CallbackSubscriber<T> {
 
 impl<T: ReemMarshal> std::fmt::Debug for CallbackSubscriber<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackSubscriber")
-            .field("topic", &self.topic())
-            .field("type", &T::get_label())
-            .field("listening", &self.is_listening())
-            .field("counters", &self.counters())
-            .finish()
+        self.core.debug("CallbackSubscriber", f)
     }
 }
 

@@ -1,40 +1,41 @@
-//! The dispatcher: one subscriber connection and one thread per [`RedisInterface`], shared
-//! by all the subscribers made from it.
+//! [`Hub`]: the dispatcher of one [`RedisInterface`], shared by all the subscribers made
+//! from it: one connection ([`Link`]), one thread (`reem-pubsub`) running the task that
+//! subscribes, reads stored values and hands every notification to the members of its
+//! topic.
 //!
-//! The thread owns the connection. It subscribes each topic's channel once (exact
-//! `SUBSCRIBE`, never a pattern), reads the stored latest value for each new subscriber
-//! after its channel is subscribed, and hands every notification to the subscribers of its
-//! topic. Subscribers
-//! register under a lock and wake the thread by publishing on a private control channel,
-//! so a subscription costs one round trip, not a poll. When the connection fails, the
-//! thread waits (50 ms doubling to 2 s), reconnects, subscribes everything again and
-//! re-reads every topic's latest value. The last subscriber to go stops and joins it.
+//! Subscribers talk to the task through a channel: `add` subscribes the topic's channel
+//! (once for all its members; the server's refusal comes back as an error), reads the stored
+//! latest message for the new member, and only then answers, so `listen()` returns with the
+//! stored value already delivered. The last subscriber to go stops the task and joins the
+//! thread.
+//!
+//! **Faults.** The connection manager reports a lost connection (a `Disconnection` push),
+//! reconnects with backoff and subscribes every channel again; each confirmation makes the
+//! task re-read that topic's stored message, so nothing published meanwhile is silently
+//! missed (the gap is counted). A silent connection is checked with `PING` every
+//! [`HEALTH_CHECK`], within the interface's response timeout.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use redis::{Client, Msg, ProtocolVersion, PubSub, RedisError, RedisResult, Value};
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
 
 use super::frame::{self, Mode};
+use super::link::Link;
+use super::member::Member;
 use super::names;
 use super::sequence::Arrival;
-use super::sink::{self, lock, Sink};
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
+use crate::lock::lock;
+use crate::marshal::Commands;
 
-/// Longest blocking read on the subscriber connection: how often, at the latest, the thread
-/// looks at registrations and the stop flag when no wake-up arrives.
-const TICK: Duration = Duration::from_millis(500);
-/// A silent connection is checked with `PING` this often (a dead peer shows no traffic).
+/// A silent connection is checked with `PING` this often.
 const HEALTH_CHECK: Duration = Duration::from_secs(3);
-/// First wait before reconnecting; doubles up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(50);
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long `listen()` waits for its subscription to be active.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -87,90 +88,82 @@ pub(crate) struct HubSlot(Mutex<Weak<Hub>>);
 
 /// The dispatcher of one interface; stopped and joined when the last subscriber drops it.
 pub(crate) struct Hub {
-    shared: Arc<Shared>,
+    /// `None` once stopping: closing the channel ends the task.
+    control: Option<mpsc::UnboundedSender<Control>>,
+    status: Arc<Mutex<Status>>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// One subscriber registered on a hub; dropping it unregisters the subscriber.
+/// A request to the task.
+enum Control {
+    /// Subscribe a member; answer once its stored value was read (or with the refusal).
+    Add {
+        id: u64,
+        member: Arc<dyn Member>,
+        done: std_mpsc::Sender<Result<()>>,
+    },
+    /// Unsubscribe a member.
+    Remove { id: u64 },
+}
+
+/// One member registered on a hub; dropping it unregisters the member.
 pub(crate) struct Subscription {
     hub: Arc<Hub>,
     id: u64,
 }
 
 impl Subscription {
-    /// Registers `sink` on the dispatcher of `iface` and waits until its topic is
+    /// Registers `member` on the dispatcher of `iface` and waits until its topic is
     /// subscribed and its stored latest value was read.
-    pub(crate) fn start(iface: &RedisInterface, sink: Arc<dyn Sink>) -> Result<Self> {
+    pub(crate) fn start(iface: &RedisInterface, member: Arc<dyn Member>) -> Result<Self> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
         let hub = Hub::of(iface)?;
-        let id = hub.shared.add(sink)?;
-        Ok(Subscription { hub, id })
+        let id = IDS.fetch_add(1, Ordering::Relaxed);
+        let (done, answer) = std_mpsc::channel();
+        let topic = member.topic().to_owned();
+        hub.send(Control::Add { id, member, done })
+            .map_err(|_| stopped(&topic))?;
+        let subscription = Subscription { hub, id };
+        match answer.recv_timeout(LISTEN_TIMEOUT) {
+            Ok(Ok(())) => Ok(subscription),
+            Ok(Err(e)) => Err(e),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout {
+                context: format!(
+                    "subscribing to topic {topic:?}: not active within {} s",
+                    LISTEN_TIMEOUT.as_secs()
+                ),
+            }),
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(stopped(&topic)),
+        }
     }
 
     /// The status of the shared connection.
     pub(crate) fn status(&self) -> Status {
-        let reg = lock(&self.hub.shared.reg);
-        Status {
-            state: reg.state,
-            last_error: reg.last_error.as_ref().map(ToString::to_string),
-            reconnects: reg.reconnects,
-        }
+        lock(&self.hub.status).clone()
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.shared.remove(self.id);
+        let _ = self.hub.send(Control::Remove { id: self.id });
     }
 }
 
-struct Shared {
-    iface: RedisInterface,
-    /// The interface's connection settings, but always RESP2 (the `redis` crate's blocking
-    /// pub/sub confirms subscriptions only in RESP2).
-    client: Client,
-    /// The private channel that wakes the thread.
-    control: String,
-    /// The database of the interface: it names the channels (see [`names::channel`]).
-    db: i64,
-    reg: Mutex<Registry>,
-    /// Signalled whenever the registry changes: wakes the thread from its backoff and
-    /// `listen()` callers waiting for their subscription.
-    changed: Condvar,
-}
-
-struct Registry {
-    members: HashMap<u64, Member>,
-    channels: HashMap<String, Channel>,
-    next_id: u64,
-    /// Subscriptions or reads of the latest value are waiting to be done.
-    dirty: bool,
-    /// A `listen()` is waiting: try to connect now rather than after the backoff.
-    retry_now: bool,
-    stopping: bool,
-    state: ConnectionState,
-    last_error: Option<RedisError>,
-    failures: u64,
-    sessions: u64,
-    reconnects: u64,
-}
-
-struct Member {
-    sink: Arc<dyn Sink>,
-    channel: String,
-    /// While the stored latest value must be read for this member: how it arrives.
-    load: Option<Arrival>,
-    /// The first read of the latest value is done.
-    ready: bool,
-}
-
-/// The members of one channel (one topic), and whether the connection subscribes it.
-#[derive(Default)]
-struct Channel {
-    members: Vec<u64>,
-    subscribed: bool,
+fn stopped(topic: &str) -> Error {
+    Error::Io {
+        context: format!("subscribing to topic {topic:?}"),
+        source: std::io::Error::other("the subscriber thread stopped"),
+    }
 }
 
 impl Hub {
+    fn send(&self, request: Control) -> std::result::Result<(), ()> {
+        match &self.control {
+            Some(control) => control.send(request).map_err(drop),
+            None => Err(()),
+        }
+    }
+
     /// The running dispatcher of `iface`, started if there is none.
     fn of(iface: &RedisInterface) -> Result<Arc<Hub>> {
         let mut slot = lock(&iface.pubsub_hub().0);
@@ -183,47 +176,37 @@ impl Hub {
     }
 
     fn start(iface: &RedisInterface) -> Result<Hub> {
-        static HUBS: AtomicU64 = AtomicU64::new(0);
-        let info = iface.client().get_connection_info().clone();
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP2);
-        let client = Client::open(info.set_redis_settings(settings))?;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let shared = Arc::new(Shared {
+        let (control, requests) = mpsc::unbounded_channel();
+        let status = Arc::new(Mutex::new(Status {
+            state: ConnectionState::Connecting,
+            last_error: None,
+            reconnects: 0,
+        }));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Io {
+                context: "starting the subscriber thread".to_owned(),
+                source: e,
+            })?;
+        let task = Task {
             iface: iface.clone(),
-            client,
+            status: Arc::clone(&status),
             db: iface.db(),
-            control: format!(
-                "__reem/pubsub/{}/{}/{nanos}",
-                std::process::id(),
-                HUBS.fetch_add(1, Ordering::Relaxed)
-            ),
-            reg: Mutex::new(Registry {
-                members: HashMap::new(),
-                channels: HashMap::new(),
-                next_id: 0,
-                dirty: false,
-                retry_now: false,
-                stopping: false,
-                state: ConnectionState::Connecting,
-                last_error: None,
-                failures: 0,
-                sessions: 0,
-                reconnects: 0,
-            }),
-            changed: Condvar::new(),
-        });
-        let worker = Arc::clone(&shared);
+            link: None,
+            channels: HashMap::new(),
+            members: HashMap::new(),
+        };
         let thread = thread::Builder::new()
             .name("reem-pubsub".to_owned())
-            .spawn(move || worker.run())
-            .map_err(|e| Error::Redis(e.into()))?;
+            .spawn(move || runtime.block_on(task.run(requests)))
+            .map_err(|e| Error::Io {
+                context: "starting the subscriber thread".to_owned(),
+                source: e,
+            })?;
         Ok(Hub {
-            shared,
+            control: Some(control),
+            status,
             thread: Some(thread),
         })
     }
@@ -231,15 +214,8 @@ impl Hub {
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        let connected = {
-            let mut reg = lock(&self.shared.reg);
-            reg.stopping = true;
-            reg.state == ConnectionState::Connected
-        };
-        self.shared.changed.notify_all();
-        if connected {
-            self.shared.poke();
-        }
+        // Closing the channel ends the task.
+        self.control = None;
         if let Some(thread) = self.thread.take() {
             if thread.thread().id() != thread::current().id() {
                 let _ = thread.join();
@@ -248,376 +224,291 @@ impl Drop for Hub {
     }
 }
 
-impl Shared {
-    /// Registers a member and waits until it is ready (or the connection failed).
-    fn add(&self, sink: Arc<dyn Sink>) -> Result<u64> {
-        let mut reg = lock(&self.reg);
-        let id = reg.next_id;
-        reg.next_id += 1;
-        let channel = names::channel(self.db, sink.topic()).into_owned();
-        reg.channels
-            .entry(channel.clone())
-            .or_default()
-            .members
-            .push(id);
-        reg.members.insert(
-            id,
-            Member {
-                sink,
-                channel,
-                load: Some(Arrival::Load),
-                ready: false,
-            },
-        );
-        reg.dirty = true;
-        reg.retry_now = true;
-        let failures = reg.failures;
-        let connected = reg.state == ConnectionState::Connected;
-        drop(reg);
-        self.changed.notify_all();
-        if connected {
-            self.poke();
-        }
+/// The subscribers of one channel (one topic).
+struct Channel {
+    topic: String,
+    members: Vec<(u64, Arc<dyn Member>)>,
+    /// Confirmed by the server on the current connection.
+    subscribed: bool,
+}
 
-        let deadline = Instant::now() + LISTEN_TIMEOUT;
-        let mut reg = lock(&self.reg);
-        let outcome = loop {
-            if reg.members.get(&id).is_some_and(|m| m.ready) {
-                break Ok(id);
-            }
-            if reg.failures != failures {
-                let cause = reg.last_error.clone().unwrap_or_else(|| {
-                    RedisError::from(std::io::Error::other("the subscriber connection failed"))
-                });
-                break Err(Error::Redis(cause));
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break Err(Error::Redis(RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the subscription was not active within 10 s",
-                ))));
-            };
-            reg = self
-                .changed
-                .wait_timeout(reg, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        };
-        drop(reg);
-        if outcome.is_err() {
-            self.remove(id);
-        }
-        outcome
-    }
+/// The dispatcher task: owns the link and the registry.
+struct Task {
+    iface: RedisInterface,
+    status: Arc<Mutex<Status>>,
+    db: i64,
+    link: Option<Link>,
+    /// By channel name.
+    channels: HashMap<String, Channel>,
+    /// Member id → its channel.
+    members: HashMap<u64, String>,
+}
 
-    /// Unregisters a member; its channel is unsubscribed if it was the last one.
-    fn remove(&self, id: u64) {
-        let mut reg = lock(&self.reg);
-        let Some(member) = reg.members.remove(&id) else {
-            return;
-        };
-        let mut emptied = false;
-        if let Some(channel) = reg.channels.get_mut(&member.channel) {
-            channel.members.retain(|&m| m != id);
-            emptied = channel.members.is_empty();
-        }
-        reg.dirty |= emptied;
-        let connected = reg.state == ConnectionState::Connected;
-        drop(reg);
-        if emptied && connected {
-            self.poke();
-        }
-    }
-
-    /// Wakes the thread from its blocking read (best effort: it also wakes every [`TICK`]).
-    fn poke(&self) {
-        let mut cmds = crate::marshal::Commands::new();
-        cmds.cmd("PUBLISH").arg(&self.control).arg("");
-        let _ =
-            self.iface
-                .transport()
-                .pipeline(&self.control, &cmds, crate::transport::Resend::Never);
-    }
-
-    /// The thread: sessions until stopped, with backoff between them. A panic (a bug: the
-    /// marshallers' own panics are caught where they decode) ends the session, not the
-    /// thread.
-    fn run(&self) {
-        let mut backoff = MIN_BACKOFF;
+impl Task {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Control>) {
+        let (push_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
+        let mut push_tx = Some(push_tx);
+        let mut health = tokio::time::interval(HEALTH_CHECK);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.session(&mut backoff)))
-                .unwrap_or_else(|_| {
-                    Err(RedisError::from(std::io::Error::other(
-                        "the subscriber thread panicked",
-                    )))
-                });
-            match outcome {
-                Ok(()) => return,
-                Err(e) => {
-                    if !self.failed(e) || !self.pause(backoff) {
-                        return;
+            tokio::select! {
+                request = requests.recv() => match request {
+                    None => break,
+                    Some(Control::Add { id, member, done }) => {
+                        if self.link.is_none() {
+                            if let Err(e) = self.connect(&mut push_tx).await {
+                                let _ = done.send(Err(e));
+                                continue;
+                            }
+                        }
+                        let _ = done.send(self.add(id, member).await);
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+                    Some(Control::Remove { id }) => self.remove(id).await,
+                },
+                Some(push) = pushes.recv() => self.push(push).await,
+                _ = health.tick() => self.health().await,
             }
         }
     }
 
-    /// One connection's life: returns `Ok` when asked to stop, `Err` when the connection
-    /// failed.
-    fn session(&self, backoff: &mut Duration) -> RedisResult<()> {
-        let mut con = self
-            .client
-            .get_connection_with_timeout(self.iface.connect_timeout())?;
-        con.set_read_timeout(Some(TICK))?;
-        con.set_write_timeout(self.iface.response_timeout())?;
-        let mut ps = con.as_pubsub();
-        ps.subscribe(&self.control)?;
-        self.begin_session();
-        self.connected();
-        let mut quiet_since = Instant::now();
-        loop {
-            if !self.sync(&mut ps)? {
-                return Ok(());
+    /// Opens the link (once: it reconnects by itself afterwards).
+    async fn connect(
+        &mut self,
+        push_tx: &mut Option<mpsc::UnboundedSender<PushInfo>>,
+    ) -> Result<()> {
+        let Some(tx) = push_tx.take() else {
+            return Err(stopped(""));
+        };
+        match Link::open(&self.iface, tx.clone()).await {
+            Ok(link) => {
+                self.link = Some(link);
+                self.set_state(ConnectionState::Connected, None);
+                Ok(())
             }
-            // Only a session that got as far as its subscriptions resets the backoff.
-            *backoff = MIN_BACKOFF;
-            match ps.get_message() {
-                Ok(msg) => {
-                    quiet_since = Instant::now();
-                    self.handle(&msg)?;
-                }
-                Err(e) if e.is_timeout() => {
-                    if quiet_since.elapsed() >= HEALTH_CHECK {
-                        ps.ping::<Value>()?;
-                        quiet_since = Instant::now();
-                    }
-                }
-                Err(e) => return Err(e),
+            Err(e) => {
+                *push_tx = Some(tx);
+                self.set_state(ConnectionState::Connecting, Some(e.to_string()));
+                Err(e)
             }
         }
     }
 
-    /// A new connection has no subscriptions: subscribe every channel again and re-read
-    /// every topic's latest value (rebasing the members that had one).
-    fn begin_session(&self) {
-        let mut reg = lock(&self.reg);
-        reg.sessions += 1;
-        for channel in reg.channels.values_mut() {
-            channel.subscribed = false;
-        }
-        for member in reg.members.values_mut() {
-            member.load = Some(Arrival::Load);
-        }
-        reg.dirty = true;
-    }
-
-    fn connected(&self) {
-        let mut reg = lock(&self.reg);
-        reg.state = ConnectionState::Connected;
-        reg.retry_now = false;
-        if reg.sessions > 1 {
-            reg.reconnects += 1;
+    fn set_state(&self, state: ConnectionState, error: Option<String>) {
+        let mut status = lock(&self.status);
+        if status.state == ConnectionState::Reconnecting && state == ConnectionState::Connected {
+            status.reconnects += 1;
             tracing::info!(url = %self.iface.url(), "reem subscriber connection restored");
         }
-        drop(reg);
-        self.changed.notify_all();
-    }
-
-    /// Records a failed session; false if the hub is stopping anyway.
-    fn failed(&self, e: RedisError) -> bool {
-        let mut reg = lock(&self.reg);
-        if reg.stopping {
-            return false;
+        status.state = state;
+        if error.is_some() {
+            status.last_error = error;
         }
-        tracing::warn!(
-            url = %self.iface.url(),
-            error = %e,
-            "reem subscriber connection lost; reconnecting"
-        );
-        reg.state = ConnectionState::Reconnecting;
-        reg.last_error = Some(e);
-        reg.failures += 1;
-        drop(reg);
-        self.changed.notify_all();
-        true
     }
 
-    /// Waits `backoff`, or less if a `listen()` waits; false if the hub is stopping.
-    fn pause(&self, backoff: Duration) -> bool {
-        let reg = lock(&self.reg);
-        let (mut reg, _) = self
-            .changed
-            .wait_timeout_while(reg, backoff, |r| !r.stopping && !r.retry_now)
-            .unwrap_or_else(|e| e.into_inner());
-        reg.retry_now = false;
-        !reg.stopping
-    }
-
-    /// Brings the connection's subscriptions in line with the registry and reads the latest
-    /// value for members that need it. False when the hub is stopping.
-    fn sync(&self, ps: &mut PubSub<'_>) -> RedisResult<bool> {
-        let (subscribe, unsubscribe) = {
-            let mut reg = lock(&self.reg);
-            if reg.stopping {
-                return Ok(false);
-            }
-            if !reg.dirty {
-                return Ok(true);
-            }
-            reg.dirty = false;
-            let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
-            reg.channels.retain(|name, channel| {
-                if channel.members.is_empty() {
-                    if channel.subscribed {
-                        unsubscribe.push(name.clone());
-                    }
-                    false
-                } else {
-                    if !channel.subscribed {
-                        subscribe.push(name.clone());
-                    }
-                    true
-                }
+    /// Subscribes the member's channel if needed, then reads its stored value for it.
+    async fn add(&mut self, id: u64, member: Arc<dyn Member>) -> Result<()> {
+        let topic = member.topic().to_owned();
+        let channel = names::channel(self.db, &topic).into_owned();
+        let Some(link) = self.link.as_mut() else {
+            return Err(stopped(&topic));
+        };
+        if !self.channels.get(&channel).is_some_and(|c| c.subscribed) {
+            link.subscribe(&topic, &channel).await?;
+        }
+        let entry = self
+            .channels
+            .entry(channel.clone())
+            .or_insert_with(|| Channel {
+                topic: topic.clone(),
+                members: Vec::new(),
+                subscribed: true,
             });
-            (subscribe, unsubscribe)
-        };
-        for name in &unsubscribe {
-            ps.unsubscribe(name)?;
-        }
-        // One channel per SUBSCRIBE: the crate returns at the first confirmation, and only
-        // then is it certain that no later publish can be missed.
-        for name in &subscribe {
-            ps.subscribe(name)?;
-            if let Some(channel) = lock(&self.reg).channels.get_mut(name) {
-                channel.subscribed = true;
-            }
-        }
-        self.load_pending()?;
-        Ok(true)
+        entry.subscribed = true;
+        entry.members.push((id, Arc::clone(&member)));
+        self.members.insert(id, channel);
+        load(link, &*member, Arrival::Load).await
     }
 
-    /// Reads the stored latest value for every member whose channel is subscribed and that
-    /// still needs it, and marks them ready.
-    fn load_pending(&self) -> RedisResult<()> {
-        let pending: Vec<(u64, Arc<dyn Sink>, Arrival)> = {
-            let reg = lock(&self.reg);
-            reg.members
-                .iter()
-                .filter_map(|(&id, m)| {
-                    let arrival = m.load?;
-                    let subscribed = reg.channels.get(&m.channel)?.subscribed;
-                    subscribed.then(|| (id, Arc::clone(&m.sink), arrival))
-                })
-                .collect()
+    async fn remove(&mut self, id: u64) {
+        let Some(channel) = self.members.remove(&id) else {
+            return;
         };
-        for (id, sink, arrival) in pending {
-            sink.load(&self.iface, arrival).map_err(redis_error)?;
-            if let Some(member) = lock(&self.reg).members.get_mut(&id) {
-                member.load = None;
-                member.ready = true;
+        let Some(entry) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        entry.members.retain(|(m, _)| *m != id);
+        if entry.members.is_empty() {
+            let entry = self.channels.remove(&channel);
+            if let (Some(link), Some(entry)) = (self.link.as_mut(), entry) {
+                let _ = link.unsubscribe(&entry.topic, &channel).await;
             }
-            self.changed.notify_all();
         }
-        Ok(())
     }
 
-    /// Hands one notification to the members of its topic.
-    fn handle(&self, msg: &Msg) -> RedisResult<()> {
-        let Ok(channel) = msg.get_channel::<Vec<u8>>() else {
-            return Ok(());
-        };
-        let Ok(channel) = std::str::from_utf8(&channel) else {
-            return Ok(());
-        };
-        if channel == self.control {
-            return Ok(());
-        }
-        let sinks: Vec<Arc<dyn Sink>> = {
-            let reg = lock(&self.reg);
-            match reg.channels.get(channel) {
-                Some(t) => t
-                    .members
-                    .iter()
-                    .filter_map(|id| reg.members.get(id))
-                    .map(|m| Arc::clone(&m.sink))
-                    .collect(),
-                None => return Ok(()),
+    async fn push(&mut self, push: PushInfo) {
+        match push.kind {
+            PushKind::Message | PushKind::SMessage => {
+                let mut data = push.data.into_iter();
+                let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+                    return;
+                };
+                let (Value::BulkString(channel), Value::BulkString(payload)) = (channel, payload)
+                else {
+                    return;
+                };
+                let Ok(channel) = String::from_utf8(channel) else {
+                    return;
+                };
+                self.dispatch(&channel, &payload).await;
             }
-        };
-        self.dispatch(msg.get_payload_bytes(), &sinks)
+            PushKind::Disconnection => {
+                for channel in self.channels.values_mut() {
+                    channel.subscribed = false;
+                }
+                tracing::warn!(url = %self.iface.url(), "reem subscriber connection lost; reconnecting");
+                self.set_state(
+                    ConnectionState::Reconnecting,
+                    Some("the connection to Redis was lost".to_owned()),
+                );
+            }
+            PushKind::Subscribe | PushKind::SSubscribe => {
+                // After a reconnection the manager subscribes every channel again: re-read
+                // each topic's stored value, as a late joiner would.
+                let Some(Value::BulkString(channel)) = push.data.first() else {
+                    return;
+                };
+                let Ok(channel) = std::str::from_utf8(channel) else {
+                    return;
+                };
+                let members = match self.channels.get_mut(channel) {
+                    Some(c) if !c.subscribed => {
+                        c.subscribed = true;
+                        c.members.clone()
+                    }
+                    _ => return,
+                };
+                if let Some(link) = self.link.as_mut() {
+                    for (_, member) in members {
+                        if let Err(e) = load(link, &*member, Arrival::Load).await {
+                            tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the stored value failed");
+                        }
+                    }
+                }
+                if self.channels.values().all(|c| c.subscribed) {
+                    self.set_state(ConnectionState::Connected, None);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Hands one notification to the members of its channel (all of one topic).
-    fn dispatch(&self, payload: &[u8], sinks: &[Arc<dyn Sink>]) -> RedisResult<()> {
-        let Some(topic) = sinks.first().map(|s| s.topic()) else {
-            return Ok(());
+    async fn dispatch(&mut self, channel: &str, payload: &[u8]) {
+        let Some(entry) = self.channels.get(channel) else {
+            return;
         };
+        let members: Vec<Arc<dyn Member>> =
+            entry.members.iter().map(|(_, m)| Arc::clone(m)).collect();
+        let topic = entry.topic.clone();
         let note = match frame::parse(payload) {
             Ok(note) => note,
             Err(why) => {
                 let why = format!("malformed notification: {why}");
-                sinks.iter().for_each(|s| s.reject(None, &why));
-                return Ok(());
+                members.iter().for_each(|m| m.reject(None, &why));
+                return;
             }
         };
         let stamp = note.stamp;
         let arrival = Arrival::Announced(stamp);
-        let fresh: Vec<&Arc<dyn Sink>> = sinks.iter().filter(|s| s.is_new(stamp)).collect();
+        let fresh: Vec<&Arc<dyn Member>> = members.iter().filter(|m| m.is_new(stamp)).collect();
         if fresh.is_empty() {
-            return Ok(());
+            return;
         }
         match note.mode {
             Mode::Inline => match frame::inline_hash(note.body) {
                 Ok(reply) => offer_all(&fresh, Some(stamp), arrival, reply),
                 Err(why) => {
                     let why = format!("malformed notification: {why}");
-                    fresh.iter().for_each(|s| s.reject(Some(stamp), &why));
+                    fresh.iter().for_each(|m| m.reject(Some(stamp), &why));
                 }
             },
             Mode::ReadKey => {
-                let mut cmds = crate::marshal::Commands::new();
-                cmds.cmd("HGETALL").arg(topic);
-                let reply = sink::read(&self.iface, topic, &cmds)
-                    .map_err(redis_error)?
-                    .pop()
-                    .unwrap_or(Value::Nil);
-                // Deleted since: nothing to deliver, the next stamp shows the gap. Otherwise
-                // the key may already hold a newer message: its own stamp says which.
-                if !frame::is_absent(&reply) {
-                    let stored = frame::stamp_in(&reply).unwrap_or(stamp);
-                    offer_all(&fresh, Some(stored), arrival, reply);
+                let Some(link) = self.link.as_mut() else {
+                    return;
+                };
+                let mut cmds = Commands::new();
+                cmds.cmd("HGETALL").arg(&topic);
+                match link.run(&topic, &cmds, false).await {
+                    Ok(mut replies) => {
+                        let reply = replies.pop().unwrap_or(Value::Nil);
+                        // Deleted since: nothing to deliver, the next stamp shows the gap.
+                        // Otherwise the key may hold a newer message: its own stamp says.
+                        if !frame::is_absent(&reply) {
+                            let stored = frame::stamp_in(&reply).unwrap_or(stamp);
+                            offer_all(&fresh, Some(stored), arrival, reply);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %topic, error = %e, "reem subscriber: reading an announced message failed")
+                    }
                 }
             }
             Mode::ReadMarshalled => {
-                for sink in fresh {
-                    sink.load(&self.iface, arrival).map_err(redis_error)?;
+                let Some(link) = self.link.as_mut() else {
+                    return;
+                };
+                for member in fresh {
+                    if let Err(e) = load(link, &**member, arrival).await {
+                        tracing::warn!(topic = %topic, error = %e, "reem subscriber: reading an announced message failed");
+                    }
                 }
             }
         }
-        Ok(())
     }
+
+    /// Checks a silent connection; after a failure the connection manager reconnects.
+    async fn health(&mut self) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if let Err(e) = link.ping().await {
+            if lock(&self.status).state == ConnectionState::Connected {
+                self.set_state(ConnectionState::Reconnecting, Some(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Reads `member`'s stored message (on the link, so with the subscription's view) and
+/// offers it. Errors only if Redis could not be asked.
+async fn load(link: &mut Link, member: &dyn Member, arrival: Arrival) -> Result<()> {
+    let request = member.load(link.is_cluster())?;
+    let replies = link
+        .run(member.topic(), &request.cmds, request.atomic)
+        .await?;
+    // A refusal other than the stored type (a server loading its data, an ACL) is an error
+    // to report; WRONGTYPE is the stored value's business: the marshaller refuses it.
+    if let Some(Value::ServerError(e)) = replies
+        .iter()
+        .find(|r| matches!(r, Value::ServerError(e) if e.code() != "WRONGTYPE"))
+    {
+        return Err(Error::from_server_error(member.topic(), e));
+    }
+    member.loaded(replies, arrival);
+    Ok(())
 }
 
 /// Offers one reply to several members, cloning it for all but the last.
 fn offer_all(
-    sinks: &[&Arc<dyn Sink>],
+    members: &[&Arc<dyn Member>],
     stamp: Option<frame::Stamp>,
     arrival: Arrival,
     reply: Value,
 ) {
-    if let Some((last, rest)) = sinks.split_last() {
-        for sink in rest {
-            sink.offer(stamp, arrival, reply.clone());
+    if let Some((last, rest)) = members.split_last() {
+        for member in rest {
+            member.offer(stamp, arrival, reply.clone());
         }
         last.offer(stamp, arrival, reply);
-    }
-}
-
-/// A reem error as the `redis` error the session's connection handling expects.
-fn redis_error(e: Error) -> RedisError {
-    match e {
-        Error::Redis(e) => e,
-        other => RedisError::from(std::io::Error::other(other.to_string())),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | type | does | Redis work |
 //! |------|------|------------|
-//! | [`PublishSpace`] | stores a topic's latest message and notifies | one MULTI/EXEC (a stamp script + `HSET`s): 1 round trip |
+//! | [`PublishSpace`] | stores a topic's latest message and notifies | one MULTI/EXEC (`UNLINK`, `HSET`s, `PUBLISH`): 1 round trip |
 //! | [`RawSubscriber`] | keeps the newest message; `recv()` for control loops | shared `SUBSCRIBE`; `HGETALL` at start and for large messages |
 //! | [`CallbackSubscriber`] | calls a function with each message on its own thread | same |
 //!
@@ -27,53 +27,61 @@
 //!
 //! # Topics, keys and channels
 //! A topic's latest message is stored at the key named like the topic, in the layout of
-//! [`KeyValueStore::set`](crate::KeyValueStore::set) plus two reserved fields, `@seq` and
-//! `@epoch`; so [`KeyValueStore::get`](crate::KeyValueStore::get) of the topic reads it.
-//! Notifications go on the channel named like the topic (`@n:<topic>` in database `n` ≠ 0,
-//! as channels are shared by all databases). Subscriptions are exact (`SUBSCRIBE`, never a
-//! pattern): `cam` never sees `camera` or `cam/x`, and a topic may hold any text.
+//! [`KeyValueStore::set`](crate::KeyValueStore::set) plus its stamp, `@pub` (the publisher's
+//! id) and `@seq` (its sequence number); so [`KeyValueStore::get`](crate::KeyValueStore::get)
+//! of the topic reads it. Notifications go on the channel named like the topic (`@n:<topic>`
+//! in database `n` ≠ 0, as channels are shared by all databases, and `@0:<topic>` for a
+//! topic starting with `@`: no two (database, topic) pairs share a channel). Subscriptions
+//! are exact (`SUBSCRIBE`, never a pattern): `cam` never sees `camera` or `cam/x`, and a
+//! topic may hold any text.
 //!
 //! # What a subscriber receives
 //! `listen()` subscribes first, then reads the stored latest message: a subscriber that starts
 //! late has a value at once, and nothing published in between is lost. Every message carries
-//! its topic's sequence number, so nothing is delivered twice and what was missed is counted
-//! ([`Counters::skipped`]). Small messages travel inside the notification and decode without
-//! a round trip; messages above [`DEFAULT_INLINE_LIMIT`] are read from the key (one `HGETALL`
-//! per message for all the subscribers of a process). Messages that do not decode (garbage,
-//! another type, an incompatible schema) are counted ([`Counters::decode_errors`]), reported
-//! through `tracing`, and skipped; the subscriber carries on.
-//!
-//! Sequence numbers start again (a new *epoch*) when the topic's key loses them: first
-//! publish, a `kv.set` or delete of the key, a Redis restart without persistence. The first
-//! message of a new epoch is always accepted.
+//! its publisher's id and sequence number, so nothing is delivered twice and what was missed
+//! is counted per publisher ([`Counters::skipped`]). Small messages travel inside the
+//! notification and decode without a round trip; messages above [`DEFAULT_INLINE_LIMIT`]
+//! are read from the key (one `HGETALL` per message for all the subscribers of a process).
+//! Messages that do not decode (garbage, another type, an incompatible schema) are counted
+//! ([`Counters::decode_errors`]), reported through `tracing`, and skipped; the subscriber
+//! carries on. Stamps are untrusted like everything else read from Redis: no stored or
+//! published stamp can make a subscriber drop the messages that follow it.
 //!
 //! # Threads and connections
 //! All subscribers made from one [`RedisInterface`](crate::RedisInterface) (and its clones)
-//! share one subscriber connection and one dispatcher thread (`reem-pubsub`), which decodes
-//! each message once per subscriber. A [`CallbackSubscriber`] adds one thread
-//! (`reem-callback`) for its callback. Dropping a subscriber unsubscribes it and joins its
-//! thread; the dispatcher stops with the last subscriber. Publishing uses the interface's
-//! pooled connections.
+//! share one subscriber connection (RESP3, the `redis` crate's connection manager) and one
+//! dispatcher thread (`reem-pubsub`, running a small tokio runtime), which decodes each
+//! message once per subscriber. A [`CallbackSubscriber`] adds one thread (`reem-callback`)
+//! for its callback. Dropping a subscriber unsubscribes it and joins its thread; the
+//! dispatcher stops with the last subscriber. Publishing uses the interface's pooled
+//! connections.
 //!
 //! # Faults
-//! When the connection is lost the dispatcher reconnects (50 ms, doubling to 2 s), subscribes
-//! again, re-reads every topic's latest message and carries on; [`Status`] shows the state
-//! and the last error. The subscriber connection uses the interface's URL (user, password,
-//! database, unix socket) and timeouts.
+//! A subscription the server refuses (an ACL without the topic's channel) is an
+//! [`Error::Refused`](crate::Error::Refused) from `listen()`. When the connection is lost, it
+//! is made again (backoff up to 2 s, for ever), every channel is subscribed again and every
+//! topic's latest message re-read; [`Status`] shows the state and the last error. A silent
+//! connection is checked with `PING` every 3 s, allowed the interface's response timeout.
+//! The subscriber connection uses the interface's URL (user, password, database, unix
+//! socket, TLS) and timeouts.
 
 mod callback;
 mod frame;
 mod hub;
+mod inbox;
+mod link;
+mod member;
 mod names;
 mod publish;
 mod raw;
 mod sequence;
-mod sink;
+mod subscriber;
 
 pub use callback::CallbackSubscriber;
 pub use hub::{ConnectionState, Status};
+pub use inbox::Delivery;
+pub use member::Counters;
 pub use publish::{PublishSpace, DEFAULT_INLINE_LIMIT};
 pub use raw::RawSubscriber;
-pub use sink::{Counters, Delivery};
 
 pub(crate) use hub::HubSlot;

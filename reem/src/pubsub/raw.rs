@@ -3,10 +3,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::hub::{Status, Subscription};
-use super::sink::{lock, Counters, Delivery, Inbox, Outlet, Sink, TypedSink};
+use super::hub::Status;
+use super::inbox::{Delivery, Inbox};
+use super::member::{Counters, Outlet};
+use super::subscriber::Core;
 use crate::error::Result;
 use crate::interface::RedisInterface;
+use crate::lock::lock;
 use crate::marshal::ReemMarshal;
 
 /// Receives the messages of one topic in the background: the newest with
@@ -41,9 +44,7 @@ use crate::marshal::ReemMarshal;
 /// Dropping the subscriber unsubscribes it; subscribers of one [`RedisInterface`] share one
 /// connection and one thread, which stop with the last of them.
 pub struct RawSubscriber<T: ReemMarshal + Sync> {
-    iface: RedisInterface,
-    sink: Arc<TypedSink<T, Latest<T>>>,
-    subscription: Mutex<Option<Subscription>>,
+    core: Core<T, Latest<T>>,
 }
 
 /// The newest message, plus the inbox of `recv()`.
@@ -74,29 +75,30 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
             inbox: Inbox::new(delivery),
         };
         Ok(Self {
-            iface: iface.clone(),
-            sink: Arc::new(TypedSink::new(topic, outlet)),
-            subscription: Mutex::new(None),
+            core: Core::new(iface, topic, outlet),
         })
     }
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        self.sink.topic()
+        self.core.topic()
     }
 
     /// Starts receiving in the background. Returns once the topic is subscribed and its
     /// stored latest message (if any) has been read; fails if the subscriber connection
-    /// cannot be made, or the subscription is not active within 10 s (the subscriber then
-    /// stays idle, and `listen` may be called again). Calling it again while listening does
-    /// nothing.
+    /// cannot be made, if the server refuses the subscription ([`Error::Refused`]: an ACL
+    /// without the topic's channel), or if the subscription is not active within 10 s (the
+    /// subscriber then stays idle, and `listen` may be called again). Calling it again while
+    /// listening does nothing.
+    ///
+    /// [`Error::Refused`]: crate::Error::Refused
     pub fn listen(&mut self) -> Result<()> {
-        self.start()
+        self.core.start()
     }
 
     /// True once [`listen`](Self::listen) succeeded.
     pub fn is_listening(&self) -> bool {
-        lock(&self.subscription).is_some()
+        self.core.is_listening()
     }
 
     /// The newest message received (the stored latest one for a late joiner), cloned.
@@ -109,16 +111,16 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
 
     /// The newest message received, shared (no copy).
     pub fn latest(&self) -> Option<Arc<T>> {
-        lock(&self.sink.out.value).clone()
+        lock(&self.core.member.out.value).clone()
     }
 
     /// The next message not yet taken, waiting for one if needed. Starts listening if
     /// [`listen`](Self::listen) was not called.
     pub fn recv(&self) -> Result<Arc<T>> {
-        self.start()?;
+        self.core.start()?;
         // The inbox of a RawSubscriber is never closed: `take` returns with a message.
         loop {
-            if let Some(value) = self.sink.out.inbox.take(None) {
+            if let Some(value) = self.core.member.out.inbox.take(None) {
                 return Ok(value);
             }
         }
@@ -127,49 +129,38 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
     /// Like [`recv`](Self::recv), but gives `Ok(None)` if no message arrives within
     /// `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Arc<T>>> {
-        self.start()?;
-        Ok(self.sink.out.inbox.take(Some(Instant::now() + timeout)))
+        self.core.start()?;
+        Ok(self
+            .core
+            .member
+            .out
+            .inbox
+            .take(Some(Instant::now() + timeout)))
     }
 
     /// The next message not yet taken, if one is waiting.
     pub fn try_recv(&self) -> Option<Arc<T>> {
-        self.sink.out.inbox.try_take()
+        self.core.member.out.inbox.try_take()
     }
 
     /// What this subscriber has received, skipped and failed to decode so far.
     pub fn counters(&self) -> Counters {
-        self.sink.counters()
+        self.core.counters()
     }
 
     /// The state of the (shared) connection.
     pub fn status(&self) -> Status {
-        lock(&self.subscription)
-            .as_ref()
-            .map_or_else(Status::idle, Subscription::status)
+        self.core.status()
     }
 
     /// Why the most recent message that did not decode was refused.
     pub fn last_decode_error(&self) -> Option<String> {
-        self.sink.last_decode_error()
-    }
-
-    fn start(&self) -> Result<()> {
-        let mut subscription = lock(&self.subscription);
-        if subscription.is_none() {
-            let sink = Arc::clone(&self.sink);
-            *subscription = Some(Subscription::start(&self.iface, sink)?);
-        }
-        Ok(())
+        self.core.last_decode_error()
     }
 }
 
 impl<T: ReemMarshal + Sync> std::fmt::Debug for RawSubscriber<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawSubscriber")
-            .field("topic", &self.topic())
-            .field("type", &T::get_label())
-            .field("listening", &self.is_listening())
-            .field("counters", &self.counters())
-            .finish()
+        self.core.debug("RawSubscriber", f)
     }
 }

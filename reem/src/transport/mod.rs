@@ -140,5 +140,22 @@ pub(crate) fn refused_before_exec(e: &Error) -> bool {
         if matches!(code.as_str(), "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN"))
 }
 
+/// `cmds` as a `redis` crate pipeline, for the transports built on the crate's async and
+/// cluster connections (each argument copied once more: they carry reads and small writes).
+pub(crate) fn pipeline_of(cmds: &Commands<'_>, atomic: bool) -> redis::Pipeline {
+    let mut pipe = redis::Pipeline::with_capacity(cmds.len());
+    if atomic {
+        pipe.atomic();
+    }
+    for c in cmds.iter() {
+        let mut cmd = redis::Cmd::new();
+        c.parts().for_each(|part| {
+            cmd.arg(part);
+        });
+        pipe.add_command(cmd);
+    }
+    pipe
+}
+
 /// The shared handle on a transport.
 pub(crate) type SharedTransport = Arc<dyn Transport>;
