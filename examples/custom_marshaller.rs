@@ -73,8 +73,8 @@ impl Marshaller for TemperatureMarshaller {
     }
 }
 
-fn main() -> reem::Result<()> {
-    let (url, _server) = reem::server::url_or_start()?;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (url, _server) = reem_server::url_or_start()?;
     // As in the seed: RedisInterface(host, ships=[CustomMarshaller()]).
     let iface = RedisInterface::builder(&url)
         .ship(TemperatureMarshaller)

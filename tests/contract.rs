@@ -54,7 +54,7 @@ fn frame(seq: u64) -> CameraFrame {
 
 #[test]
 fn the_design_card_example_compiles_and_works() -> reem::Result<()> {
-    let server = reem::server::RedisServer::start()?;
+    let server = reem_server::RedisServer::start().expect("a private redis-server");
     let frame = frame(7);
 
     let iface = RedisInterface::new(&server.url())?; // also unix:///path/redis.sock

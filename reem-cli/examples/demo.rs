@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use ndarray::Array3;
-use reem::server::RedisServer;
 use reem::{KeyValueStore, PublishSpace, RedisInterface, ReemMarshal};
+use reem_server::RedisServer;
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {
@@ -49,7 +49,7 @@ struct CameraFrame {
     image: Array3<u8>,
 }
 
-fn main() -> reem::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: Option<f64> = std::env::args()
         .skip_while(|a| a != "--seconds")
         .nth(1)

@@ -44,7 +44,6 @@
 //! | [`KeyValueStore`] | typed messages at keys |
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
 //! | [`dynamic`] | messages read without their Rust type, from their stored schema (the CLI's decoder) |
-//! | [`server`] | a private `redis-server` for tests and demos |
 //!
 //! Features: `ndarray` and `nalgebra` (array and matrix fields), `tls` (`rediss://` with
 //! rustls, custom CA, client certificates). All three are on in this repository's tests.
@@ -61,7 +60,6 @@ pub mod dynamic;
 pub mod marshal;
 pub mod pubsub;
 pub mod schema;
-pub mod server;
 
 pub use error::{Error, Result};
 pub use handle::FieldHandle;

@@ -34,7 +34,7 @@
 //! use ndarray::{s, Array2, Array3};
 //! use reem::{KeyValueStore, RedisInterface};
 //!
-//! # let server = reem::server::RedisServer::start()?;
+//! # let server = reem_server::RedisServer::start().expect("a private redis-server");
 //! # let url = server.url();
 //! let kv = KeyValueStore::new(&RedisInterface::new(&url)?); // url: "redis://127.0.0.1:6379"
 //! let image = Array3::<u8>::zeros((480, 640, 3));
@@ -115,7 +115,7 @@ fn encode_ref<'a, A: Element, D: Dimension>(a: &'a ArrayRef<A, D>, w: &mut Field
 ///
 /// ```
 /// use ndarray::{s, Array1};
-/// # let server = reem::server::RedisServer::start()?;
+/// # let server = reem_server::RedisServer::start().expect("a private redis-server");
 /// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
 /// let samples = Array1::from_iter(0..100u16);
 /// let mut pipe = redis::pipe();
@@ -145,7 +145,7 @@ pub fn write_view<A: Element, D: Dimension + 'static>(
 ///
 /// ```
 /// use ndarray::{s, Array2};
-/// # let server = reem::server::RedisServer::start()?;
+/// # let server = reem_server::RedisServer::start().expect("a private redis-server");
 /// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
 /// let m = Array2::<f64>::eye(4);
 /// reem::marshal::ndarray::set_view(&kv, "m/top", &m.slice(s![..2, ..]))?;   // borrowed
