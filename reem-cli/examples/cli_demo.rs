@@ -2,7 +2,7 @@
 //! (and two keys of "another program"), and publishes a pose at 20 Hz.
 //!
 //! ```text
-//! cargo run -p reem-cli --example demo          # prints the REEM_URL to use, runs until Ctrl-C
+//! cargo run -p reem-cli --example cli_demo      # prints the REEM_URL to use, runs until Ctrl-C
 //! REEM_URL=redis://127.0.0.1:PORT reem ls       # in another terminal
 //! ```
 //!
