@@ -28,6 +28,8 @@ if [ -x scripts/interop-env.sh ]; then
   fi
 fi
 
+echo "== the stated rust-version covers the locked dependency tree"
+scripts/check-msrv.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
