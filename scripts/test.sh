@@ -30,6 +30,8 @@ fi
 
 echo "== the stated rust-version covers the locked dependency tree"
 scripts/check-msrv.sh
+echo "== a crate outside the workspace: reem's default features build the README's array example"
+scripts/check-outside.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

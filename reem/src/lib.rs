@@ -45,8 +45,9 @@
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
 //! | [`dynamic`] | messages read without their Rust type, from their stored schema (the CLI's decoder) |
 //!
-//! Features: `ndarray` and `nalgebra` (array and matrix fields), `tls` (`rediss://` with
-//! rustls, custom CA, client certificates). All three are on in this repository's tests.
+//! Features: `ndarray` and `nalgebra` (array and matrix fields; on by default, left out with
+//! `default-features = false`), `tls` (`rediss://` with rustls, custom CA, client
+//! certificates). All three are on in this repository's tests.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -67,6 +67,12 @@ pub const SCHEMA_FIELD: &str = "@schema";
 /// Lists go through [`ReemField::encode_list`] and friends so that the element type decides
 /// how a `Vec` of it is stored: numbers as one array (raw bytes, numpy-readable), anything
 /// else element by element (`NAME.len`, `NAME.0…`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored by reem: it does not implement `ReemField`",
+    label = "not a reem field type",
+    note = "arrays and matrices (`ndarray::Array…`, `nalgebra::…`) need reem's `ndarray` / `nalgebra` feature: they are default features, so enable the feature if reem is used with `default-features = false` (`features = [\"ndarray\", \"nalgebra\"]`)",
+    note = "for a type of your own: `#[derive(ReemMarshal)]` on it, wrap it in `reem::Json<T>` (serde), or implement `ReemField` by hand"
+)]
 pub trait ReemField: Sized {
     /// The label of this type when it is a whole message (`robot.CameraFrame`, `f64`).
     fn label() -> Cow<'static, str>;
