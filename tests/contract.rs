@@ -1,4 +1,4 @@
-//! DESIGN §1, "the contract": the user code of the design card, compiled and run as written
+//! docs/DESIGN.md, "The contract": the user code of the design, compiled and run as written
 //! (against a private server; `get_field` in reem's spelling; `mut` on the subscribers, whose
 //! `listen` takes `&mut self` as the contract says).
 
