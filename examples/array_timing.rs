@@ -126,8 +126,8 @@ fn arr_field(reply: &Value) -> Option<&[u8]> {
     })
 }
 
-fn main() -> reem::Result<()> {
-    let (url, _server) = reem::server::url_or_start()?;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (url, _server) = reem_server::url_or_start()?;
     let iface = reem::RedisInterface::new(&url)?;
     let kv = KeyValueStore::new(&iface);
     let info = url

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use nalgebra::{Isometry3, Translation3, UnitQuaternion};
 use ndarray::Array3;
-use reem::{KeyValueStore, ReemMarshal};
+use reem::{KeyValueStore, RedisInterface, ReemMarshal};
 
 /// One camera frame, as a camera driver would publish it.
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
@@ -67,8 +67,9 @@ pub fn sample_frame() -> CameraFrame {
     }
 }
 
-fn main() -> reem::Result<()> {
-    let (iface, server) = reem::server::connect_or_start()?;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (url, server) = reem_server::url_or_start()?;
+    let iface = RedisInterface::new(&url)?;
     match &server {
         Some(s) => println!("started a private redis-server at {}", s.url()),
         None => println!("using REEM_URL = {}", iface.url()),

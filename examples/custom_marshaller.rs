@@ -65,8 +65,8 @@ impl ReemMarshal for Temperature {
     }
 }
 
-fn main() -> reem::Result<()> {
-    let (url, _server) = reem::server::url_or_start()?;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (url, _server) = reem_server::url_or_start()?;
     // As in the seed: RedisInterface(host, ships=[CustomMarshaller()]).
     let iface = RedisInterface::builder(&url)
         .ship(ship::<Temperature>())

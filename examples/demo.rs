@@ -7,7 +7,7 @@
 //! ```
 
 use reem::Fields;
-use reem::{KeyValueStore, ReemMarshal};
+use reem::{KeyValueStore, RedisInterface, ReemMarshal};
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {
@@ -35,8 +35,9 @@ struct Status {
     ranges: Vec<f32>,
 }
 
-fn main() -> reem::Result<()> {
-    let (iface, server) = reem::server::connect_or_start()?;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (url, server) = reem_server::url_or_start()?;
+    let iface = RedisInterface::new(&url)?;
     match &server {
         Some(s) => println!("started a private redis-server at {}", s.url()),
         None => println!("using REEM_URL = {}", iface.url()),

@@ -28,13 +28,13 @@ struct Pose {
     frame_id: String,
 }
 
-fn main() -> reem::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let topic = args.next().unwrap_or_else(|| "demo/pose".to_owned());
     let hz: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10.0);
     let seconds: Option<f64> = args.next().and_then(|a| a.parse().ok());
 
-    let (url, server) = reem::server::url_or_start()?;
+    let (url, server) = reem_server::url_or_start()?;
     if server.is_some() {
         println!("started a private redis-server at {url}; in another terminal run:");
     } else {

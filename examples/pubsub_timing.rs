@@ -224,8 +224,8 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
 
-fn main() -> reem::Result<()> {
-    let (url, _server) = reem::server::url_or_start()?;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (url, _server) = reem_server::url_or_start()?;
     let iface = RedisInterface::new(&url)?;
     let info = url
         .as_str()

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs redis-server when it is missing,
+# The whole test suite, from a fresh clone: installs redis-server and redis-cli when missing,
 # prepares Python (redis + numpy) for the interop tests, then runs the format check,
 # clippy with -D warnings, every test (unit, integration, UI, snapshot, doc), the docs
 # build and a compile of the benchmarks. Tests start their own private redis-servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== redis-server is missing: installing it with apt-get"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >/dev/null ||
-      { echo "error: redis-server is missing and apt-get could not install it" >&2; exit 1; }
-  else
-    echo "error: redis-server is missing; install it (apt-get install redis-server) or set REEM_REDIS_SERVER" >&2
-    exit 1
+# redis-server for every test, redis-cli (Debian: redis-tools) for the Redis Cluster tests.
+server=${REEM_REDIS_SERVER:-redis-server}
+cli=${REEM_REDIS_CLI:-redis-cli}
+have() { command -v "$1" >/dev/null 2>&1; }
+if ! have "$server" || ! have "$cli"; then
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    echo "== $server or $cli is missing: installing redis-server and redis-tools with apt-get"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools; } >/dev/null ||
+      { echo "error: $server or $cli is missing and apt-get could not install redis-server redis-tools" >&2; exit 1; }
   fi
+  have "$server" || { echo "error: $server is missing; install it (apt-get install redis-server) or set REEM_REDIS_SERVER" >&2; exit 1; }
+  have "$cli" || { echo "error: $cli is missing; install it (apt-get install redis-tools) or set REEM_REDIS_CLI" >&2; exit 1; }
 fi
 
 if [ -x scripts/interop-env.sh ]; then
@@ -25,6 +28,10 @@ if [ -x scripts/interop-env.sh ]; then
   fi
 fi
 
+echo "== the stated rust-version covers the locked dependency tree"
+scripts/check-msrv.sh
+echo "== a crate outside the workspace: reem's default features build the README's array example"
+scripts/check-outside.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

@@ -1,4 +1,4 @@
-//! DESIGN §1, "the contract": the user code of the design card, compiled and run as written
+//! docs/DESIGN.md, "The contract": the user code of the design, compiled and run as written
 //! (against a private server; `get_field` in reem's spelling; `mut` on the subscribers, whose
 //! `listen` takes `&mut self` as the contract says).
 
@@ -55,7 +55,7 @@ fn frame(seq: u64) -> CameraFrame {
 
 #[test]
 fn the_design_card_example_compiles_and_works() -> reem::Result<()> {
-    let server = reem::server::RedisServer::start()?;
+    let server = reem_server::RedisServer::start().expect("a private redis-server");
     let frame = frame(7);
 
     let iface = RedisInterface::new(&server.url())?; // also unix:///path/redis.sock

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reem::server::RedisServer;
 use reem::{KeyValueStore, RedisInterface, ReemMarshal};
+use reem_server::RedisServer;
 
 /// Every field is derived from `n`, so any mix of two messages is detectable.
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]

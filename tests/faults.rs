@@ -6,9 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use reem::server::RedisServer;
 use reem::Fields;
 use reem::{Error, KeyValueStore, RedisInterface, ReemMarshal};
+use reem_server::RedisServer;
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use common::Harness;
 use redis::Value;
 use reem::marshal::Commands;
-use reem::server::RedisServer;
 use reem::{
     CallbackSubscriber, ConnectionState, Delivery, Error, PublishSpace, RawSubscriber,
     RedisInterface, ReemMarshal,
 };
+use reem_server::RedisServer;
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {

@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-use reem::server::RedisServer;
 use reem::Fields;
 use reem::{KeyValueStore, RedisInterface, ReemMarshal};
+use reem_server::RedisServer;
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {

@@ -41,12 +41,12 @@ struct Env {
 
 /// The private server, if one was started: stopped at the end of `main` (a `static` is never
 /// dropped, and the server must not outlive the benchmark).
-static SERVER: std::sync::Mutex<Option<reem::server::RedisServer>> = std::sync::Mutex::new(None);
+static SERVER: std::sync::Mutex<Option<reem_server::RedisServer>> = std::sync::Mutex::new(None);
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let (url, server) = reem::server::url_or_start().unwrap();
+        let (url, server) = reem_server::url_or_start().unwrap();
         *SERVER.lock().unwrap() = server;
         let kv = KeyValueStore::new(&reem::RedisInterface::new(&url).unwrap());
         kv.set("bench/ten", &msg()).unwrap();

@@ -62,7 +62,7 @@ fn args() -> Args {
 
 fn main() {
     let args = args();
-    let (url, _server) = reem::server::url_or_start().expect("a redis-server to measure against");
+    let (url, _server) = reem_server::url_or_start().expect("a redis-server to measure against");
     let mut bench = Bench::new(&url, args.quick);
     let wanted = |id: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|w| w == id));
     type Workload = fn(&mut Bench) -> Vec<Row>;

@@ -9,8 +9,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use reem::server::RedisServer;
 use reem::{KeyValueStore, PublishSpace, RedisInterface, ReemMarshal};
+use reem_server::RedisServer;
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {

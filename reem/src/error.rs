@@ -126,8 +126,6 @@ pub enum Error {
     },
     /// The `redis` crate reported an error (connection, protocol, server reply).
     Redis(redis::RedisError),
-    /// A private `redis-server` could not be started.
-    Server(String),
 }
 
 impl fmt::Display for Error {
@@ -188,7 +186,6 @@ impl fmt::Display for Error {
                 )
             }
             Error::Redis(e) => write!(f, "redis: {e}"),
-            Error::Server(msg) => write!(f, "private redis-server: {msg}"),
         }
     }
 }

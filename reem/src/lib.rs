@@ -69,8 +69,9 @@
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
 //! | [`dynamic`] | messages read without their Rust type, from their stored schema (the CLI's decoder) |
 //!
-//! Features: `ndarray` and `nalgebra` (array and matrix fields, on by default), `tls`
-//! (`rediss://` with rustls, custom CA, client certificates).
+//! Features: `ndarray` and `nalgebra` (array and matrix fields; on by default, left out with
+//! `default-features = false`), `tls` (`rediss://` with rustls, custom CA, client
+//! certificates).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -87,7 +88,6 @@ pub mod dynamic;
 pub mod marshal;
 pub mod pubsub;
 pub mod schema;
-pub mod server;
 
 pub use error::{Error, Result};
 pub use handle::{FieldHandle, Fields};

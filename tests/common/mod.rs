@@ -1,8 +1,8 @@
 //! Shared harness: a private redis-server per test, and raw `redis` access to it.
 #![allow(dead_code)]
 
-use reem::server::RedisServer;
 use reem::{KeyValueStore, RedisInterface};
+use reem_server::RedisServer;
 
 /// A private server, an interface and a store on it; the server stops when this drops.
 pub struct Harness {

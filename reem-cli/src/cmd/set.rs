@@ -148,7 +148,7 @@ fn strip_key(key: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reem::server::RedisServer;
+    use reem_server::RedisServer;
 
     fn hash(iface: &RedisInterface, key: &str, pairs: &[(&str, &str)]) {
         let mut cmd = redis::cmd("HSET");

@@ -79,7 +79,7 @@ impl KeyValueStore {
     ///
     /// ```
     /// use ndarray::{s, Array2};
-    /// # let server = reem::server::RedisServer::start()?;
+    /// # let server = reem_server::RedisServer::start().expect("a private redis-server");
     /// # let kv = reem::KeyValueStore::new(&reem::RedisInterface::new(&server.url())?);
     /// let m = Array2::<f64>::eye(4);
     /// kv.set_view("m/top", &m.slice(s![..2, ..]))?;   // borrowed

@@ -80,9 +80,10 @@ pub const PUBLISHER_FIELD: &str = "@pub";
 /// how a `Vec` of it is stored: numbers as one array (raw bytes, numpy-readable), anything
 /// else element by element (`NAME.len`, `NAME.0…`).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be stored in a reem message",
-    note = "reem stores numbers, bool, char, String, Vec, arrays [T; N], Option, Json<T> and types with #[derive(ReemMarshal)]",
-    note = "ndarray arrays and nalgebra matrices need reem's `ndarray` / `nalgebra` features (on by default)"
+    message = "`{Self}` cannot be stored by reem: it does not implement `ReemField`",
+    label = "not a reem field type",
+    note = "arrays and matrices (`ndarray::Array…`, `nalgebra::…`) need reem's `ndarray` / `nalgebra` feature: they are default features, so enable the feature if reem is used with `default-features = false` (`features = [\"ndarray\", \"nalgebra\"]`)",
+    note = "for a type of your own: `#[derive(ReemMarshal)]` on it, wrap it in `reem::Json<T>` (serde), or implement `ReemField` by hand"
 )]
 pub trait ReemField: ReemMarshal {
     /// Declares the fields this type stores below the builder's current path.

@@ -33,7 +33,7 @@
 //! use nalgebra::{Isometry3, Matrix2x3, Translation3, UnitQuaternion};
 //! use reem::{KeyValueStore, RedisInterface};
 //!
-//! # let server = reem::server::RedisServer::start()?;
+//! # let server = reem_server::RedisServer::start().expect("a private redis-server");
 //! # let url = server.url();
 //! let kv = KeyValueStore::new(&RedisInterface::new(&url)?); // url: "redis://127.0.0.1:6379"
 //! let m = Matrix2x3::new(1.0, 2.0, 3.0,

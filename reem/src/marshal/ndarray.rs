@@ -34,7 +34,7 @@
 //! use ndarray::{s, Array2, Array3};
 //! use reem::{KeyValueStore, RedisInterface};
 //!
-//! # let server = reem::server::RedisServer::start()?;
+//! # let server = reem_server::RedisServer::start().expect("a private redis-server");
 //! # let url = server.url();
 //! let kv = KeyValueStore::new(&RedisInterface::new(&url)?); // url: "redis://127.0.0.1:6379"
 //! let image = Array3::<u8>::zeros((480, 640, 3));

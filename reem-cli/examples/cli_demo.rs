@@ -2,7 +2,7 @@
 //! (and two keys of "another program"), and publishes a pose at 20 Hz.
 //!
 //! ```text
-//! cargo run -p reem-cli --example demo          # prints the REEM_URL to use, runs until Ctrl-C
+//! cargo run -p reem-cli --example cli_demo      # prints the REEM_URL to use, runs until Ctrl-C
 //! REEM_URL=redis://127.0.0.1:PORT reem ls       # in another terminal
 //! ```
 //!
@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use ndarray::Array3;
-use reem::server::RedisServer;
 use reem::{KeyValueStore, PublishSpace, RedisInterface, ReemMarshal};
+use reem_server::RedisServer;
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {
@@ -49,7 +49,7 @@ struct CameraFrame {
     image: Array3<u8>,
 }
 
-fn main() -> reem::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: Option<f64> = std::env::args()
         .skip_while(|a| a != "--seconds")
         .nth(1)
