@@ -401,3 +401,45 @@ fn message_of_a_newer_format_is_refused() {
     h.hset("k", "@schema", reordered.as_bytes());
     assert_eq!(h.kv.get::<Pose2>("k").unwrap().theta, 3.0, "{reordered}");
 }
+
+// ---- one writable key must not freeze, forge or crash anyone ----
+
+/// `HGETALL key` through the raw connection, as the reply a decoder sees.
+fn raw_reply(h: &Harness, key: &str) -> redis::Value {
+    redis::cmd("HGETALL").arg(key).query(&mut h.raw()).unwrap()
+}
+
+#[test]
+fn array_bytes_checked_for_one_element_type_read_only_as_that_type() {
+    use reem::marshal::array::{decode_raw, Element};
+    use reem::marshal::{FieldPath, FieldReader, HashView};
+    let h = Harness::start();
+    let three: &[u8] = &[1, 2, 3];
+    h.write_raw(
+        "bytes3",
+        &[
+            ("arr", three),
+            ("dtype", b"uint8"),
+            ("shape", b"(3,)"),
+            ("strides", b"(1,)"),
+        ],
+    );
+    let reply = raw_reply(&h, "bytes3");
+    let hash = HashView::from_hgetall("bytes3", &reply).unwrap();
+    let mut r = FieldReader::new("bytes3", &hash, FieldPath::root());
+    let raw = decode_raw::<u8>(&mut r, Some(1)).unwrap();
+    let bytes: Vec<u8> = raw.to_vec();
+    assert_eq!(bytes, three);
+    // The public conversions of the sealed `Element` give `None` for a partial element,
+    // never a panic (3 bytes are 1.5 `u16`s).
+    assert_eq!(u16::from_bytes(raw.bytes(), false), None);
+    assert_eq!(f64::from_bytes(raw.bytes(), true), None);
+    assert_eq!(i32::from_owned(raw.bytes().to_vec(), false), None);
+    assert_eq!(bool::from_bytes(raw.bytes(), false), None);
+    // A typed read of another element type is a typed error naming the dtype.
+    let err = h.kv.get::<Vec<u16>>("bytes3").unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidField { field, .. } if field == "dtype"),
+        "{err}"
+    );
+}

@@ -540,8 +540,8 @@ fn typed_array<A: DynElement>(
         }
     }
     let body = match arrays {
-        Arrays::Summary => ArrayBody::Summary(Stats::of(raw.elements::<A>())),
-        Arrays::Full => ArrayBody::Full(A::wrap(raw.to_vec::<A>())),
+        Arrays::Summary => ArrayBody::Summary(Stats::of(raw.elements())),
+        Arrays::Full => ArrayBody::Full(A::wrap(raw.to_vec())),
     };
     Ok(DynArray {
         dtype: A::DTYPE.to_owned(),

@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::marker::PhantomData;
 
 use super::{FieldReader, FieldWriter};
 use crate::error::Result;
@@ -59,9 +60,9 @@ pub trait Element: Copy + Default + Send + Sync + 'static + sealed::Sealed {
     /// Appends one element's little-endian bytes.
     fn extend_le(out: &mut Vec<u8>, item: Self);
 
-    /// Copies `bytes` (a whole number of elements, stored in the given byte order) into a
-    /// new vector; `None` if a stored value is not valid for the type (a `bool` byte not
-    /// 0 or 1).
+    /// Copies `bytes` (elements stored in the given byte order) into a new vector; `None` if
+    /// `bytes` is not a whole number of elements or a stored value is not valid for the type
+    /// (a `bool` byte not 0 or 1).
     fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>>;
 
     /// Like [`from_bytes`](Element::from_bytes), but may reuse `bytes`' own buffer instead
@@ -109,13 +110,17 @@ macro_rules! numeric_elements {
             }
 
             fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>> {
+                if !bytes.chunks_exact(Self::SIZE).remainder().is_empty() {
+                    return None; // a partial element
+                }
                 let mut v = vec![<$t>::default(); bytes.len() / Self::SIZE];
                 bytemuck::cast_slice_mut::<$t, u8>(&mut v).copy_from_slice(bytes);
                 Some(swapped(v, big_endian))
             }
 
             fn from_owned(bytes: Vec<u8>, big_endian: bool) -> Option<Vec<Self>> {
-                // Succeeds when the buffer's alignment suits the type (always for 1-byte types).
+                // Succeeds when the buffer's alignment and length suit the type (always for
+                // 1-byte types); otherwise `from_bytes` copies, or refuses a partial element.
                 match bytemuck::allocation::try_cast_vec::<u8, $t>(bytes) {
                     Ok(v) => Some(swapped(v, big_endian)),
                     Err((_, bytes)) => Self::from_bytes(&bytes, big_endian),
@@ -329,18 +334,34 @@ pub struct Decoded<A> {
     pub data: Vec<A>,
 }
 
-/// A stored array whose fields have been checked, its bytes still borrowed from the reply:
-/// what [`decode_raw`] returns, for encodings that copy the elements straight into a buffer
-/// of their own (a column-major matrix, say).
+/// A stored array of `A` whose fields have been checked, its bytes still borrowed from the
+/// reply: what [`decode_raw`] returns, for encodings that copy the elements straight into a
+/// buffer of their own (a column-major matrix, say).
+///
+/// The element type is part of the type: the bytes were checked for `A` (a whole number of
+/// `A`s, valid `bool` bytes), so the elements can only be read back as `A`.
+///
+/// ```
+/// # fn f(raw: reem::marshal::array::RawArray<'_, u8>) {
+/// let bytes: Vec<u8> = raw.to_vec();
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # fn f(raw: reem::marshal::array::RawArray<'_, u8>) {
+/// let wider: Vec<u16> = raw.to_vec(); // checked as u8: no other element type
+/// # }
+/// ```
 #[derive(Debug, Clone)]
-pub struct RawArray<'v> {
+pub struct RawArray<'v, A> {
     /// The shape, one entry per dimension.
     pub shape: Vec<usize>,
     bytes: Cow<'v, [u8]>,
     big_endian: bool,
+    element: PhantomData<A>,
 }
 
-impl<'v> RawArray<'v> {
+impl<'v, A: Element> RawArray<'v, A> {
     /// The stored element bytes (C order, in the stored byte order).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -351,15 +372,26 @@ impl<'v> RawArray<'v> {
         self.big_endian
     }
 
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / A::SIZE
+    }
+
+    /// True when the array has no element (a zero-length axis).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// Copies the elements, in C order, into a new vector (the one copy of a read).
-    pub fn to_vec<A: Element>(&self) -> Vec<A> {
-        // `decode_raw::<A>` checked the length and (for `bool`) every byte.
+    pub fn to_vec(&self) -> Vec<A> {
+        // `decode_raw::<A>` checked the length and (for `bool`) every byte, so this is never
+        // the empty fallback.
         A::from_bytes(&self.bytes, self.big_endian).unwrap_or_default()
     }
 
     /// The elements in C order, in the stored bytes' own buffer when the reader owned the
     /// reply and the element type allows it (`u8`, `i8`: no copy at all), else copied once.
-    pub fn into_vec<A: Element>(self) -> Vec<A> {
+    pub fn into_vec(self) -> Vec<A> {
         match self.bytes {
             Cow::Owned(bytes) => A::from_owned(bytes, self.big_endian),
             Cow::Borrowed(bytes) => A::from_bytes(bytes, self.big_endian),
@@ -368,7 +400,7 @@ impl<'v> RawArray<'v> {
     }
 
     /// The elements in C order, decoded one by one from the stored bytes.
-    pub fn elements<A: Element>(&self) -> impl ExactSizeIterator<Item = A> + '_ {
+    pub fn elements(&self) -> impl ExactSizeIterator<Item = A> + '_ {
         let big_endian = self.big_endian;
         self.bytes
             .chunks_exact(A::SIZE)
@@ -383,7 +415,7 @@ pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> R
     let shape = raw.shape.clone();
     Ok(Decoded {
         shape,
-        data: raw.into_vec::<A>(),
+        data: raw.into_vec(),
     })
 }
 
@@ -395,7 +427,7 @@ pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> R
 pub fn decode_raw<'v, A: Element>(
     r: &mut FieldReader<'_, 'v>,
     ndim: Option<usize>,
-) -> Result<RawArray<'v>> {
+) -> Result<RawArray<'v, A>> {
     let dtype_raw = r.require_child(DTYPE)?;
     let dtype = Dtype::parse(dtype_raw).ok_or_else(|| {
         r.invalid_child(
@@ -451,6 +483,7 @@ pub fn decode_raw<'v, A: Element>(
         shape,
         bytes,
         big_endian: dtype.big_endian,
+        element: PhantomData,
     })
 }
 
@@ -532,5 +565,14 @@ mod tests {
         let v = f64::from_bytes(&1.5f64.to_be_bytes(), true).unwrap();
         assert_eq!(v, vec![1.5]);
         assert_eq!(bool::from_bytes(&[0, 1, 2], false), None);
+    }
+
+    #[test]
+    fn partial_elements_are_refused_not_a_panic() {
+        assert_eq!(u16::from_bytes(&[1, 2, 3], false), None);
+        assert_eq!(f64::from_bytes(&[0; 9], true), None);
+        assert_eq!(i32::from_owned(vec![1, 2, 3, 4, 5], false), None);
+        assert_eq!(u16::from_bytes(&[1, 0], false), Some(vec![1]));
+        assert_eq!(u8::from_owned(vec![1, 2, 3], false), Some(vec![1, 2, 3]));
     }
 }
