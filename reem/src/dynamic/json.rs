@@ -93,54 +93,46 @@ fn serialize_elements<S: Serializer>(
     shape: &[usize],
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    fn nested<T, S: Serializer>(
-        items: &[T],
-        shape: &[usize],
-        s: S,
-        one: fn(&T) -> DynValue,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        struct Level<'a, T> {
-            items: &'a [T],
-            shape: &'a [usize],
-            one: fn(&T) -> DynValue,
-        }
-        impl<T> Serialize for Level<'_, T> {
-            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                match self.shape.split_first() {
-                    None => match self.items.first() {
-                        Some(x) => (self.one)(x).serialize(s),
-                        None => s.serialize_none(),
-                    },
-                    Some((&n, rest)) => {
-                        let step = rest.iter().product::<usize>();
-                        let mut seq = s.serialize_seq(Some(n))?;
-                        for i in 0..n {
-                            let start = i.saturating_mul(step).min(self.items.len());
-                            let end = start.saturating_add(step).min(self.items.len());
-                            seq.serialize_element(&Level {
-                                items: &self.items[start..end],
-                                shape: rest,
-                                one: self.one,
-                            })?;
-                        }
-                        seq.end()
+    struct Level<'a, T> {
+        items: &'a [T],
+        shape: &'a [usize],
+    }
+    impl<T: DynElement> Serialize for Level<'_, T> {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            match self.shape.split_first() {
+                None => match self.items.first() {
+                    Some(x) => x.value().serialize(s),
+                    None => s.serialize_none(),
+                },
+                Some((&n, rest)) => {
+                    let step = rest.iter().product::<usize>();
+                    let mut seq = s.serialize_seq(Some(n))?;
+                    for i in 0..n {
+                        let start = i.saturating_mul(step).min(self.items.len());
+                        let end = start.saturating_add(step).min(self.items.len());
+                        seq.serialize_element(&Level {
+                            items: &self.items[start..end],
+                            shape: rest,
+                        })?;
                     }
+                    seq.end()
                 }
             }
         }
-        Level { items, shape, one }.serialize(s)
     }
-    match e {
-        Elements::Bool(v) => nested(v, shape, s, |x| DynValue::Bool(*x)),
-        Elements::U8(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::U16(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::U32(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::U64(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::I8(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::I16(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::I32(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::I64(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::F32(v) => nested(v, shape, s, |x| DynValue::F32(*x)),
-        Elements::F64(v) => nested(v, shape, s, |x| DynValue::F64(*x)),
+    struct Nested<'a, S> {
+        shape: &'a [usize],
+        s: S,
     }
+    impl<S: Serializer> ElementsVisitor for Nested<'_, S> {
+        type Out = std::result::Result<S::Ok, S::Error>;
+        fn visit<A: DynElement>(self, items: &[A]) -> Self::Out {
+            Level {
+                items,
+                shape: self.shape,
+            }
+            .serialize(self.s)
+        }
+    }
+    e.visit(Nested { shape, s })
 }

@@ -180,62 +180,141 @@ impl std::fmt::Display for Number {
     }
 }
 
-/// Every element of an array, in C order, typed as stored.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)] // one variant per numpy dtype, named after it
-pub enum Elements {
-    Bool(Vec<bool>),
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    U32(Vec<u32>),
-    U64(Vec<u64>),
-    I8(Vec<i8>),
-    I16(Vec<i16>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
+/// Array element types the dynamic decoder knows: every [`Element`].
+trait DynElement: Element + PartialOrd + ReemField {
+    /// The element as a number, for summaries.
+    fn number(self) -> Number;
+    /// The element as an `f64`, for means.
+    fn to_f64(self) -> f64;
+    /// The element as a value (a scalar field of this type decodes to this too).
+    fn value(self) -> DynValue;
+    /// A vector of elements as [`Elements`].
+    fn wrap(items: Vec<Self>) -> Elements;
+    /// The stored text of `text` in a scalar field of this type (see [`encode_text`]).
+    fn encode_text(key: &str, field: &str, text: &str) -> Result<Vec<u8>>;
 }
 
-/// Array element types the dynamic decoder knows.
-trait DynElement: Element + PartialOrd {
-    fn number(self) -> Number;
-    fn to_f64(self) -> f64;
-    fn wrap(items: Vec<Self>) -> Elements;
+/// Something done with the elements of an [`Elements`], whatever their type.
+trait ElementsVisitor {
+    type Out;
+    fn visit<A: DynElement>(self, items: &[A]) -> Self::Out;
+}
+
+/// The parts of [`DynElement`] that differ by numpy kind (`b'b'`, `b'u'`, `b'i'`, `b'f'`).
+macro_rules! by_kind {
+    (number, b'f', $x:expr) => {
+        Number::Float(shortest_f64($x))
+    };
+    (number, $kind:tt, $x:expr) => {
+        Number::Int(i128::from($x))
+    };
+    (to_f64, b'f', $x:expr) => {
+        f64::from($x)
+    };
+    (to_f64, $kind:tt, $x:expr) => {
+        i128::from($x) as f64
+    };
+    (value, b'u', $v:ident, $x:expr) => {
+        DynValue::UInt(u128::from($x))
+    };
+    (value, b'i', $v:ident, $x:expr) => {
+        DynValue::Int(i128::from($x))
+    };
+    (value, $kind:tt, $v:ident, $x:expr) => {
+        DynValue::$v($x)
+    };
+    (text, b'b', $t:ty, $key:expr, $field:expr, $text:expr) => {
+        text::bool_text($key, $field, $text)
+    };
+    (text, b'f', $t:ty, $key:expr, $field:expr, $text:expr) => {
+        text::float_text::<$t>($key, $field, $text, stringify!($t), <$t>::is_infinite)
+    };
+    (text, $kind:tt, $t:ty, $key:expr, $field:expr, $text:expr) => {
+        text::int_text::<$t>($key, $field, $text, stringify!($t))
+    };
 }
 
 macro_rules! dyn_elements {
-    (int: $($t:ty => $v:ident),*; float: $($f:ty => $fv:ident),*) => {
+    ($($t:ty => $name:literal, $kind:tt, $v:ident;)*) => {
+        /// Every element of an array, in C order, typed as stored.
+        #[derive(Debug, Clone, PartialEq)]
+        #[allow(missing_docs)] // one variant per numpy dtype, named after it
+        pub enum Elements {
+            $($v(Vec<$t>),)*
+        }
+
+        impl Elements {
+            fn visit<V: ElementsVisitor>(&self, visitor: V) -> V::Out {
+                match self {
+                    $(Elements::$v(items) => visitor.visit(items),)*
+                }
+            }
+        }
+
         $(impl DynElement for $t {
             fn number(self) -> Number {
-                Number::Int(i128::from(self))
+                by_kind!(number, $kind, self)
             }
             fn to_f64(self) -> f64 {
-                i128::from(self) as f64
+                by_kind!(to_f64, $kind, self)
+            }
+            fn value(self) -> DynValue {
+                by_kind!(value, $kind, $v, self)
             }
             fn wrap(items: Vec<Self>) -> Elements {
                 Elements::$v(items)
             }
-        })*
-        $(impl DynElement for $f {
-            fn number(self) -> Number {
-                Number::Float(shortest_f64(self))
-            }
-            fn to_f64(self) -> f64 {
-                f64::from(self)
-            }
-            fn wrap(items: Vec<Self>) -> Elements {
-                Elements::$fv(items)
+            fn encode_text(key: &str, field: &str, text: &str) -> Result<Vec<u8>> {
+                by_kind!(text, $kind, $t, key, field, text)
             }
         })*
+
+        /// The array at the reader's path, if `dtype` is an element type reem reads.
+        fn typed_array_of(
+            dtype: &Dtype,
+            r: &mut FieldReader<'_, '_>,
+            ndim: Option<usize>,
+            shape: Option<&[usize]>,
+            arrays: Arrays,
+        ) -> Option<Result<DynArray>> {
+            $(if dtype.holds::<$t>() {
+                return Some(typed_array::<$t>(r, ndim, shape, arrays));
+            })*
+            None
+        }
+
+        /// A scalar field whose type is an element type, decoded; `None` for other types.
+        fn element_field(ty: &FieldType, r: &mut FieldReader<'_, '_>) -> Option<Result<DynValue>> {
+            match ty {
+                $(FieldType::$v => Some(<$t as ReemField>::decode(r).map(<$t>::value)),)*
+                _ => None,
+            }
+        }
+
+        /// The Rust name of an element type (`f64`); `None` for other types.
+        fn element_type_name(ty: &FieldType) -> Option<&'static str> {
+            match ty {
+                $(FieldType::$v => Some(stringify!($t)),)*
+                _ => None,
+            }
+        }
+
+        /// [`DynElement::encode_text`] of an element type; `None` for other types.
+        fn element_text(
+            ty: &FieldType,
+            key: &str,
+            field: &str,
+            text: &str,
+        ) -> Option<Result<Vec<u8>>> {
+            match ty {
+                $(FieldType::$v => Some(<$t>::encode_text(key, field, text)),)*
+                _ => None,
+            }
+        }
     };
 }
 
-dyn_elements! {
-    int: bool => Bool, u8 => U8, u16 => U16, u32 => U32, u64 => U64,
-         i8 => I8, i16 => I16, i32 => I32, i64 => I64;
-    float: f32 => F32, f64 => F64
-}
+array::for_each_element!(dyn_elements);
 
 /// The `f64` whose shortest text is the shortest text of `x` (`0.1f32` becomes `0.1`, not
 /// `0.10000000149011612`), so that an `f32` prints as it was written.
@@ -423,20 +502,12 @@ impl Decoder<'_, '_> {
         }
         let mut r = FieldReader::new(self.key, self.hash, FieldPath::at(path));
         let r = &mut r;
+        if let Some(value) = element_field(&f.ty, r) {
+            return value;
+        }
         Ok(match &f.ty {
-            FieldType::Bool => DynValue::Bool(bool::decode(r)?),
-            FieldType::U8 => DynValue::UInt(u8::decode(r)?.into()),
-            FieldType::U16 => DynValue::UInt(u16::decode(r)?.into()),
-            FieldType::U32 => DynValue::UInt(u32::decode(r)?.into()),
-            FieldType::U64 => DynValue::UInt(u64::decode(r)?.into()),
             FieldType::U128 => DynValue::UInt(u128::decode(r)?),
-            FieldType::I8 => DynValue::Int(i8::decode(r)?.into()),
-            FieldType::I16 => DynValue::Int(i16::decode(r)?.into()),
-            FieldType::I32 => DynValue::Int(i32::decode(r)?.into()),
-            FieldType::I64 => DynValue::Int(i64::decode(r)?.into()),
             FieldType::I128 => DynValue::Int(i128::decode(r)?),
-            FieldType::F32 => DynValue::F32(f32::decode(r)?),
-            FieldType::F64 => DynValue::F64(f64::decode(r)?),
             FieldType::Char => DynValue::Char(char::decode(r)?),
             FieldType::String => DynValue::String(String::decode(r)?),
             FieldType::Enum { variants } => {
@@ -473,6 +544,13 @@ impl Decoder<'_, '_> {
                     fields,
                 }
             }
+            _ => {
+                return Err(r.invalid_at(
+                    SCHEMA_FIELD,
+                    "a field type this reader knows",
+                    format!("{:?} for field {path:?}", describe_type(&f.ty)),
+                ))
+            }
         })
     }
 
@@ -483,30 +561,17 @@ impl Decoder<'_, '_> {
         ndim: Option<usize>,
         shape: Option<&[usize]>,
     ) -> Result<DynArray> {
+        let field = r.path().as_str().to_owned();
         let unknown = || Error::InvalidField {
             key: self.key.to_owned(),
             field: SCHEMA_FIELD.to_owned(),
             expected: "an array dtype reem reads (bool, int8 … int64, uint8 … uint64, \
                        float32, float64)"
                 .to_owned(),
-            found: format!("{dtype:?} for field {:?}", r.path().as_str()),
+            found: format!("{dtype:?} for field {field:?}"),
         };
         let d = Dtype::parse(dtype.as_bytes()).ok_or_else(unknown)?;
-        let arrays = self.arrays;
-        match (d.kind, d.size) {
-            (b'b', 1) => typed_array::<bool>(r, ndim, shape, arrays),
-            (b'u', 1) => typed_array::<u8>(r, ndim, shape, arrays),
-            (b'u', 2) => typed_array::<u16>(r, ndim, shape, arrays),
-            (b'u', 4) => typed_array::<u32>(r, ndim, shape, arrays),
-            (b'u', 8) => typed_array::<u64>(r, ndim, shape, arrays),
-            (b'i', 1) => typed_array::<i8>(r, ndim, shape, arrays),
-            (b'i', 2) => typed_array::<i16>(r, ndim, shape, arrays),
-            (b'i', 4) => typed_array::<i32>(r, ndim, shape, arrays),
-            (b'i', 8) => typed_array::<i64>(r, ndim, shape, arrays),
-            (b'f', 4) => typed_array::<f32>(r, ndim, shape, arrays),
-            (b'f', 8) => typed_array::<f64>(r, ndim, shape, arrays),
-            _ => Err(unknown()),
-        }
+        typed_array_of(&d, r, ndim, shape, self.arrays).unwrap_or_else(|| Err(unknown()))
     }
 
     fn list(&mut self, r: &mut FieldReader<'_, '_>, items: &[FieldSchema]) -> Result<DynValue> {

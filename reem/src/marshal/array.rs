@@ -86,8 +86,76 @@ fn swapped<T: bytemuck::Pod>(mut v: Vec<T>, big_endian: bool) -> Vec<T> {
     v
 }
 
-macro_rules! numeric_elements {
-    ($($t:ty => $name:literal, $kind:literal;)*) => {$(
+/// Calls the macro `$m` once with every array element type, one entry per type, in the
+/// order `bool`, unsigned, signed, floats:
+///
+/// ```text
+/// $m! { bool => "bool", b'b', Bool; u8 => "uint8", b'u', U8; … f64 => "float64", b'f', F64; }
+/// ```
+///
+/// (Rust type, numpy dtype name, numpy kind character, and the name of the variant of
+/// [`FieldType`] and of `dynamic::Elements` for that type.) This is the one list of element
+/// types: the [`Element`] impls, [`Dtype::parse`], and the dynamic decoder's element
+/// tables, values and texts are all expanded from it.
+macro_rules! for_each_element {
+    ($m:ident) => {
+        $m! {
+            bool => "bool", b'b', Bool;
+            u8 => "uint8", b'u', U8;
+            u16 => "uint16", b'u', U16;
+            u32 => "uint32", b'u', U32;
+            u64 => "uint64", b'u', U64;
+            i8 => "int8", b'i', I8;
+            i16 => "int16", b'i', I16;
+            i32 => "int32", b'i', I32;
+            i64 => "int64", b'i', I64;
+            f32 => "float32", b'f', F32;
+            f64 => "float64", b'f', F64;
+        }
+    };
+}
+pub(crate) use for_each_element;
+
+/// The [`Element`] impl of one element type: `bool` (kind `b'b'`: one byte, 0 or 1) or a
+/// number.
+macro_rules! element_impl {
+    (b'b', $t:ty, $name:literal) => {
+        impl sealed::Sealed for $t {}
+
+        impl Element for $t {
+            const DTYPE: &'static str = $name;
+            const KIND: u8 = b'b';
+            const SIZE: usize = 1;
+
+            fn as_bytes(items: &[Self]) -> Cow<'_, [u8]> {
+                Cow::Borrowed(bytemuck::cast_slice(items))
+            }
+
+            fn extend_le(out: &mut Vec<u8>, item: Self) {
+                out.push(u8::from(item));
+            }
+
+            fn from_bytes(bytes: &[u8], _big_endian: bool) -> Option<Vec<Self>> {
+                bytes
+                    .iter()
+                    .map(|b| match b {
+                        0 => Some(false),
+                        1 => Some(true),
+                        _ => None,
+                    })
+                    .collect()
+            }
+
+            fn read_one(chunk: &[u8], _big_endian: bool) -> Option<Self> {
+                match chunk {
+                    [0] => Some(false),
+                    [1] => Some(true),
+                    _ => None,
+                }
+            }
+        }
+    };
+    ($kind:tt, $t:ty, $name:literal) => {
         impl sealed::Sealed for $t {}
 
         impl Element for $t {
@@ -136,56 +204,26 @@ macro_rules! numeric_elements {
                 })
             }
         }
-    )*};
+    };
 }
 
-numeric_elements! {
-    u8 => "uint8", b'u';
-    u16 => "uint16", b'u';
-    u32 => "uint32", b'u';
-    u64 => "uint64", b'u';
-    i8 => "int8", b'i';
-    i16 => "int16", b'i';
-    i32 => "int32", b'i';
-    i64 => "int64", b'i';
-    f32 => "float32", b'f';
-    f64 => "float64", b'f';
+macro_rules! element_impls {
+    ($($t:ty => $name:literal, $kind:tt, $variant:ident;)*) => {
+        $(element_impl!($kind, $t, $name);)*
+
+        /// numpy's names of the element types, with their kind and size.
+        const ELEMENT_DTYPES: &[(&str, u8, usize)] = &[$(($name, $kind, std::mem::size_of::<$t>())),*];
+    };
 }
 
-impl sealed::Sealed for bool {}
+for_each_element!(element_impls);
 
-impl Element for bool {
-    const DTYPE: &'static str = "bool";
-    const KIND: u8 = b'b';
-    const SIZE: usize = 1;
-
-    fn as_bytes(items: &[Self]) -> Cow<'_, [u8]> {
-        Cow::Borrowed(bytemuck::cast_slice(items))
-    }
-
-    fn extend_le(out: &mut Vec<u8>, item: Self) {
-        out.push(u8::from(item));
-    }
-
-    fn from_bytes(bytes: &[u8], _big_endian: bool) -> Option<Vec<Self>> {
-        bytes
-            .iter()
-            .map(|b| match b {
-                0 => Some(false),
-                1 => Some(true),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn read_one(chunk: &[u8], _big_endian: bool) -> Option<Self> {
-        match chunk {
-            [0] => Some(false),
-            [1] => Some(true),
-            _ => None,
-        }
-    }
-}
+/// numpy dtype names reem parses but has no element type for.
+const OTHER_DTYPES: &[(&str, u8, usize)] = &[
+    ("float16", b'f', 2),
+    ("complex64", b'c', 8),
+    ("complex128", b'c', 16),
+];
 
 /// A stored dtype, parsed: numpy's name (`float64`) or type string (`<f8`, `>i2`, `|u1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,22 +247,12 @@ impl Dtype {
                 big_endian: false,
             })
         };
-        match text {
-            b"bool" => return named(b'b', 1),
-            b"uint8" => return named(b'u', 1),
-            b"uint16" => return named(b'u', 2),
-            b"uint32" => return named(b'u', 4),
-            b"uint64" => return named(b'u', 8),
-            b"int8" => return named(b'i', 1),
-            b"int16" => return named(b'i', 2),
-            b"int32" => return named(b'i', 4),
-            b"int64" => return named(b'i', 8),
-            b"float16" => return named(b'f', 2),
-            b"float32" => return named(b'f', 4),
-            b"float64" => return named(b'f', 8),
-            b"complex64" => return named(b'c', 8),
-            b"complex128" => return named(b'c', 16),
-            _ => {}
+        if let Some((_, kind, size)) = ELEMENT_DTYPES
+            .iter()
+            .chain(OTHER_DTYPES)
+            .find(|(name, _, _)| name.as_bytes() == text)
+        {
+            return named(*kind, *size);
         }
         let (order, rest) = match text.first()? {
             b'<' | b'=' | b'|' => (false, &text[1..]),
