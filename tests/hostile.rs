@@ -443,3 +443,50 @@ fn array_bytes_checked_for_one_element_type_read_only_as_that_type() {
         "{err}"
     );
 }
+
+mod cache_v1 {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Battery")]
+    pub struct Battery {
+        pub volts: f32,
+    }
+}
+
+mod cache_v2 {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Battery")]
+    pub struct Battery {
+        pub volts: f32,
+        pub amps: Option<f32>,
+    }
+}
+
+#[test]
+fn a_junk_hash_with_a_real_fingerprint_does_not_poison_later_reads() {
+    let h = Harness::start();
+    let old = cache_v1::Battery::schema().unwrap();
+    // One junk hash: the older version's real label and fingerprint, no schema.
+    h.write_raw(
+        "junk",
+        &[
+            ("@label", old.label.as_bytes()),
+            ("@fp", old.fingerprint_hex.as_bytes()),
+            ("volts", b"1"),
+        ],
+    );
+    let err = h.kv.get::<cache_v2::Battery>("junk").unwrap_err();
+    assert!(err.is_schema_mismatch(), "{err}");
+    // Then a legitimate message of the older, compatible version, same fingerprint.
+    h.kv.set("good", &cache_v1::Battery { volts: 12.5 })
+        .unwrap();
+    assert_eq!(
+        h.kv.get::<cache_v2::Battery>("good").unwrap(),
+        cache_v2::Battery {
+            volts: 12.5,
+            amps: None
+        }
+    );
+    // The junk is still refused, and the good message still reads.
+    assert!(h.kv.get::<cache_v2::Battery>("junk").is_err());
+    assert_eq!(h.kv.get::<cache_v2::Battery>("good").unwrap().volts, 12.5);
+}

@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cache;
 mod error;
 mod handle;
 mod interface;
