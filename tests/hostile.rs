@@ -490,3 +490,52 @@ fn a_junk_hash_with_a_real_fingerprint_does_not_poison_later_reads() {
     assert!(h.kv.get::<cache_v2::Battery>("junk").is_err());
     assert_eq!(h.kv.get::<cache_v2::Battery>("good").unwrap().volts, 12.5);
 }
+
+/// Runs `f` on a thread with a 256 KiB stack: a recursion driven by stored data overflows
+/// it (and aborts the test process) long before it would overflow a main thread's.
+fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn a_schema_naming_a_field_20000_segments_deep_is_an_error_not_a_crash() {
+    use reem::dynamic::{self, Arrays};
+    use reem::marshal::HashView;
+    use reem::schema::{FieldSchema, FieldType, Schema};
+    let h = Harness::start();
+    let name = vec!["a"; 20_000].join(".");
+    let schema = Schema::new(
+        "Deep".into(),
+        vec![FieldSchema {
+            name: name.clone(),
+            ty: FieldType::U8,
+            optional: false,
+        }],
+    );
+    assert!(schema.json.len() > 40_000);
+    h.write_raw(
+        "deep",
+        &[
+            ("@label", b"Deep"),
+            ("@fp", schema.fingerprint_hex.as_bytes()),
+            ("@schema", schema.json.as_bytes()),
+            (&name, b"1"),
+        ],
+    );
+    let reply = raw_reply(&h, "deep");
+    let err = on_small_stack(move || {
+        let hash = HashView::from_hgetall("deep", &reply)?;
+        dynamic::decode("deep", &hash, Arrays::Full).map(|_| ())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidField { field, .. } if field == "@schema"),
+        "{err}"
+    );
+    assert!(err.to_string().len() < 400, "{err}");
+}

@@ -645,7 +645,7 @@ struct Tree {
 
 impl Tree {
     fn insert(&mut self, name: &str, value: DynValue) -> std::result::Result<(), String> {
-        let conflict = || format!("the field {name:?} overlaps another");
+        let conflict = || format!("the field {} overlaps another", show_bytes(name.as_bytes()));
         let mut node = self;
         if !name.is_empty() {
             for seg in name.split(SEPARATOR) {
@@ -672,20 +672,59 @@ impl Tree {
 
     /// The value; a group whose fields are all absent is itself absent, unless it is the
     /// message (`collapse` false).
+    /// Iterative: a name may be 32 segments deep, and a stack frame per segment is too
+    /// much for small stacks in debug builds.
     fn finish(self, collapse: bool) -> DynValue {
-        if let Some(v) = self.leaf {
-            return v;
+        /// A group being finished: its name, its children left, its fields done.
+        struct Open {
+            name: String,
+            collapse: bool,
+            left: std::vec::IntoIter<(String, Tree)>,
+            done: Vec<(String, DynValue)>,
         }
-        let fields: Vec<(String, DynValue)> = self
-            .children
-            .into_iter()
-            .map(|(n, t)| (n, t.finish(true)))
-            .collect();
-        if collapse && !fields.is_empty() && fields.iter().all(|(_, v)| *v == DynValue::Absent) {
-            DynValue::Absent
-        } else {
-            DynValue::Struct(fields)
+        let mut open: Vec<Open> = Vec::new();
+        let mut node = (String::new(), self, collapse);
+        loop {
+            let (name, tree, collapse) = node;
+            let mut finished = match tree.leaf {
+                Some(v) => Some((name, v)),
+                None => {
+                    open.push(Open {
+                        name,
+                        collapse,
+                        done: Vec::with_capacity(tree.children.len()),
+                        left: tree.children.into_iter(),
+                    });
+                    None
+                }
+            };
+            // Hand the finished value to its group; close groups that are complete.
+            loop {
+                let Some(top) = open.last_mut() else {
+                    return finished.map_or(DynValue::Absent, |(_, v)| v);
+                };
+                if let Some(field) = finished.take() {
+                    top.done.push(field);
+                }
+                if let Some((n, t)) = top.left.next() {
+                    node = (n, t, true);
+                    break;
+                }
+                if let Some(group) = open.pop() {
+                    finished = Some((group.name, group_value(group.done, group.collapse)));
+                }
+            }
         }
+    }
+}
+
+/// A group of fields as one value: absent if every field is (and `collapse`), else a
+/// struct.
+fn group_value(fields: Vec<(String, DynValue)>, collapse: bool) -> DynValue {
+    if collapse && !fields.is_empty() && fields.iter().all(|(_, v)| *v == DynValue::Absent) {
+        DynValue::Absent
+    } else {
+        DynValue::Struct(fields)
     }
 }
 

@@ -17,7 +17,9 @@ mod compat;
 mod types;
 
 pub use builder::SchemaBuilder;
-pub use types::{FieldSchema, FieldType, Schema, FORMAT_VERSION};
+pub use types::{
+    FieldSchema, FieldType, Schema, FORMAT_VERSION, MAX_FIELD_DEPTH, MAX_SCHEMA_NESTING,
+};
 
 pub(crate) use compat::check_compatible;
 
