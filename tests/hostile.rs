@@ -539,3 +539,48 @@ fn a_schema_naming_a_field_20000_segments_deep_is_an_error_not_a_crash() {
     );
     assert!(err.to_string().len() < 400, "{err}");
 }
+
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Sparse {
+    rows: Vec<Vec<Option<String>>>,
+}
+
+#[test]
+fn nested_lists_of_absent_values_share_one_allowance() {
+    let h = Harness::start();
+    h.kv.set(
+        "sparse",
+        &Sparse {
+            rows: vec![vec![None, Some("x".into())]],
+        },
+    )
+    .unwrap();
+    // 100 inner lists each claiming 65 000 `None`s: within the old bound of every list
+    // (stored fields + 65 536), 6.5 million elements in all from a few kilobytes.
+    let mut con = h.raw();
+    let mut pipe = redis::pipe();
+    pipe.cmd("HSET").arg("sparse").arg("rows.len").arg("100");
+    for i in 0..100 {
+        pipe.arg(format!("rows.{i}.len")).arg("65000");
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    let start = std::time::Instant::now();
+    let err = match h.kv.get::<Sparse>("sparse") {
+        Err(e) => e,
+        Ok(s) => panic!(
+            "decoded {} elements",
+            s.rows.iter().map(Vec::len).sum::<usize>()
+        ),
+    };
+    assert!(
+        matches!(&err, Error::InvalidField { field, .. } if field.starts_with("rows.")),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    // A sparse list the allowance covers still reads.
+    let ok = Sparse {
+        rows: vec![vec![None; 500], vec![Some("y".into()), None]],
+    };
+    h.kv.set("sparse", &ok).unwrap();
+    assert_eq!(h.kv.get::<Sparse>("sparse").unwrap(), ok);
+}

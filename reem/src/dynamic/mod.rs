@@ -61,10 +61,6 @@ mod tests;
 
 pub use text::{describe_type, encode_text};
 
-/// Decoding work allowed beyond twice the number of stored fields: list elements and
-/// optional fields found absent cost one step each, without reading a stored field.
-const SPARE_STEPS: usize = 1 << 17;
-
 /// What [`decode`] does with arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Arrays {
@@ -438,11 +434,8 @@ pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessa
         .and_then(|l| std::str::from_utf8(l).ok())
         .map_or_else(|| schema.label.clone(), str::to_owned);
     let mut d = Decoder {
-        key,
-        hash,
+        r: FieldReader::new(key, hash, FieldPath::root()),
         arrays,
-        steps: 0,
-        limit: hash.len().saturating_mul(2).saturating_add(SPARE_STEPS),
     };
     let value = d.fields("", &schema.fields)?;
     Ok(DynMessage {
@@ -452,12 +445,20 @@ pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessa
     })
 }
 
+/// What an optional field found absent costs the decode's allowance besides its name: its
+/// entry in the struct that holds it and in the tree that builds the struct.
+const ABSENT_FIELD: usize =
+    std::mem::size_of::<(String, DynValue)>() + std::mem::size_of::<(String, Tree)>();
+
+/// What a group of fields (`base` in `base.x`) costs the decode's allowance besides its
+/// name: the same. Names are at most 32 segments deep, but a schema may name many.
+const GROUP: usize = ABSENT_FIELD;
+
 struct Decoder<'h, 'v> {
-    key: &'h str,
-    hash: &'h HashView<'v>,
+    /// One reader for the whole decode: its allowance for values that store nothing (list
+    /// elements, absent optional fields) is shared by every list and every level.
+    r: FieldReader<'h, 'v>,
     arrays: Arrays,
-    steps: usize,
-    limit: usize,
 }
 
 impl Decoder<'_, '_> {
@@ -466,45 +467,35 @@ impl Decoder<'_, '_> {
         let mut tree = Tree::default();
         for f in fields {
             let path = join(prefix, &f.name);
+            let saved = self.r.set_path(FieldPath::at(&path));
             let value = self.field(&path, f)?;
-            tree.insert(&f.name, value)
+            let groups = tree
+                .insert(&f.name, value)
                 .map_err(|why| Error::InvalidField {
-                    key: self.key.to_owned(),
+                    key: self.r.key().to_owned(),
                     field: SCHEMA_FIELD.to_owned(),
                     expected: "a schema whose field names do not overlap".to_owned(),
                     found: why,
                 })?;
+            if groups > 0 {
+                self.r
+                    .spend(groups.saturating_mul(GROUP).saturating_add(f.name.len()))?;
+            }
+            self.r.set_path(saved);
         }
         Ok(tree.finish(!prefix.is_empty()))
     }
 
-    fn step(&mut self, path: &str) -> Result<()> {
-        self.steps += 1;
-        if self.steps > self.limit {
-            return Err(Error::InvalidField {
-                key: self.key.to_owned(),
-                field: FieldPath::at(path).leaf().to_owned(),
-                expected: "lists and optional fields that fit the stored fields".to_owned(),
-                found: format!(
-                    "a schema needing more than {} decoding steps for {} stored fields",
-                    self.limit,
-                    self.hash.len()
-                ),
-            });
-        }
-        Ok(())
-    }
-
+    /// The field `f`, stored at `path` (where the reader stands).
     fn field(&mut self, path: &str, f: &FieldSchema) -> Result<DynValue> {
-        self.step(path)?;
-        if f.optional && !self.hash.has_under(path) {
+        if f.optional && !self.r.has_any() {
+            self.r.spend(ABSENT_FIELD + path.len())?;
             return Ok(DynValue::Absent);
         }
-        let mut r = FieldReader::new(self.key, self.hash, FieldPath::at(path));
-        let r = &mut r;
-        if let Some(value) = element_field(&f.ty, r) {
+        if let Some(value) = element_field(&f.ty, &mut self.r) {
             return value;
         }
+        let r = &mut self.r;
         Ok(match &f.ty {
             FieldType::U128 => DynValue::UInt(u128::decode(r)?),
             FieldType::I128 => DynValue::Int(i128::decode(r)?),
@@ -519,14 +510,14 @@ impl Decoder<'_, '_> {
             }
             FieldType::Json => DynValue::Json(decode_json(r)?),
             FieldType::Array { dtype, ndim, shape } => {
-                DynValue::Array(self.array(r, dtype, *ndim, shape.as_deref())?)
+                DynValue::Array(self.array(dtype, *ndim, shape.as_deref())?)
             }
-            FieldType::List { items } => self.list(r, items)?,
+            FieldType::List { items } => self.list(path, items)?,
             FieldType::Custom { format } => {
                 let leaf = r.path().leaf().to_owned();
                 let below = format!("{path}{SEPARATOR}");
-                let fields: Vec<(String, Vec<u8>)> = self
-                    .hash
+                let fields: Vec<(String, Vec<u8>)> = r
+                    .hash()
                     .entries()
                     .filter(|(n, _)| {
                         !n.starts_with(b"@")
@@ -555,33 +546,39 @@ impl Decoder<'_, '_> {
     }
 
     fn array(
-        &self,
-        r: &mut FieldReader<'_, '_>,
+        &mut self,
         dtype: &str,
         ndim: Option<usize>,
         shape: Option<&[usize]>,
     ) -> Result<DynArray> {
-        let field = r.path().as_str().to_owned();
-        let unknown = || Error::InvalidField {
-            key: self.key.to_owned(),
-            field: SCHEMA_FIELD.to_owned(),
-            expected: "an array dtype reem reads (bool, int8 … int64, uint8 … uint64, \
-                       float32, float64)"
-                .to_owned(),
-            found: format!("{dtype:?} for field {field:?}"),
+        let r = &mut self.r;
+        let unknown = |r: &FieldReader<'_, '_>| {
+            r.invalid_at(
+                SCHEMA_FIELD,
+                "an array dtype reem reads (bool, int8 … int64, uint8 … uint64, \
+                 float32, float64)",
+                format!("{dtype:?} for field {:?}", r.path().as_str()),
+            )
         };
-        let d = Dtype::parse(dtype.as_bytes()).ok_or_else(unknown)?;
-        typed_array_of(&d, r, ndim, shape, self.arrays).unwrap_or_else(|| Err(unknown()))
+        let Some(d) = Dtype::parse(dtype.as_bytes()) else {
+            return Err(unknown(r));
+        };
+        typed_array_of(&d, r, ndim, shape, self.arrays).unwrap_or_else(|| Err(unknown(r)))
     }
 
-    fn list(&mut self, r: &mut FieldReader<'_, '_>, items: &[FieldSchema]) -> Result<DynValue> {
-        let len = crate::marshal::read_list_len(r)?;
-        let stored = self.hash.len();
-        let path = r.path().as_str().to_owned();
-        let mut out = Vec::with_capacity(len.min(stored));
+    /// The list stored at `path` (where the reader stands), element by element. An element
+    /// that stores nothing spends its value and its name from the allowance; one that stores
+    /// something has a stored field of its own.
+    fn list(&mut self, path: &str, items: &[FieldSchema]) -> Result<DynValue> {
+        let len = crate::marshal::read_list_len(&self.r)?;
+        let mut out = Vec::with_capacity(len.min(self.r.hash().len()));
         for i in 0..len {
-            let element = join(&path, itoa::Buffer::new().format(i));
-            self.step(&element)?;
+            let element = join(path, itoa::Buffer::new().format(i));
+            self.r.set_path(FieldPath::at(&element));
+            if !self.r.has_any() {
+                self.r
+                    .spend(std::mem::size_of::<DynValue>() + element.len())?;
+            }
             out.push(self.fields(&element, items)?);
         }
         Ok(DynValue::List(out))
@@ -640,26 +637,27 @@ fn one_of(variants: &[String]) -> String {
 struct Tree {
     leaf: Option<DynValue>,
     children: Vec<(String, Tree)>,
+    /// Children by name, once there are more than [`Tree::INDEXED`].
     index: HashMap<String, usize>,
 }
 
 impl Tree {
-    fn insert(&mut self, name: &str, value: DynValue) -> std::result::Result<(), String> {
+    /// Children found by a linear search up to this many (no map for small groups).
+    const INDEXED: usize = 8;
+
+    /// Places `value` at the dotted `name`; the number of groups this created (each costs
+    /// the decode's allowance [`GROUP`] bytes and its name).
+    fn insert(&mut self, name: &str, value: DynValue) -> std::result::Result<usize, String> {
         let conflict = || format!("the field {} overlaps another", show_bytes(name.as_bytes()));
         let mut node = self;
+        let mut created = 0;
         if !name.is_empty() {
             for seg in name.split(SEPARATOR) {
                 if node.leaf.is_some() {
                     return Err(conflict());
                 }
-                let i = match node.index.get(seg) {
-                    Some(i) => *i,
-                    None => {
-                        node.index.insert(seg.to_owned(), node.children.len());
-                        node.children.push((seg.to_owned(), Tree::default()));
-                        node.children.len() - 1
-                    }
-                };
+                let (i, new) = node.child(seg);
+                created += usize::from(new);
                 node = &mut node.children[i].1;
             }
         }
@@ -667,7 +665,30 @@ impl Tree {
             return Err(conflict());
         }
         node.leaf = Some(value);
-        Ok(())
+        // The last segment is the field itself, not a group.
+        Ok(created.saturating_sub(usize::from(!name.is_empty())))
+    }
+
+    /// The index of the child `seg`, and whether it was just created.
+    fn child(&mut self, seg: &str) -> (usize, bool) {
+        let found = if self.children.len() > Self::INDEXED {
+            self.index.get(seg).copied()
+        } else {
+            self.children.iter().position(|(n, _)| n == seg)
+        };
+        if let Some(i) = found {
+            return (i, false);
+        }
+        let i = self.children.len();
+        self.children.push((seg.to_owned(), Tree::default()));
+        if i == Self::INDEXED {
+            self.index = (self.children.iter().enumerate())
+                .map(|(i, (n, _))| (n.clone(), i))
+                .collect();
+        } else if i > Self::INDEXED {
+            self.index.insert(seg.to_owned(), i);
+        }
+        (i, true)
     }
 
     /// The value; a group whose fields are all absent is itself absent, unless it is the
