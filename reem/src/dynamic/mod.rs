@@ -43,7 +43,7 @@
 //! person typed becomes the field's stored text, checked against the field's stored type, so
 //! the message stays readable by its Rust type and its fingerprint stays valid.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::{show_bytes, Error, Result};
 use crate::marshal::array::{self, Dtype, Element};
@@ -436,6 +436,7 @@ pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessa
     let mut d = Decoder {
         r: FieldReader::new(key, hash, FieldPath::root()),
         arrays,
+        enums: HashMap::new(),
     };
     let value = d.fields("", &schema.fields)?;
     Ok(DynMessage {
@@ -454,16 +455,21 @@ const ABSENT_FIELD: usize =
 /// name: the same. Names are at most 32 segments deep, but a schema may name many.
 const GROUP: usize = ABSENT_FIELD;
 
-struct Decoder<'h, 'v> {
+/// Enums with more variants than this are looked up in a set, not a list.
+const ENUM_SET: usize = 16;
+
+struct Decoder<'h, 'v, 's> {
     /// One reader for the whole decode: its allowance for values that store nothing (list
     /// elements, absent optional fields) is shared by every list and every level.
     r: FieldReader<'h, 'v>,
     arrays: Arrays,
+    /// Variant sets of large enums, by the address of their variant list.
+    enums: HashMap<usize, HashSet<&'s str>>,
 }
 
-impl Decoder<'_, '_> {
+impl<'s> Decoder<'_, '_, 's> {
     /// The fields `fields` (names relative to `prefix`) as one value.
-    fn fields(&mut self, prefix: &str, fields: &[FieldSchema]) -> Result<DynValue> {
+    fn fields(&mut self, prefix: &str, fields: &'s [FieldSchema]) -> Result<DynValue> {
         let mut tree = Tree::default();
         for f in fields {
             let path = join(prefix, &f.name);
@@ -487,7 +493,7 @@ impl Decoder<'_, '_> {
     }
 
     /// The field `f`, stored at `path` (where the reader stands).
-    fn field(&mut self, path: &str, f: &FieldSchema) -> Result<DynValue> {
+    fn field(&mut self, path: &str, f: &'s FieldSchema) -> Result<DynValue> {
         if f.optional && !self.r.has_any() {
             self.r.spend(ABSENT_FIELD + path.len())?;
             return Ok(DynValue::Absent);
@@ -502,11 +508,20 @@ impl Decoder<'_, '_> {
             FieldType::Char => DynValue::Char(char::decode(r)?),
             FieldType::String => DynValue::String(String::decode(r)?),
             FieldType::Enum { variants } => {
-                let raw = r.require()?;
-                match std::str::from_utf8(raw) {
-                    Ok(v) if variants.iter().any(|x| x == v) => DynValue::Enum(v.to_owned()),
-                    _ => return Err(r.invalid(one_of(variants), raw)),
+                let raw = self.r.require()?;
+                let known = match std::str::from_utf8(raw) {
+                    Ok(v) if variants.len() > ENUM_SET => self
+                        .enums
+                        .entry(variants.as_ptr() as usize)
+                        .or_insert_with(|| variants.iter().map(String::as_str).collect())
+                        .contains(v),
+                    Ok(v) => variants.iter().any(|x| x == v),
+                    Err(_) => false,
+                };
+                if !known {
+                    return Err(self.r.invalid(one_of(variants), raw));
                 }
+                DynValue::Enum(String::from_utf8_lossy(raw).into_owned())
             }
             FieldType::Json => DynValue::Json(decode_json(r)?),
             FieldType::Array { dtype, ndim, shape } => {
@@ -514,17 +529,9 @@ impl Decoder<'_, '_> {
             }
             FieldType::List { items } => self.list(path, items)?,
             FieldType::Custom { format } => {
-                let leaf = r.path().leaf().to_owned();
-                let below = format!("{path}{SEPARATOR}");
                 let fields: Vec<(String, Vec<u8>)> = r
                     .hash()
-                    .entries()
-                    .filter(|(n, _)| {
-                        !n.starts_with(b"@")
-                            && (*n == leaf.as_bytes()
-                                || path.is_empty()
-                                || n.starts_with(below.as_bytes()))
-                    })
+                    .under(path)
                     .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
                     .collect();
                 if fields.is_empty() {
@@ -569,7 +576,7 @@ impl Decoder<'_, '_> {
     /// The list stored at `path` (where the reader stands), element by element. An element
     /// that stores nothing spends its value and its name from the allowance; one that stores
     /// something has a stored field of its own.
-    fn list(&mut self, path: &str, items: &[FieldSchema]) -> Result<DynValue> {
+    fn list(&mut self, path: &str, items: &'s [FieldSchema]) -> Result<DynValue> {
         let len = crate::marshal::read_list_len(&self.r)?;
         let mut out = Vec::with_capacity(len.min(self.r.hash().len()));
         for i in 0..len {

@@ -551,3 +551,66 @@ fn types_are_described_briefly() {
         "list of {x: f64, n?: string}"
     );
 }
+
+#[test]
+fn long_lists_of_custom_and_enum_elements_decode_in_linear_time() {
+    // Element `i` of a list of custom fields finds its stored fields by binary search, and
+    // a large enum's variants are looked up in a set: neither costs the size of the hash
+    // (or of the variant list) per element.
+    let n = 30_000;
+    let variants: Vec<String> = (0..n).map(|i| format!("V{i}")).collect();
+    let schema = Schema::new(
+        "Q".into(),
+        vec![
+            f(
+                "c",
+                FieldType::List {
+                    items: vec![f(
+                        "",
+                        FieldType::Custom {
+                            format: "raw".into(),
+                        },
+                    )],
+                },
+            ),
+            f(
+                "e",
+                FieldType::List {
+                    items: vec![f("", FieldType::Enum { variants })],
+                },
+            ),
+        ],
+    );
+    let names: Vec<(String, String)> = (0..n)
+        .flat_map(|i| {
+            [
+                (format!("c.{i}.raw"), "x".to_owned()),
+                (format!("e.{i}"), format!("V{}", n - 1 - i)),
+            ]
+        })
+        .chain([
+            ("c.len".into(), n.to_string()),
+            ("e.len".into(), n.to_string()),
+        ])
+        .collect();
+    let pairs: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    let reply = stored(&schema, &pairs);
+    let start = std::time::Instant::now();
+    let msg = decode_reply(&reply, Arrays::Summary).unwrap();
+    let took = start.elapsed();
+    assert_eq!(
+        msg.value.get(&format!("c.{}", n - 1)),
+        Some(&DynValue::Custom {
+            format: "raw".into(),
+            fields: vec![(format!("c.{}.raw", n - 1), b"x".to_vec())],
+        })
+    );
+    assert_eq!(
+        msg.value.get("e.0"),
+        Some(&DynValue::Enum(format!("V{}", n - 1)))
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}

@@ -163,15 +163,24 @@ impl<'v> HashView<'v> {
     /// True if the hash holds the field `path` itself or any field below it (`path.…`); at
     /// the root, any field that is not reserved.
     pub fn has_under(&self, path: &str) -> bool {
-        if path.is_empty() {
-            return self.entries.iter().any(|e| !e.0.starts_with(b"@"));
-        }
+        self.under(path).next().is_some()
+    }
+
+    /// The fields that are `path` itself or below it (`path.…`; at the root, every field
+    /// that is not reserved), sorted by name. Found by binary search: the cost is the
+    /// number of names that start with `path`, not the size of the hash.
+    pub fn under<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
         let p = path.as_bytes();
         let start = self.entries.partition_point(|e| e.0.as_ref() < p);
         self.entries[start..]
             .iter()
-            .take_while(|e| e.0.starts_with(p))
-            .any(|e| e.0.len() == p.len() || e.0[p.len()] == SEPARATOR as u8)
+            .take_while(move |e| e.0.starts_with(p))
+            .filter(move |e| match e.0.get(p.len()) {
+                _ if p.is_empty() => !e.0.starts_with(b"@"),
+                None => true,
+                Some(b) => *b == SEPARATOR as u8,
+            })
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 }
 
