@@ -584,3 +584,40 @@ fn nested_lists_of_absent_values_share_one_allowance() {
     h.kv.set("sparse", &ok).unwrap();
     assert_eq!(h.kv.get::<Sparse>("sparse").unwrap(), ok);
 }
+
+#[test]
+fn a_full_array_with_no_elements_prints_a_bounded_json() {
+    use reem::dynamic::{self, Arrays};
+    use reem::marshal::HashView;
+    let h = Harness::start();
+    h.kv.set("empty", &ndarray::Array2::<u8>::zeros((3, 0)))
+        .unwrap();
+    let json_of = |reply: &redis::Value| {
+        let hash = HashView::from_hgetall("empty", reply).unwrap();
+        let msg = dynamic::decode("empty", &hash, Arrays::Full).unwrap();
+        let mut out = Capped(Vec::new());
+        serde_json::to_writer(&mut out, &msg.value).map(|_| String::from_utf8(out.0).unwrap())
+    };
+    assert_eq!(json_of(&raw_reply(&h, "empty")).unwrap(), "[[],[],[]]");
+    // A shape whose zero-length axis comes last: no element stored, 4·10^18 empty lists.
+    h.hset("empty", "shape", b"(4000000000000000000, 0)");
+    let err = json_of(&raw_reply(&h, "empty")).unwrap_err();
+    assert!(err.to_string().contains("empty lists"), "{err}");
+}
+
+/// A writer that refuses to grow past 1 MiB (the unbounded output would never end).
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > 1 << 20 {
+            return Err(std::io::Error::other("more than 1 MiB of output"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
