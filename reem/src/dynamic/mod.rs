@@ -33,11 +33,15 @@
 //! same errors. Arrays get the same checks as typed arrays (dtype, shape, byte count, all
 //! before anything is allocated); with [`Arrays::Summary`] their elements are never copied,
 //! only summarised (min, max, mean) in one pass over the stored bytes, while
-//! [`Arrays::Full`] copies them once. Lists are bounded as typed reads bound them, and the
-//! whole decode does work proportional to the number of stored fields (plus a fixed
-//! allowance for absent optional fields), whatever the stored schema claims. A message
-//! whose stored schema is unreadable, of a newer format, or does not match its `@fp` is an
-//! [`Error::InvalidField`] naming `@schema` or `@fp`.
+//! [`Arrays::Full`] copies them once. Whatever the stored schema claims, the whole decode
+//! does work and allocates memory in proportion to the stored hash: what no stored field
+//! pays for (list elements and optional fields found absent, groups of dotted names) spends
+//! one allowance shared by the whole decode, as in typed reads
+//! ([`FieldReader::spare`]); and it recurses only as deep as a stored schema may nest
+//! ([`MAX_SCHEMA_NESTING`](crate::schema::MAX_SCHEMA_NESTING),
+//! [`MAX_FIELD_DEPTH`](crate::schema::MAX_FIELD_DEPTH)), so it fits a small stack. A message
+//! whose stored schema is unreadable, too deep, of a newer format, or does not match its
+//! `@fp` is an [`Error::InvalidField`] naming `@schema` or `@fp`.
 //!
 //! [`encode_text`] goes the other way for one scalar field (what `reem set` does): a text a
 //! person typed becomes the field's stored text, checked against the field's stored type, so
