@@ -402,3 +402,223 @@ fn message_of_a_newer_format_is_refused() {
     h.hset("k", "@schema", reordered.as_bytes());
     assert_eq!(h.kv.get::<Pose2>("k").unwrap().theta, 3.0, "{reordered}");
 }
+
+// ---- one writable key must not freeze, forge or crash anyone ----
+
+/// `HGETALL key` through the raw connection, as the reply a decoder sees.
+fn raw_reply(h: &Harness, key: &str) -> redis::Value {
+    redis::cmd("HGETALL").arg(key).query(&mut h.raw()).unwrap()
+}
+
+#[test]
+fn array_bytes_checked_for_one_element_type_read_only_as_that_type() {
+    use reem::marshal::array::{decode_raw, Element};
+    use reem::marshal::{FieldPath, FieldReader, HashView};
+    let h = Harness::start();
+    let three: &[u8] = &[1, 2, 3];
+    h.write_raw(
+        "bytes3",
+        &[
+            ("arr", three),
+            ("dtype", b"uint8"),
+            ("shape", b"(3,)"),
+            ("strides", b"(1,)"),
+        ],
+    );
+    let reply = raw_reply(&h, "bytes3");
+    let hash = HashView::from_hgetall("bytes3", &reply).unwrap();
+    let mut r = FieldReader::new("bytes3", &hash, FieldPath::root());
+    let raw = decode_raw::<u8>(&mut r, Some(1)).unwrap();
+    let bytes: Vec<u8> = raw.to_vec();
+    assert_eq!(bytes, three);
+    // The public conversions of the sealed `Element` give `None` for a partial element,
+    // never a panic (3 bytes are 1.5 `u16`s).
+    assert_eq!(u16::from_bytes(raw.bytes(), false), None);
+    assert_eq!(f64::from_bytes(raw.bytes(), true), None);
+    assert_eq!(i32::from_owned(raw.bytes().to_vec(), false), None);
+    assert_eq!(bool::from_bytes(raw.bytes(), false), None);
+    // A typed read of another element type is a typed error naming the dtype.
+    let err = h.kv.get::<Vec<u16>>("bytes3").unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidField { field, .. } if field == "dtype"),
+        "{err}"
+    );
+}
+
+mod cache_v1 {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Battery")]
+    pub struct Battery {
+        pub volts: f32,
+    }
+}
+
+mod cache_v2 {
+    #[derive(reem::ReemMarshal, Debug, PartialEq)]
+    #[reem(label = "robot.Battery")]
+    pub struct Battery {
+        pub volts: f32,
+        pub amps: Option<f32>,
+    }
+}
+
+#[test]
+fn a_junk_hash_with_a_real_fingerprint_does_not_poison_later_reads() {
+    let h = Harness::start();
+    let old = cache_v1::Battery::schema().unwrap();
+    // One junk hash: the older version's real label and fingerprint, no schema.
+    h.write_raw(
+        "junk",
+        &[
+            ("@label", old.label.as_bytes()),
+            ("@fp", old.fingerprint_hex.as_bytes()),
+            ("volts", b"1"),
+        ],
+    );
+    let err = h.kv.get::<cache_v2::Battery>("junk").unwrap_err();
+    assert!(err.is_schema_mismatch(), "{err}");
+    // Then a legitimate message of the older, compatible version, same fingerprint.
+    h.kv.set("good", &cache_v1::Battery { volts: 12.5 })
+        .unwrap();
+    assert_eq!(
+        h.kv.get::<cache_v2::Battery>("good").unwrap(),
+        cache_v2::Battery {
+            volts: 12.5,
+            amps: None
+        }
+    );
+    // The junk is still refused, and the good message still reads.
+    assert!(h.kv.get::<cache_v2::Battery>("junk").is_err());
+    assert_eq!(h.kv.get::<cache_v2::Battery>("good").unwrap().volts, 12.5);
+}
+
+/// Runs `f` on a thread with a 256 KiB stack: a recursion driven by stored data overflows
+/// it (and aborts the test process) long before it would overflow a main thread's.
+fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn a_schema_naming_a_field_20000_segments_deep_is_an_error_not_a_crash() {
+    use reem::dynamic::{self, Arrays};
+    use reem::marshal::HashView;
+    use reem::schema::{FieldSchema, FieldType, Schema};
+    let h = Harness::start();
+    let name = vec!["a"; 20_000].join(".");
+    let schema = Schema::new(
+        "Deep".into(),
+        vec![FieldSchema {
+            name: name.clone(),
+            ty: FieldType::U8,
+            optional: false,
+        }],
+    );
+    assert!(schema.json.len() > 40_000);
+    h.write_raw(
+        "deep",
+        &[
+            ("@label", b"Deep"),
+            ("@fp", schema.fingerprint_hex.as_bytes()),
+            ("@schema", schema.json.as_bytes()),
+            (&name, b"1"),
+        ],
+    );
+    let reply = raw_reply(&h, "deep");
+    let err = on_small_stack(move || {
+        let hash = HashView::from_hgetall("deep", &reply)?;
+        dynamic::decode("deep", &hash, Arrays::Full).map(|_| ())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidField { field, .. } if field == "@schema"),
+        "{err}"
+    );
+    assert!(err.to_string().len() < 400, "{err}");
+}
+
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+struct Sparse {
+    rows: Vec<Vec<Option<String>>>,
+}
+
+#[test]
+fn nested_lists_of_absent_values_share_one_allowance() {
+    let h = Harness::start();
+    h.kv.set(
+        "sparse",
+        &Sparse {
+            rows: vec![vec![None, Some("x".into())]],
+        },
+    )
+    .unwrap();
+    // 100 inner lists each claiming 65 000 `None`s: within the old bound of every list
+    // (stored fields + 65 536), 6.5 million elements in all from a few kilobytes.
+    let mut con = h.raw();
+    let mut pipe = redis::pipe();
+    pipe.cmd("HSET").arg("sparse").arg("rows.len").arg("100");
+    for i in 0..100 {
+        pipe.arg(format!("rows.{i}.len")).arg("65000");
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    let start = std::time::Instant::now();
+    let err = match h.kv.get::<Sparse>("sparse") {
+        Err(e) => e,
+        Ok(s) => panic!(
+            "decoded {} elements",
+            s.rows.iter().map(Vec::len).sum::<usize>()
+        ),
+    };
+    assert!(
+        matches!(&err, Error::InvalidField { field, .. } if field.starts_with("rows.")),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    // A sparse list the allowance covers still reads.
+    let ok = Sparse {
+        rows: vec![vec![None; 500], vec![Some("y".into()), None]],
+    };
+    h.kv.set("sparse", &ok).unwrap();
+    assert_eq!(h.kv.get::<Sparse>("sparse").unwrap(), ok);
+}
+
+#[test]
+fn a_full_array_with_no_elements_prints_a_bounded_json() {
+    use reem::dynamic::{self, Arrays};
+    use reem::marshal::HashView;
+    let h = Harness::start();
+    h.kv.set("empty", &ndarray::Array2::<u8>::zeros((3, 0)))
+        .unwrap();
+    let json_of = |reply: &redis::Value| {
+        let hash = HashView::from_hgetall("empty", reply).unwrap();
+        let msg = dynamic::decode("empty", &hash, Arrays::Full).unwrap();
+        let mut out = Capped(Vec::new());
+        serde_json::to_writer(&mut out, &msg.value).map(|_| String::from_utf8(out.0).unwrap())
+    };
+    assert_eq!(json_of(&raw_reply(&h, "empty")).unwrap(), "[[],[],[]]");
+    // A shape whose zero-length axis comes last: no element stored, 4·10^18 empty lists.
+    h.hset("empty", "shape", b"(4000000000000000000, 0)");
+    let err = json_of(&raw_reply(&h, "empty")).unwrap_err();
+    assert!(err.to_string().contains("empty lists"), "{err}");
+}
+
+/// A writer that refuses to grow past 1 MiB (the unbounded output would never end).
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > 1 << 20 {
+            return Err(std::io::Error::other("more than 1 MiB of output"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

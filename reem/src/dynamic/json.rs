@@ -88,59 +88,96 @@ impl Serialize for DynArray {
     }
 }
 
+/// Empty lists a full array with no elements may print (its shape's axes before the first
+/// zero-length one): `(3, 0)` prints `[[], [], []]`, but `(4000000000000000000, 0)` would
+/// print 10^19 bytes for an array that stores none, and is refused.
+pub(crate) const MAX_EMPTY_LISTS: usize = 1 << 16;
+
+/// How many lists (`[…]`) the nested form of an array of `shape` prints, saturating.
+fn lists_printed(shape: &[usize]) -> usize {
+    let mut level = 1usize;
+    let mut total = 1usize;
+    for d in shape.iter().take(shape.len().saturating_sub(1)) {
+        level = level.saturating_mul(*d);
+        total = total.saturating_add(level);
+    }
+    total
+}
+
 fn serialize_elements<S: Serializer>(
     e: &Elements,
     shape: &[usize],
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    fn nested<T, S: Serializer>(
-        items: &[T],
-        shape: &[usize],
-        s: S,
-        one: fn(&T) -> DynValue,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        struct Level<'a, T> {
-            items: &'a [T],
-            shape: &'a [usize],
-            one: fn(&T) -> DynValue,
-        }
-        impl<T> Serialize for Level<'_, T> {
-            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                match self.shape.split_first() {
-                    None => match self.items.first() {
-                        Some(x) => (self.one)(x).serialize(s),
-                        None => s.serialize_none(),
-                    },
-                    Some((&n, rest)) => {
-                        let step = rest.iter().product::<usize>();
-                        let mut seq = s.serialize_seq(Some(n))?;
-                        for i in 0..n {
-                            let start = i.saturating_mul(step).min(self.items.len());
-                            let end = start.saturating_add(step).min(self.items.len());
-                            seq.serialize_element(&Level {
-                                items: &self.items[start..end],
-                                shape: rest,
-                                one: self.one,
-                            })?;
-                        }
-                        seq.end()
+    struct Level<'a, T> {
+        items: &'a [T],
+        shape: &'a [usize],
+    }
+    impl<T: DynElement> Serialize for Level<'_, T> {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            match self.shape.split_first() {
+                None => match self.items.first() {
+                    Some(x) => x.value().serialize(s),
+                    None => s.serialize_none(),
+                },
+                Some((&n, rest)) => {
+                    let step = rest.iter().product::<usize>();
+                    let mut seq = s.serialize_seq(Some(n))?;
+                    for i in 0..n {
+                        let start = i.saturating_mul(step).min(self.items.len());
+                        let end = start.saturating_add(step).min(self.items.len());
+                        seq.serialize_element(&Level {
+                            items: &self.items[start..end],
+                            shape: rest,
+                        })?;
                     }
+                    seq.end()
                 }
             }
         }
-        Level { items, shape, one }.serialize(s)
     }
-    match e {
-        Elements::Bool(v) => nested(v, shape, s, |x| DynValue::Bool(*x)),
-        Elements::U8(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::U16(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::U32(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::U64(v) => nested(v, shape, s, |x| DynValue::UInt((*x).into())),
-        Elements::I8(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::I16(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::I32(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::I64(v) => nested(v, shape, s, |x| DynValue::Int((*x).into())),
-        Elements::F32(v) => nested(v, shape, s, |x| DynValue::F32(*x)),
-        Elements::F64(v) => nested(v, shape, s, |x| DynValue::F64(*x)),
+    struct Nested<'a, S> {
+        shape: &'a [usize],
+        s: S,
+    }
+    impl<S: Serializer> ElementsVisitor for Nested<'_, S> {
+        type Out = std::result::Result<S::Ok, S::Error>;
+        fn visit<A: DynElement>(self, items: &[A]) -> Self::Out {
+            // With elements, every axis is at least 1 long: the lists printed are at most
+            // ndim per element. Without, only the axes before the first empty one print.
+            if items.is_empty() && lists_printed(self.shape) > MAX_EMPTY_LISTS {
+                return Err(serde::ser::Error::custom(format!(
+                    "an array of shape {} has no elements but would print {} empty lists \
+                     (at most {MAX_EMPTY_LISTS})",
+                    array::format_tuple(self.shape),
+                    lists_printed(self.shape)
+                )));
+            }
+            Level {
+                items,
+                shape: self.shape,
+            }
+            .serialize(self.s)
+        }
+    }
+    e.visit(Nested { shape, s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_printed_count_the_nested_brackets() {
+        assert_eq!(lists_printed(&[]), 1);
+        assert_eq!(lists_printed(&[5]), 1);
+        assert_eq!(lists_printed(&[3, 0]), 4);
+        assert_eq!(lists_printed(&[2, 3, 4]), 1 + 2 + 6);
+        assert_eq!(lists_printed(&[0, usize::MAX]), 1);
+        assert_eq!(
+            lists_printed(&[4_000_000_000_000_000_000, 0]),
+            4_000_000_000_000_000_001
+        );
+        assert_eq!(lists_printed(&[usize::MAX, usize::MAX, 0]), usize::MAX);
     }
 }

@@ -33,17 +33,21 @@
 //! same errors. Arrays get the same checks as typed arrays (dtype, shape, byte count, all
 //! before anything is allocated); with [`Arrays::Summary`] their elements are never copied,
 //! only summarised (min, max, mean) in one pass over the stored bytes, while
-//! [`Arrays::Full`] copies them once. Lists are bounded as typed reads bound them, and the
-//! whole decode does work proportional to the number of stored fields (plus a fixed
-//! allowance for absent optional fields), whatever the stored schema claims. A message
-//! whose stored schema is unreadable, of a newer format, or does not match its `@fp` is an
-//! [`Error::InvalidField`] naming `@schema` or `@fp`.
+//! [`Arrays::Full`] copies them once. Whatever the stored schema claims, the whole decode
+//! does work and allocates memory in proportion to the stored hash: what no stored field
+//! pays for (list elements and optional fields found absent, groups of dotted names) spends
+//! one allowance shared by the whole decode, as in typed reads
+//! ([`FieldReader::spare`]); and it recurses only as deep as a stored schema may nest
+//! ([`MAX_SCHEMA_NESTING`](crate::schema::MAX_SCHEMA_NESTING),
+//! [`MAX_FIELD_DEPTH`](crate::schema::MAX_FIELD_DEPTH)), so it fits a small stack. A message
+//! whose stored schema is unreadable, too deep, of a newer format, or does not match its
+//! `@fp` is an [`Error::InvalidField`] naming `@schema` or `@fp`.
 //!
 //! [`encode_text`] goes the other way for one scalar field (what `reem set` does): a text a
 //! person typed becomes the field's stored text, checked against the field's stored type, so
 //! the message stays readable by its Rust type and its fingerprint stays valid.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::{show_bytes, Error, Result};
 use crate::marshal::array::{self, Dtype, Element};
@@ -60,10 +64,6 @@ mod text;
 mod tests;
 
 pub use text::{describe_type, encode_text};
-
-/// Decoding work allowed beyond twice the number of stored fields: list elements and
-/// optional fields found absent cost one step each, without reading a stored field.
-const SPARE_STEPS: usize = 1 << 17;
 
 /// What [`decode`] does with arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -180,62 +180,141 @@ impl std::fmt::Display for Number {
     }
 }
 
-/// Every element of an array, in C order, typed as stored.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)] // one variant per numpy dtype, named after it
-pub enum Elements {
-    Bool(Vec<bool>),
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    U32(Vec<u32>),
-    U64(Vec<u64>),
-    I8(Vec<i8>),
-    I16(Vec<i16>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
+/// Array element types the dynamic decoder knows: every [`Element`].
+trait DynElement: Element + PartialOrd + ReemField {
+    /// The element as a number, for summaries.
+    fn number(self) -> Number;
+    /// The element as an `f64`, for means.
+    fn to_f64(self) -> f64;
+    /// The element as a value (a scalar field of this type decodes to this too).
+    fn value(self) -> DynValue;
+    /// A vector of elements as [`Elements`].
+    fn wrap(items: Vec<Self>) -> Elements;
+    /// The stored text of `text` in a scalar field of this type (see [`encode_text`]).
+    fn encode_text(key: &str, field: &str, text: &str) -> Result<Vec<u8>>;
 }
 
-/// Array element types the dynamic decoder knows.
-trait DynElement: Element + PartialOrd {
-    fn number(self) -> Number;
-    fn to_f64(self) -> f64;
-    fn wrap(items: Vec<Self>) -> Elements;
+/// Something done with the elements of an [`Elements`], whatever their type.
+trait ElementsVisitor {
+    type Out;
+    fn visit<A: DynElement>(self, items: &[A]) -> Self::Out;
+}
+
+/// The parts of [`DynElement`] that differ by numpy kind (`b'b'`, `b'u'`, `b'i'`, `b'f'`).
+macro_rules! by_kind {
+    (number, b'f', $x:expr) => {
+        Number::Float(shortest_f64($x))
+    };
+    (number, $kind:tt, $x:expr) => {
+        Number::Int(i128::from($x))
+    };
+    (to_f64, b'f', $x:expr) => {
+        f64::from($x)
+    };
+    (to_f64, $kind:tt, $x:expr) => {
+        i128::from($x) as f64
+    };
+    (value, b'u', $v:ident, $x:expr) => {
+        DynValue::UInt(u128::from($x))
+    };
+    (value, b'i', $v:ident, $x:expr) => {
+        DynValue::Int(i128::from($x))
+    };
+    (value, $kind:tt, $v:ident, $x:expr) => {
+        DynValue::$v($x)
+    };
+    (text, b'b', $t:ty, $key:expr, $field:expr, $text:expr) => {
+        text::bool_text($key, $field, $text)
+    };
+    (text, b'f', $t:ty, $key:expr, $field:expr, $text:expr) => {
+        text::float_text::<$t>($key, $field, $text, stringify!($t), <$t>::is_infinite)
+    };
+    (text, $kind:tt, $t:ty, $key:expr, $field:expr, $text:expr) => {
+        text::int_text::<$t>($key, $field, $text, stringify!($t))
+    };
 }
 
 macro_rules! dyn_elements {
-    (int: $($t:ty => $v:ident),*; float: $($f:ty => $fv:ident),*) => {
+    ($($t:ty => $name:literal, $kind:tt, $v:ident;)*) => {
+        /// Every element of an array, in C order, typed as stored.
+        #[derive(Debug, Clone, PartialEq)]
+        #[allow(missing_docs)] // one variant per numpy dtype, named after it
+        pub enum Elements {
+            $($v(Vec<$t>),)*
+        }
+
+        impl Elements {
+            fn visit<V: ElementsVisitor>(&self, visitor: V) -> V::Out {
+                match self {
+                    $(Elements::$v(items) => visitor.visit(items),)*
+                }
+            }
+        }
+
         $(impl DynElement for $t {
             fn number(self) -> Number {
-                Number::Int(i128::from(self))
+                by_kind!(number, $kind, self)
             }
             fn to_f64(self) -> f64 {
-                i128::from(self) as f64
+                by_kind!(to_f64, $kind, self)
+            }
+            fn value(self) -> DynValue {
+                by_kind!(value, $kind, $v, self)
             }
             fn wrap(items: Vec<Self>) -> Elements {
                 Elements::$v(items)
             }
-        })*
-        $(impl DynElement for $f {
-            fn number(self) -> Number {
-                Number::Float(shortest_f64(self))
-            }
-            fn to_f64(self) -> f64 {
-                f64::from(self)
-            }
-            fn wrap(items: Vec<Self>) -> Elements {
-                Elements::$fv(items)
+            fn encode_text(key: &str, field: &str, text: &str) -> Result<Vec<u8>> {
+                by_kind!(text, $kind, $t, key, field, text)
             }
         })*
+
+        /// The array at the reader's path, if `dtype` is an element type reem reads.
+        fn typed_array_of(
+            dtype: &Dtype,
+            r: &mut FieldReader<'_, '_>,
+            ndim: Option<usize>,
+            shape: Option<&[usize]>,
+            arrays: Arrays,
+        ) -> Option<Result<DynArray>> {
+            $(if dtype.holds::<$t>() {
+                return Some(typed_array::<$t>(r, ndim, shape, arrays));
+            })*
+            None
+        }
+
+        /// A scalar field whose type is an element type, decoded; `None` for other types.
+        fn element_field(ty: &FieldType, r: &mut FieldReader<'_, '_>) -> Option<Result<DynValue>> {
+            match ty {
+                $(FieldType::$v => Some(<$t as ReemField>::decode(r).map(<$t>::value)),)*
+                _ => None,
+            }
+        }
+
+        /// The Rust name of an element type (`f64`); `None` for other types.
+        fn element_type_name(ty: &FieldType) -> Option<&'static str> {
+            match ty {
+                $(FieldType::$v => Some(stringify!($t)),)*
+                _ => None,
+            }
+        }
+
+        /// [`DynElement::encode_text`] of an element type; `None` for other types.
+        fn element_text(
+            ty: &FieldType,
+            key: &str,
+            field: &str,
+            text: &str,
+        ) -> Option<Result<Vec<u8>>> {
+            match ty {
+                $(FieldType::$v => Some(<$t>::encode_text(key, field, text)),)*
+                _ => None,
+            }
+        }
     };
 }
 
-dyn_elements! {
-    int: bool => Bool, u8 => U8, u16 => U16, u32 => U32, u64 => U64,
-         i8 => I8, i16 => I16, i32 => I32, i64 => I64;
-    float: f32 => F32, f64 => F64
-}
+array::for_each_element!(dyn_elements);
 
 /// The `f64` whose shortest text is the shortest text of `x` (`0.1f32` becomes `0.1`, not
 /// `0.10000000149011612`), so that an `f32` prints as it was written.
@@ -359,11 +438,9 @@ pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessa
         .and_then(|l| std::str::from_utf8(l).ok())
         .map_or_else(|| schema.label.clone(), str::to_owned);
     let mut d = Decoder {
-        key,
-        hash,
+        r: FieldReader::new(key, hash, FieldPath::root()),
         arrays,
-        steps: 0,
-        limit: hash.len().saturating_mul(2).saturating_add(SPARE_STEPS),
+        enums: HashMap::new(),
     };
     let value = d.fields("", &schema.fields)?;
     Ok(DynMessage {
@@ -373,96 +450,92 @@ pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessa
     })
 }
 
-struct Decoder<'h, 'v> {
-    key: &'h str,
-    hash: &'h HashView<'v>,
+/// What an optional field found absent costs the decode's allowance besides its name: its
+/// entry in the struct that holds it and in the tree that builds the struct.
+const ABSENT_FIELD: usize =
+    std::mem::size_of::<(String, DynValue)>() + std::mem::size_of::<(String, Tree)>();
+
+/// What a group of fields (`base` in `base.x`) costs the decode's allowance besides its
+/// name: the same. Names are at most 32 segments deep, but a schema may name many.
+const GROUP: usize = ABSENT_FIELD;
+
+/// Enums with more variants than this are looked up in a set, not a list.
+const ENUM_SET: usize = 16;
+
+struct Decoder<'h, 'v, 's> {
+    /// One reader for the whole decode: its allowance for values that store nothing (list
+    /// elements, absent optional fields) is shared by every list and every level.
+    r: FieldReader<'h, 'v>,
     arrays: Arrays,
-    steps: usize,
-    limit: usize,
+    /// Variant sets of large enums, by the address of their variant list.
+    enums: HashMap<usize, HashSet<&'s str>>,
 }
 
-impl Decoder<'_, '_> {
+impl<'s> Decoder<'_, '_, 's> {
     /// The fields `fields` (names relative to `prefix`) as one value.
-    fn fields(&mut self, prefix: &str, fields: &[FieldSchema]) -> Result<DynValue> {
+    fn fields(&mut self, prefix: &str, fields: &'s [FieldSchema]) -> Result<DynValue> {
         let mut tree = Tree::default();
         for f in fields {
             let path = join(prefix, &f.name);
+            let saved = self.r.set_path(FieldPath::at(&path));
             let value = self.field(&path, f)?;
-            tree.insert(&f.name, value)
+            let groups = tree
+                .insert(&f.name, value)
                 .map_err(|why| Error::InvalidField {
-                    key: self.key.to_owned(),
+                    key: self.r.key().to_owned(),
                     field: SCHEMA_FIELD.to_owned(),
                     expected: "a schema whose field names do not overlap".to_owned(),
                     found: why,
                 })?;
+            if groups > 0 {
+                self.r
+                    .spend(groups.saturating_mul(GROUP).saturating_add(f.name.len()))?;
+            }
+            self.r.set_path(saved);
         }
         Ok(tree.finish(!prefix.is_empty()))
     }
 
-    fn step(&mut self, path: &str) -> Result<()> {
-        self.steps += 1;
-        if self.steps > self.limit {
-            return Err(Error::InvalidField {
-                key: self.key.to_owned(),
-                field: FieldPath::at(path).leaf().to_owned(),
-                expected: "lists and optional fields that fit the stored fields".to_owned(),
-                found: format!(
-                    "a schema needing more than {} decoding steps for {} stored fields",
-                    self.limit,
-                    self.hash.len()
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    fn field(&mut self, path: &str, f: &FieldSchema) -> Result<DynValue> {
-        self.step(path)?;
-        if f.optional && !self.hash.has_under(path) {
+    /// The field `f`, stored at `path` (where the reader stands).
+    fn field(&mut self, path: &str, f: &'s FieldSchema) -> Result<DynValue> {
+        if f.optional && !self.r.has_any() {
+            self.r.spend(ABSENT_FIELD + path.len())?;
             return Ok(DynValue::Absent);
         }
-        let mut r = FieldReader::new(self.key, self.hash, FieldPath::at(path));
-        let r = &mut r;
+        if let Some(value) = element_field(&f.ty, &mut self.r) {
+            return value;
+        }
+        let r = &mut self.r;
         Ok(match &f.ty {
-            FieldType::Bool => DynValue::Bool(bool::decode(r)?),
-            FieldType::U8 => DynValue::UInt(u8::decode(r)?.into()),
-            FieldType::U16 => DynValue::UInt(u16::decode(r)?.into()),
-            FieldType::U32 => DynValue::UInt(u32::decode(r)?.into()),
-            FieldType::U64 => DynValue::UInt(u64::decode(r)?.into()),
             FieldType::U128 => DynValue::UInt(u128::decode(r)?),
-            FieldType::I8 => DynValue::Int(i8::decode(r)?.into()),
-            FieldType::I16 => DynValue::Int(i16::decode(r)?.into()),
-            FieldType::I32 => DynValue::Int(i32::decode(r)?.into()),
-            FieldType::I64 => DynValue::Int(i64::decode(r)?.into()),
             FieldType::I128 => DynValue::Int(i128::decode(r)?),
-            FieldType::F32 => DynValue::F32(f32::decode(r)?),
-            FieldType::F64 => DynValue::F64(f64::decode(r)?),
             FieldType::Char => DynValue::Char(char::decode(r)?),
             FieldType::String => DynValue::String(String::decode(r)?),
             FieldType::Enum { variants } => {
-                let raw = r.require()?;
-                match std::str::from_utf8(raw) {
-                    Ok(v) if variants.iter().any(|x| x == v) => DynValue::Enum(v.to_owned()),
-                    _ => return Err(r.invalid(one_of(variants), raw)),
+                let raw = self.r.require()?;
+                let known = match std::str::from_utf8(raw) {
+                    Ok(v) if variants.len() > ENUM_SET => self
+                        .enums
+                        .entry(variants.as_ptr() as usize)
+                        .or_insert_with(|| variants.iter().map(String::as_str).collect())
+                        .contains(v),
+                    Ok(v) => variants.iter().any(|x| x == v),
+                    Err(_) => false,
+                };
+                if !known {
+                    return Err(self.r.invalid(one_of(variants), raw));
                 }
+                DynValue::Enum(String::from_utf8_lossy(raw).into_owned())
             }
             FieldType::Json => DynValue::Json(decode_json(r)?),
             FieldType::Array { dtype, ndim, shape } => {
-                DynValue::Array(self.array(r, dtype, *ndim, shape.as_deref())?)
+                DynValue::Array(self.array(dtype, *ndim, shape.as_deref())?)
             }
-            FieldType::List { items } => self.list(r, items)?,
+            FieldType::List { items } => self.list(path, items)?,
             FieldType::Custom { format } => {
-                let leaf = r.path().leaf().to_owned();
-                let below = format!("{path}{SEPARATOR}");
-                let fields: Vec<(String, Vec<u8>)> = self
-                    .hash
-                    .entries()
-                    .filter(|(n, _)| {
-                        !n.starts_with(b"@")
-                            && (*n == leaf.as_bytes()
-                                || path.is_empty()
-                                || n.starts_with(below.as_bytes()))
-                    })
+                let fields: Vec<(String, Vec<u8>)> = r
+                    .hash()
+                    .under(path)
                     .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
                     .collect();
                 if fields.is_empty() {
@@ -473,50 +546,50 @@ impl Decoder<'_, '_> {
                     fields,
                 }
             }
+            _ => {
+                return Err(r.invalid_at(
+                    SCHEMA_FIELD,
+                    "a field type this reader knows",
+                    format!("{:?} for field {path:?}", describe_type(&f.ty)),
+                ))
+            }
         })
     }
 
     fn array(
-        &self,
-        r: &mut FieldReader<'_, '_>,
+        &mut self,
         dtype: &str,
         ndim: Option<usize>,
         shape: Option<&[usize]>,
     ) -> Result<DynArray> {
-        let unknown = || Error::InvalidField {
-            key: self.key.to_owned(),
-            field: SCHEMA_FIELD.to_owned(),
-            expected: "an array dtype reem reads (bool, int8 … int64, uint8 … uint64, \
-                       float32, float64)"
-                .to_owned(),
-            found: format!("{dtype:?} for field {:?}", r.path().as_str()),
+        let r = &mut self.r;
+        let unknown = |r: &FieldReader<'_, '_>| {
+            r.invalid_at(
+                SCHEMA_FIELD,
+                "an array dtype reem reads (bool, int8 … int64, uint8 … uint64, \
+                 float32, float64)",
+                format!("{dtype:?} for field {:?}", r.path().as_str()),
+            )
         };
-        let d = Dtype::parse(dtype.as_bytes()).ok_or_else(unknown)?;
-        let arrays = self.arrays;
-        match (d.kind, d.size) {
-            (b'b', 1) => typed_array::<bool>(r, ndim, shape, arrays),
-            (b'u', 1) => typed_array::<u8>(r, ndim, shape, arrays),
-            (b'u', 2) => typed_array::<u16>(r, ndim, shape, arrays),
-            (b'u', 4) => typed_array::<u32>(r, ndim, shape, arrays),
-            (b'u', 8) => typed_array::<u64>(r, ndim, shape, arrays),
-            (b'i', 1) => typed_array::<i8>(r, ndim, shape, arrays),
-            (b'i', 2) => typed_array::<i16>(r, ndim, shape, arrays),
-            (b'i', 4) => typed_array::<i32>(r, ndim, shape, arrays),
-            (b'i', 8) => typed_array::<i64>(r, ndim, shape, arrays),
-            (b'f', 4) => typed_array::<f32>(r, ndim, shape, arrays),
-            (b'f', 8) => typed_array::<f64>(r, ndim, shape, arrays),
-            _ => Err(unknown()),
-        }
+        let Some(d) = Dtype::parse(dtype.as_bytes()) else {
+            return Err(unknown(r));
+        };
+        typed_array_of(&d, r, ndim, shape, self.arrays).unwrap_or_else(|| Err(unknown(r)))
     }
 
-    fn list(&mut self, r: &mut FieldReader<'_, '_>, items: &[FieldSchema]) -> Result<DynValue> {
-        let len = crate::marshal::read_list_len(r)?;
-        let stored = self.hash.len();
-        let path = r.path().as_str().to_owned();
-        let mut out = Vec::with_capacity(len.min(stored));
+    /// The list stored at `path` (where the reader stands), element by element. An element
+    /// that stores nothing spends its value and its name from the allowance; one that stores
+    /// something has a stored field of its own.
+    fn list(&mut self, path: &str, items: &'s [FieldSchema]) -> Result<DynValue> {
+        let len = crate::marshal::read_list_len(&self.r)?;
+        let mut out = Vec::with_capacity(len.min(self.r.hash().len()));
         for i in 0..len {
-            let element = join(&path, itoa::Buffer::new().format(i));
-            self.step(&element)?;
+            let element = join(path, itoa::Buffer::new().format(i));
+            self.r.set_path(FieldPath::at(&element));
+            if !self.r.has_any() {
+                self.r
+                    .spend(std::mem::size_of::<DynValue>() + element.len())?;
+            }
             out.push(self.fields(&element, items)?);
         }
         Ok(DynValue::List(out))
@@ -540,8 +613,8 @@ fn typed_array<A: DynElement>(
         }
     }
     let body = match arrays {
-        Arrays::Summary => ArrayBody::Summary(Stats::of(raw.elements::<A>())),
-        Arrays::Full => ArrayBody::Full(A::wrap(raw.to_vec::<A>())),
+        Arrays::Summary => ArrayBody::Summary(Stats::of(raw.elements())),
+        Arrays::Full => ArrayBody::Full(A::wrap(raw.to_vec())),
     };
     Ok(DynArray {
         dtype: A::DTYPE.to_owned(),
@@ -575,26 +648,27 @@ fn one_of(variants: &[String]) -> String {
 struct Tree {
     leaf: Option<DynValue>,
     children: Vec<(String, Tree)>,
+    /// Children by name, once there are more than [`Tree::INDEXED`].
     index: HashMap<String, usize>,
 }
 
 impl Tree {
-    fn insert(&mut self, name: &str, value: DynValue) -> std::result::Result<(), String> {
-        let conflict = || format!("the field {name:?} overlaps another");
+    /// Children found by a linear search up to this many (no map for small groups).
+    const INDEXED: usize = 8;
+
+    /// Places `value` at the dotted `name`; the number of groups this created (each costs
+    /// the decode's allowance [`GROUP`] bytes and its name).
+    fn insert(&mut self, name: &str, value: DynValue) -> std::result::Result<usize, String> {
+        let conflict = || format!("the field {} overlaps another", show_bytes(name.as_bytes()));
         let mut node = self;
+        let mut created = 0;
         if !name.is_empty() {
             for seg in name.split(SEPARATOR) {
                 if node.leaf.is_some() {
                     return Err(conflict());
                 }
-                let i = match node.index.get(seg) {
-                    Some(i) => *i,
-                    None => {
-                        node.index.insert(seg.to_owned(), node.children.len());
-                        node.children.push((seg.to_owned(), Tree::default()));
-                        node.children.len() - 1
-                    }
-                };
+                let (i, new) = node.child(seg);
+                created += usize::from(new);
                 node = &mut node.children[i].1;
             }
         }
@@ -602,25 +676,87 @@ impl Tree {
             return Err(conflict());
         }
         node.leaf = Some(value);
-        Ok(())
+        // The last segment is the field itself, not a group.
+        Ok(created.saturating_sub(usize::from(!name.is_empty())))
+    }
+
+    /// The index of the child `seg`, and whether it was just created.
+    fn child(&mut self, seg: &str) -> (usize, bool) {
+        let found = if self.children.len() > Self::INDEXED {
+            self.index.get(seg).copied()
+        } else {
+            self.children.iter().position(|(n, _)| n == seg)
+        };
+        if let Some(i) = found {
+            return (i, false);
+        }
+        let i = self.children.len();
+        self.children.push((seg.to_owned(), Tree::default()));
+        if i == Self::INDEXED {
+            self.index = (self.children.iter().enumerate())
+                .map(|(i, (n, _))| (n.clone(), i))
+                .collect();
+        } else if i > Self::INDEXED {
+            self.index.insert(seg.to_owned(), i);
+        }
+        (i, true)
     }
 
     /// The value; a group whose fields are all absent is itself absent, unless it is the
     /// message (`collapse` false).
+    /// Iterative: a name may be 32 segments deep, and a stack frame per segment is too
+    /// much for small stacks in debug builds.
     fn finish(self, collapse: bool) -> DynValue {
-        if let Some(v) = self.leaf {
-            return v;
+        /// A group being finished: its name, its children left, its fields done.
+        struct Open {
+            name: String,
+            collapse: bool,
+            left: std::vec::IntoIter<(String, Tree)>,
+            done: Vec<(String, DynValue)>,
         }
-        let fields: Vec<(String, DynValue)> = self
-            .children
-            .into_iter()
-            .map(|(n, t)| (n, t.finish(true)))
-            .collect();
-        if collapse && !fields.is_empty() && fields.iter().all(|(_, v)| *v == DynValue::Absent) {
-            DynValue::Absent
-        } else {
-            DynValue::Struct(fields)
+        let mut open: Vec<Open> = Vec::new();
+        let mut node = (String::new(), self, collapse);
+        loop {
+            let (name, tree, collapse) = node;
+            let mut finished = match tree.leaf {
+                Some(v) => Some((name, v)),
+                None => {
+                    open.push(Open {
+                        name,
+                        collapse,
+                        done: Vec::with_capacity(tree.children.len()),
+                        left: tree.children.into_iter(),
+                    });
+                    None
+                }
+            };
+            // Hand the finished value to its group; close groups that are complete.
+            loop {
+                let Some(top) = open.last_mut() else {
+                    return finished.map_or(DynValue::Absent, |(_, v)| v);
+                };
+                if let Some(field) = finished.take() {
+                    top.done.push(field);
+                }
+                if let Some((n, t)) = top.left.next() {
+                    node = (n, t, true);
+                    break;
+                }
+                if let Some(group) = open.pop() {
+                    finished = Some((group.name, group_value(group.done, group.collapse)));
+                }
+            }
         }
+    }
+}
+
+/// A group of fields as one value: absent if every field is (and `collapse`), else a
+/// struct.
+fn group_value(fields: Vec<(String, DynValue)>, collapse: bool) -> DynValue {
+    if collapse && !fields.is_empty() && fields.iter().all(|(_, v)| *v == DynValue::Absent) {
+        DynValue::Absent
+    } else {
+        DynValue::Struct(fields)
     }
 }
 

@@ -21,62 +21,14 @@ use crate::marshal::Commands;
 /// # Ok::<(), reem::Error>(())
 /// ```
 pub fn encode_text(key: &str, field: &str, ty: &FieldType, text: &str) -> Result<Vec<u8>> {
-    let refuse = |reason: String| Error::Encode {
-        key: key.to_owned(),
-        field: field.to_owned(),
-        reason,
-    };
-    let shown = show_bytes(text.as_bytes());
-    let number = |what: &str| refuse(format!("{shown} is not {what}"));
-    let t = text.trim();
-    macro_rules! int {
-        ($t:ty) => {
-            stored::<$t>(
-                key,
-                field,
-                t.parse()
-                    .map_err(|_| number(concat!("an integer that fits ", stringify!($t))))?,
-            )
-        };
+    if let Some(stored) = element_text(ty, key, field, text) {
+        return stored;
     }
-    macro_rules! float {
-        ($t:ty) => {{
-            let v: $t = t
-                .parse()
-                .map_err(|_| number(concat!("a number (", stringify!($t), ")")))?;
-            let spelled_inf = t
-                .trim_start_matches(['+', '-'])
-                .to_ascii_lowercase()
-                .starts_with("inf");
-            if v.is_infinite() && !spelled_inf {
-                return Err(number(concat!(
-                    "a number within the range of ",
-                    stringify!($t)
-                )));
-            }
-            stored::<$t>(key, field, v)
-        }};
-    }
+    let refuse = |reason: String| refusal(key, field, reason);
+    let number = |what: &str| refuse(format!("{} is not {what}", show_bytes(text.as_bytes())));
     match ty {
-        FieldType::Bool => match t {
-            "1" => stored(key, field, true),
-            "0" => stored(key, field, false),
-            _ if t.eq_ignore_ascii_case("true") => stored(key, field, true),
-            _ if t.eq_ignore_ascii_case("false") => stored(key, field, false),
-            _ => Err(number("a boolean (1, 0, true or false)")),
-        },
-        FieldType::U8 => int!(u8),
-        FieldType::U16 => int!(u16),
-        FieldType::U32 => int!(u32),
-        FieldType::U64 => int!(u64),
-        FieldType::U128 => int!(u128),
-        FieldType::I8 => int!(i8),
-        FieldType::I16 => int!(i16),
-        FieldType::I32 => int!(i32),
-        FieldType::I64 => int!(i64),
-        FieldType::I128 => int!(i128),
-        FieldType::F32 => float!(f32),
-        FieldType::F64 => float!(f64),
+        FieldType::U128 => int_text::<u128>(key, field, text, "u128"),
+        FieldType::I128 => int_text::<i128>(key, field, text, "i128"),
         FieldType::Char => {
             let mut chars = text.chars();
             match (chars.next(), chars.next()) {
@@ -94,16 +46,93 @@ pub fn encode_text(key: &str, field: &str, ty: &FieldType, text: &str) -> Result
         }
         FieldType::Json => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
             Ok(_) => Ok(text.as_bytes().to_vec()),
-            Err(e) => Err(refuse(format!("{shown} is not JSON text ({e})"))),
+            Err(e) => Err(refuse(format!(
+                "{} is not JSON text ({e})",
+                show_bytes(text.as_bytes())
+            ))),
         },
-        FieldType::Array { .. } | FieldType::List { .. } | FieldType::Custom { .. } => {
-            Err(refuse(format!(
-                "it is {}, not a scalar: only numbers, bool, char, string, enum and JSON \
-                 fields can be set from text",
-                describe_type(ty)
-            )))
-        }
+        _ => Err(refuse(format!(
+            "it is {}, not a scalar: only numbers, bool, char, string, enum and JSON \
+             fields can be set from text",
+            describe_type(ty)
+        ))),
     }
+}
+
+fn refusal(key: &str, field: &str, reason: String) -> Error {
+    Error::Encode {
+        key: key.to_owned(),
+        field: field.to_owned(),
+        reason,
+    }
+}
+
+/// A `bool` field's text: `1`, `0`, `true`, `false` (any case), spaces around allowed.
+pub(super) fn bool_text(key: &str, field: &str, text: &str) -> Result<Vec<u8>> {
+    match text.trim() {
+        "1" => stored(key, field, true),
+        "0" => stored(key, field, false),
+        t if t.eq_ignore_ascii_case("true") => stored(key, field, true),
+        t if t.eq_ignore_ascii_case("false") => stored(key, field, false),
+        _ => Err(refusal(
+            key,
+            field,
+            format!(
+                "{} is not a boolean (1, 0, true or false)",
+                show_bytes(text.as_bytes())
+            ),
+        )),
+    }
+}
+
+/// An integer field's text (`name` is its Rust type), spaces around allowed.
+pub(super) fn int_text<T: ReemField + std::str::FromStr>(
+    key: &str,
+    field: &str,
+    text: &str,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let value: T = text.trim().parse().map_err(|_| {
+        refusal(
+            key,
+            field,
+            format!(
+                "{} is not an integer that fits {name}",
+                show_bytes(text.as_bytes())
+            ),
+        )
+    })?;
+    stored(key, field, value)
+}
+
+/// A float field's text (`name` is its Rust type): `inf`, `-inf`, `nan` too, but not a
+/// finite text too large for the type.
+pub(super) fn float_text<T: ReemField + std::str::FromStr + Copy>(
+    key: &str,
+    field: &str,
+    text: &str,
+    name: &str,
+    is_infinite: fn(T) -> bool,
+) -> Result<Vec<u8>> {
+    let t = text.trim();
+    let number = |what: String| {
+        refusal(
+            key,
+            field,
+            format!("{} is not {what}", show_bytes(text.as_bytes())),
+        )
+    };
+    let v: T = t
+        .parse()
+        .map_err(|_| number(format!("a number ({name})")))?;
+    let spelled_inf = t
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase()
+        .starts_with("inf");
+    if is_infinite(v) && !spelled_inf {
+        return Err(number(format!("a number within the range of {name}")));
+    }
+    stored(key, field, v)
 }
 
 /// The stored text of `value`, from the type's own encoder (it writes into a scratch
@@ -128,20 +157,12 @@ fn stored<T: ReemField>(key: &str, field: &str, value: T) -> Result<Vec<u8>> {
 /// A short human description of a stored type: `f64`, `enum (Idle, Driving)`,
 /// `array float32, 2-D`, `list of 3 fields`.
 pub fn describe_type(ty: &FieldType) -> String {
+    if let Some(name) = element_type_name(ty) {
+        return name.into();
+    }
     match ty {
-        FieldType::Bool => "bool".into(),
-        FieldType::U8 => "u8".into(),
-        FieldType::U16 => "u16".into(),
-        FieldType::U32 => "u32".into(),
-        FieldType::U64 => "u64".into(),
         FieldType::U128 => "u128".into(),
-        FieldType::I8 => "i8".into(),
-        FieldType::I16 => "i16".into(),
-        FieldType::I32 => "i32".into(),
-        FieldType::I64 => "i64".into(),
         FieldType::I128 => "i128".into(),
-        FieldType::F32 => "f32".into(),
-        FieldType::F64 => "f64".into(),
         FieldType::Char => "char".into(),
         FieldType::String => "string".into(),
         FieldType::Enum { variants } => format!("enum ({})", variants.join(" | ")),
@@ -165,5 +186,6 @@ pub fn describe_type(ty: &FieldType) -> String {
             }),
         },
         FieldType::Custom { format } => format!("custom ({format})"),
+        _ => "an unknown type".into(),
     }
 }

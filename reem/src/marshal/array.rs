@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::marker::PhantomData;
 
 use super::{FieldReader, FieldWriter};
 use crate::error::Result;
@@ -59,9 +60,9 @@ pub trait Element: Copy + Default + Send + Sync + 'static + sealed::Sealed {
     /// Appends one element's little-endian bytes.
     fn extend_le(out: &mut Vec<u8>, item: Self);
 
-    /// Copies `bytes` (a whole number of elements, stored in the given byte order) into a
-    /// new vector; `None` if a stored value is not valid for the type (a `bool` byte not
-    /// 0 or 1).
+    /// Copies `bytes` (elements stored in the given byte order) into a new vector; `None` if
+    /// `bytes` is not a whole number of elements or a stored value is not valid for the type
+    /// (a `bool` byte not 0 or 1).
     fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>>;
 
     /// Like [`from_bytes`](Element::from_bytes), but may reuse `bytes`' own buffer instead
@@ -85,8 +86,76 @@ fn swapped<T: bytemuck::Pod>(mut v: Vec<T>, big_endian: bool) -> Vec<T> {
     v
 }
 
-macro_rules! numeric_elements {
-    ($($t:ty => $name:literal, $kind:literal;)*) => {$(
+/// Calls the macro `$m` once with every array element type, one entry per type, in the
+/// order `bool`, unsigned, signed, floats:
+///
+/// ```text
+/// $m! { bool => "bool", b'b', Bool; u8 => "uint8", b'u', U8; … f64 => "float64", b'f', F64; }
+/// ```
+///
+/// (Rust type, numpy dtype name, numpy kind character, and the name of the variant of
+/// [`FieldType`] and of `dynamic::Elements` for that type.) This is the one list of element
+/// types: the [`Element`] impls, [`Dtype::parse`], and the dynamic decoder's element
+/// tables, values and texts are all expanded from it.
+macro_rules! for_each_element {
+    ($m:ident) => {
+        $m! {
+            bool => "bool", b'b', Bool;
+            u8 => "uint8", b'u', U8;
+            u16 => "uint16", b'u', U16;
+            u32 => "uint32", b'u', U32;
+            u64 => "uint64", b'u', U64;
+            i8 => "int8", b'i', I8;
+            i16 => "int16", b'i', I16;
+            i32 => "int32", b'i', I32;
+            i64 => "int64", b'i', I64;
+            f32 => "float32", b'f', F32;
+            f64 => "float64", b'f', F64;
+        }
+    };
+}
+pub(crate) use for_each_element;
+
+/// The [`Element`] impl of one element type: `bool` (kind `b'b'`: one byte, 0 or 1) or a
+/// number.
+macro_rules! element_impl {
+    (b'b', $t:ty, $name:literal) => {
+        impl sealed::Sealed for $t {}
+
+        impl Element for $t {
+            const DTYPE: &'static str = $name;
+            const KIND: u8 = b'b';
+            const SIZE: usize = 1;
+
+            fn as_bytes(items: &[Self]) -> Cow<'_, [u8]> {
+                Cow::Borrowed(bytemuck::cast_slice(items))
+            }
+
+            fn extend_le(out: &mut Vec<u8>, item: Self) {
+                out.push(u8::from(item));
+            }
+
+            fn from_bytes(bytes: &[u8], _big_endian: bool) -> Option<Vec<Self>> {
+                bytes
+                    .iter()
+                    .map(|b| match b {
+                        0 => Some(false),
+                        1 => Some(true),
+                        _ => None,
+                    })
+                    .collect()
+            }
+
+            fn read_one(chunk: &[u8], _big_endian: bool) -> Option<Self> {
+                match chunk {
+                    [0] => Some(false),
+                    [1] => Some(true),
+                    _ => None,
+                }
+            }
+        }
+    };
+    ($kind:tt, $t:ty, $name:literal) => {
         impl sealed::Sealed for $t {}
 
         impl Element for $t {
@@ -109,13 +178,17 @@ macro_rules! numeric_elements {
             }
 
             fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>> {
+                if !bytes.chunks_exact(Self::SIZE).remainder().is_empty() {
+                    return None; // a partial element
+                }
                 let mut v = vec![<$t>::default(); bytes.len() / Self::SIZE];
                 bytemuck::cast_slice_mut::<$t, u8>(&mut v).copy_from_slice(bytes);
                 Some(swapped(v, big_endian))
             }
 
             fn from_owned(bytes: Vec<u8>, big_endian: bool) -> Option<Vec<Self>> {
-                // Succeeds when the buffer's alignment suits the type (always for 1-byte types).
+                // Succeeds when the buffer's alignment and length suit the type (always for
+                // 1-byte types); otherwise `from_bytes` copies, or refuses a partial element.
                 match bytemuck::allocation::try_cast_vec::<u8, $t>(bytes) {
                     Ok(v) => Some(swapped(v, big_endian)),
                     Err((_, bytes)) => Self::from_bytes(&bytes, big_endian),
@@ -131,56 +204,26 @@ macro_rules! numeric_elements {
                 })
             }
         }
-    )*};
+    };
 }
 
-numeric_elements! {
-    u8 => "uint8", b'u';
-    u16 => "uint16", b'u';
-    u32 => "uint32", b'u';
-    u64 => "uint64", b'u';
-    i8 => "int8", b'i';
-    i16 => "int16", b'i';
-    i32 => "int32", b'i';
-    i64 => "int64", b'i';
-    f32 => "float32", b'f';
-    f64 => "float64", b'f';
+macro_rules! element_impls {
+    ($($t:ty => $name:literal, $kind:tt, $variant:ident;)*) => {
+        $(element_impl!($kind, $t, $name);)*
+
+        /// numpy's names of the element types, with their kind and size.
+        const ELEMENT_DTYPES: &[(&str, u8, usize)] = &[$(($name, $kind, std::mem::size_of::<$t>())),*];
+    };
 }
 
-impl sealed::Sealed for bool {}
+for_each_element!(element_impls);
 
-impl Element for bool {
-    const DTYPE: &'static str = "bool";
-    const KIND: u8 = b'b';
-    const SIZE: usize = 1;
-
-    fn as_bytes(items: &[Self]) -> Cow<'_, [u8]> {
-        Cow::Borrowed(bytemuck::cast_slice(items))
-    }
-
-    fn extend_le(out: &mut Vec<u8>, item: Self) {
-        out.push(u8::from(item));
-    }
-
-    fn from_bytes(bytes: &[u8], _big_endian: bool) -> Option<Vec<Self>> {
-        bytes
-            .iter()
-            .map(|b| match b {
-                0 => Some(false),
-                1 => Some(true),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn read_one(chunk: &[u8], _big_endian: bool) -> Option<Self> {
-        match chunk {
-            [0] => Some(false),
-            [1] => Some(true),
-            _ => None,
-        }
-    }
-}
+/// numpy dtype names reem parses but has no element type for.
+const OTHER_DTYPES: &[(&str, u8, usize)] = &[
+    ("float16", b'f', 2),
+    ("complex64", b'c', 8),
+    ("complex128", b'c', 16),
+];
 
 /// A stored dtype, parsed: numpy's name (`float64`) or type string (`<f8`, `>i2`, `|u1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,22 +247,12 @@ impl Dtype {
                 big_endian: false,
             })
         };
-        match text {
-            b"bool" => return named(b'b', 1),
-            b"uint8" => return named(b'u', 1),
-            b"uint16" => return named(b'u', 2),
-            b"uint32" => return named(b'u', 4),
-            b"uint64" => return named(b'u', 8),
-            b"int8" => return named(b'i', 1),
-            b"int16" => return named(b'i', 2),
-            b"int32" => return named(b'i', 4),
-            b"int64" => return named(b'i', 8),
-            b"float16" => return named(b'f', 2),
-            b"float32" => return named(b'f', 4),
-            b"float64" => return named(b'f', 8),
-            b"complex64" => return named(b'c', 8),
-            b"complex128" => return named(b'c', 16),
-            _ => {}
+        if let Some((_, kind, size)) = ELEMENT_DTYPES
+            .iter()
+            .chain(OTHER_DTYPES)
+            .find(|(name, _, _)| name.as_bytes() == text)
+        {
+            return named(*kind, *size);
         }
         let (order, rest) = match text.first()? {
             b'<' | b'=' | b'|' => (false, &text[1..]),
@@ -329,18 +362,34 @@ pub struct Decoded<A> {
     pub data: Vec<A>,
 }
 
-/// A stored array whose fields have been checked, its bytes still borrowed from the reply:
-/// what [`decode_raw`] returns, for encodings that copy the elements straight into a buffer
-/// of their own (a column-major matrix, say).
+/// A stored array of `A` whose fields have been checked, its bytes still borrowed from the
+/// reply: what [`decode_raw`] returns, for encodings that copy the elements straight into a
+/// buffer of their own (a column-major matrix, say).
+///
+/// The element type is part of the type: the bytes were checked for `A` (a whole number of
+/// `A`s, valid `bool` bytes), so the elements can only be read back as `A`.
+///
+/// ```
+/// # fn f(raw: reem::marshal::array::RawArray<'_, u8>) {
+/// let bytes: Vec<u8> = raw.to_vec();
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # fn f(raw: reem::marshal::array::RawArray<'_, u8>) {
+/// let wider: Vec<u16> = raw.to_vec(); // checked as u8: no other element type
+/// # }
+/// ```
 #[derive(Debug, Clone)]
-pub struct RawArray<'v> {
+pub struct RawArray<'v, A> {
     /// The shape, one entry per dimension.
     pub shape: Vec<usize>,
     bytes: Cow<'v, [u8]>,
     big_endian: bool,
+    element: PhantomData<A>,
 }
 
-impl<'v> RawArray<'v> {
+impl<'v, A: Element> RawArray<'v, A> {
     /// The stored element bytes (C order, in the stored byte order).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -351,15 +400,26 @@ impl<'v> RawArray<'v> {
         self.big_endian
     }
 
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / A::SIZE
+    }
+
+    /// True when the array has no element (a zero-length axis).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// Copies the elements, in C order, into a new vector (the one copy of a read).
-    pub fn to_vec<A: Element>(&self) -> Vec<A> {
-        // `decode_raw::<A>` checked the length and (for `bool`) every byte.
+    pub fn to_vec(&self) -> Vec<A> {
+        // `decode_raw::<A>` checked the length and (for `bool`) every byte, so this is never
+        // the empty fallback.
         A::from_bytes(&self.bytes, self.big_endian).unwrap_or_default()
     }
 
     /// The elements in C order, in the stored bytes' own buffer when the reader owned the
     /// reply and the element type allows it (`u8`, `i8`: no copy at all), else copied once.
-    pub fn into_vec<A: Element>(self) -> Vec<A> {
+    pub fn into_vec(self) -> Vec<A> {
         match self.bytes {
             Cow::Owned(bytes) => A::from_owned(bytes, self.big_endian),
             Cow::Borrowed(bytes) => A::from_bytes(bytes, self.big_endian),
@@ -368,7 +428,7 @@ impl<'v> RawArray<'v> {
     }
 
     /// The elements in C order, decoded one by one from the stored bytes.
-    pub fn elements<A: Element>(&self) -> impl ExactSizeIterator<Item = A> + '_ {
+    pub fn elements(&self) -> impl ExactSizeIterator<Item = A> + '_ {
         let big_endian = self.big_endian;
         self.bytes
             .chunks_exact(A::SIZE)
@@ -383,7 +443,7 @@ pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> R
     let shape = raw.shape.clone();
     Ok(Decoded {
         shape,
-        data: raw.into_vec::<A>(),
+        data: raw.into_vec(),
     })
 }
 
@@ -395,7 +455,7 @@ pub fn decode<A: Element>(r: &mut FieldReader<'_, '_>, ndim: Option<usize>) -> R
 pub fn decode_raw<'v, A: Element>(
     r: &mut FieldReader<'_, 'v>,
     ndim: Option<usize>,
-) -> Result<RawArray<'v>> {
+) -> Result<RawArray<'v, A>> {
     let dtype_raw = r.require_child(DTYPE)?;
     let dtype = Dtype::parse(dtype_raw).ok_or_else(|| {
         r.invalid_child(
@@ -451,6 +511,7 @@ pub fn decode_raw<'v, A: Element>(
         shape,
         bytes,
         big_endian: dtype.big_endian,
+        element: PhantomData,
     })
 }
 
@@ -532,5 +593,14 @@ mod tests {
         let v = f64::from_bytes(&1.5f64.to_be_bytes(), true).unwrap();
         assert_eq!(v, vec![1.5]);
         assert_eq!(bool::from_bytes(&[0, 1, 2], false), None);
+    }
+
+    #[test]
+    fn partial_elements_are_refused_not_a_panic() {
+        assert_eq!(u16::from_bytes(&[1, 2, 3], false), None);
+        assert_eq!(f64::from_bytes(&[0; 9], true), None);
+        assert_eq!(i32::from_owned(vec![1, 2, 3, 4, 5], false), None);
+        assert_eq!(u16::from_bytes(&[1, 0], false), Some(vec![1]));
+        assert_eq!(u8::from_owned(vec![1, 2, 3], false), Some(vec![1, 2, 3]));
     }
 }

@@ -4,6 +4,10 @@
 //! are one array (see [`array`](super::array)); any other element is stored one by one,
 //! `NAME.len` holding the length and element `i` stored under `NAME.i` (`tags.0`,
 //! `waypoints.3.x`).
+//!
+//! Reading is bounded by what is stored: an element that stores something has a stored
+//! field of its own, and elements that store nothing (`None`) spend the reader's
+//! [allowance](FieldReader::spare), one for the whole message however its lists nest.
 
 use super::{FieldReader, FieldWriter, ReemField};
 use crate::error::Result;
@@ -11,10 +15,6 @@ use crate::schema::{FieldType, SchemaBuilder};
 
 /// Name of the length field of an element-by-element list.
 pub const LEN_FIELD: &str = "len";
-
-/// Elements that store nothing (`None`) are allowed beyond the number of stored fields only
-/// up to this many, so that a hostile `len` cannot make a reader loop or allocate for ever.
-const MAX_EMPTY_ELEMENTS: usize = 1 << 16;
 
 pub(super) fn describe_indexed<T: ReemField>(schema: &mut SchemaBuilder) {
     let mut item = SchemaBuilder::for_item();
@@ -41,14 +41,15 @@ pub(super) fn encode_indexed<'a, T: ReemField>(
 }
 
 /// The stored length of an element-by-element list at the reader's path, refused when it
-/// is larger than the stored fields allow (see [`MAX_EMPTY_ELEMENTS`]).
+/// is larger than the stored fields allow: every element either stores a field of its own
+/// or stores nothing and costs at least a byte of the reader's [allowance](FieldReader::spare).
 pub(crate) fn read_len(r: &FieldReader<'_, '_>) -> Result<usize> {
     let raw = r.require_child(LEN_FIELD)?;
     let stored = r.hash().len();
     std::str::from_utf8(raw)
         .ok()
         .and_then(|s| s.parse::<usize>().ok())
-        .filter(|n| *n <= stored.saturating_add(MAX_EMPTY_ELEMENTS))
+        .filter(|n| *n <= stored.saturating_add(r.spare()))
         .ok_or_else(|| {
             r.invalid_child(
                 LEN_FIELD,
@@ -58,12 +59,20 @@ pub(crate) fn read_len(r: &FieldReader<'_, '_>) -> Result<usize> {
         })
 }
 
+/// Reads the list at the reader's path element by element. An element that stores nothing
+/// (`None`) spends its size from the reader's allowance, shared by every list of the
+/// decode; one that stores something has a stored field of its own (its `len` if it is a
+/// list), so the stored fields bound those.
 pub(super) fn decode_indexed<T: ReemField>(r: &mut FieldReader<'_, '_>) -> Result<Vec<T>> {
     let len = read_len(r)?;
     let stored = r.hash().len();
+    let empty = std::mem::size_of::<T>().max(1);
     let mut items = Vec::with_capacity(len.min(stored));
     for i in 0..len {
         let mark = r.enter_index(i);
+        if !r.has_any() {
+            r.spend(empty)?;
+        }
         items.push(T::decode(r)?);
         r.leave(mark);
     }

@@ -17,7 +17,19 @@ type Entry<'v> = (Cow<'v, [u8]>, Cow<'v, [u8]>);
 #[derive(Debug)]
 pub struct HashView<'v> {
     entries: Vec<Entry<'v>>,
+    /// The memory the reply took, as [`HashView::reply_size`] counts it.
+    reply_size: usize,
 }
+
+/// What one reply node (a field name or value) occupies besides its bytes.
+const NODE_SIZE: usize = std::mem::size_of::<Value>();
+
+/// The allowance of a decode for values that store nothing (see [`FieldReader::spend`]):
+/// this many bytes, plus [`SPARE_PER_REPLY_BYTE`] per byte of the reply.
+pub(crate) const MIN_SPARE: usize = 16 << 10;
+
+/// See [`MIN_SPARE`].
+pub(crate) const SPARE_PER_REPLY_BYTE: usize = 4;
 
 impl<'v> HashView<'v> {
     /// Views the reply to `HGETALL key` (a RESP2 flat array or a RESP3 map), borrowing it.
@@ -99,7 +111,20 @@ impl<'v> HashView<'v> {
 
     fn sorted(mut entries: Vec<Entry<'v>>) -> Self {
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Self { entries }
+        let reply_size = entries.iter().fold(0usize, |n, (k, v)| {
+            n.saturating_add(k.len() + v.len() + 2 * NODE_SIZE)
+        });
+        Self {
+            entries,
+            reply_size,
+        }
+    }
+
+    /// The memory the reply took: every field name and value, with the size of its reply
+    /// node (a [`redis::Value`]). Decoders size their allowance for values that store
+    /// nothing by it (see [`FieldReader::spare`]).
+    pub fn reply_size(&self) -> usize {
+        self.reply_size
     }
 
     fn index(&self, name: &[u8]) -> Option<usize> {
@@ -138,16 +163,32 @@ impl<'v> HashView<'v> {
     /// True if the hash holds the field `path` itself or any field below it (`path.…`); at
     /// the root, any field that is not reserved.
     pub fn has_under(&self, path: &str) -> bool {
-        if path.is_empty() {
-            return self.entries.iter().any(|e| !e.0.starts_with(b"@"));
-        }
+        self.under(path).next().is_some()
+    }
+
+    /// The fields that are `path` itself or below it (`path.…`; at the root, every field
+    /// that is not reserved), sorted by name. Found by binary search: the cost is the
+    /// number of names that start with `path`, not the size of the hash.
+    pub fn under<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
         let p = path.as_bytes();
         let start = self.entries.partition_point(|e| e.0.as_ref() < p);
         self.entries[start..]
             .iter()
-            .take_while(|e| e.0.starts_with(p))
-            .any(|e| e.0.len() == p.len() || e.0[p.len()] == SEPARATOR as u8)
+            .take_while(move |e| e.0.starts_with(p))
+            .filter(move |e| match e.0.get(p.len()) {
+                _ if p.is_empty() => !e.0.starts_with(b"@"),
+                None => true,
+                Some(b) => *b == SEPARATOR as u8,
+            })
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
+}
+
+/// The allowance of a decode of `hash` for values that store nothing.
+fn allowance(hash: &HashView<'_>) -> usize {
+    hash.reply_size()
+        .saturating_mul(SPARE_PER_REPLY_BYTE)
+        .saturating_add(MIN_SPARE)
 }
 
 fn wrong(key: &str, what: &str) -> Error {
@@ -196,10 +237,16 @@ pub(crate) fn describe_value(v: &Value) -> String {
 }
 
 /// Reads the stored fields of one message, following a [`FieldPath`] as encodings nest.
+///
+/// A reader carries the allowance of its decode for values that store nothing (list
+/// elements and optional fields found absent): such values cost memory that no stored byte
+/// pays for, so one decode may spend at most [`spare`](FieldReader::spare) bytes on them,
+/// across every list and every level of nesting; the stored fields bound everything else.
 pub struct FieldReader<'h, 'v> {
     key: &'h str,
     hash: Access<'h, 'v>,
     path: FieldPath,
+    spare: usize,
 }
 
 /// A reader sees the hash, or owns the right to take values out of it.
@@ -213,6 +260,7 @@ impl<'h, 'v> FieldReader<'h, 'v> {
     pub fn new(key: &'h str, hash: &'h HashView<'v>, path: FieldPath) -> Self {
         Self {
             key,
+            spare: allowance(hash),
             hash: Access::Shared(hash),
             path,
         }
@@ -223,9 +271,41 @@ impl<'h, 'v> FieldReader<'h, 'v> {
     pub fn exclusive(key: &'h str, hash: &'h mut HashView<'v>, path: FieldPath) -> Self {
         Self {
             key,
+            spare: allowance(hash),
             hash: Access::Exclusive(hash),
             path,
         }
+    }
+
+    /// Bytes this decode may still spend on values that store nothing: 16 KiB plus four
+    /// times the [reply size](HashView::reply_size) at the start.
+    pub fn spare(&self) -> usize {
+        self.spare
+    }
+
+    /// Spends `bytes` of the allowance on a value that stores nothing at the current path;
+    /// [`Error::InvalidField`] naming that path once the allowance is used up.
+    pub(crate) fn spend(&mut self, bytes: usize) -> Result<()> {
+        match self.spare.checked_sub(bytes) {
+            Some(left) => {
+                self.spare = left;
+                Ok(())
+            }
+            None => Err(self.invalid_at(
+                self.path.leaf(),
+                "lists and optional fields whose absent values fit the message's allowance",
+                format!(
+                    "more absent values than {} bytes of {} stored fields allow",
+                    self.hash().reply_size(),
+                    self.hash().len()
+                ),
+            )),
+        }
+    }
+
+    /// Moves the reader to `path`, returning where it was.
+    pub(crate) fn set_path(&mut self, path: FieldPath) -> FieldPath {
+        std::mem::replace(&mut self.path, path)
     }
 
     /// The key of the message being read.

@@ -1,42 +1,52 @@
 //! Can a reader of one schema read a message stored with another?
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use super::{FieldSchema, FieldType, Schema};
+use crate::cache::BoundedCache;
 
-/// Bound on cached verdicts, so that hostile fingerprints cannot grow memory.
-const CACHE_LIMIT: usize = 1024;
+/// Verdicts cached per generation of the cache (so that hostile fingerprints cannot grow
+/// memory).
+const CACHE_LIMIT: usize = 256;
+
+/// Stored schemas longer than this are checked at every read instead of being cached.
+const MAX_CACHED_SCHEMA: usize = 64 << 10;
+
+/// A verdict and the stored schema text it was decided on.
+type Verdict = (Arc<[u8]>, Result<(), String>);
 
 /// Decides whether a message stored with `stored` (its `@schema` text, fingerprint
-/// `stored_fp`) can be read as `reader`. Verdicts are cached per pair of fingerprints.
+/// `stored_fp`) can be read as `reader`.
+///
+/// Only a verdict decided on a stored schema that parses and matches its fingerprint is
+/// cached, with that schema's text, and it is reused only for the same text: a hash with a
+/// real fingerprint and a missing, broken or forged (colliding) schema is refused without
+/// changing what any other message's read decides.
 pub(crate) fn check_compatible(
     reader: &Schema,
     stored_fp: &[u8],
     stored: Option<&[u8]>,
 ) -> Result<(), String> {
-    type Verdicts = HashMap<(u64, Vec<u8>), Result<(), String>>;
-    static CACHE: OnceLock<Mutex<Verdicts>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let id = (reader.fingerprint, stored_fp.to_vec());
-    if let Some(v) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-        return v.clone();
-    }
-    let verdict = match stored {
-        None => Err("the message carries no schema".to_owned()),
-        Some(text) => match Schema::parse(text) {
-            Err(e) => Err(format!("its stored schema is unreadable ({e})")),
-            Ok(s) if s.fingerprint_hex.as_bytes() != stored_fp => {
-                Err("its stored schema does not match its fingerprint".to_owned())
-            }
-            Ok(s) => compare(&reader.fields, &s.fields, ""),
-        },
+    static CACHE: OnceLock<BoundedCache<(u64, Vec<u8>), Verdict>> = OnceLock::new();
+    let Some(text) = stored else {
+        return Err("the message carries no schema".to_owned());
     };
-    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if c.len() >= CACHE_LIMIT {
-        c.clear();
+    let cache = CACHE.get_or_init(|| BoundedCache::new(CACHE_LIMIT));
+    let id = (reader.fingerprint, stored_fp.to_vec());
+    if let Some((decided_on, verdict)) = cache.get(&id) {
+        if *decided_on == *text {
+            return verdict;
+        }
     }
-    c.insert(id, verdict.clone());
+    let schema =
+        Schema::parse(text).map_err(|e| format!("its stored schema is unreadable ({e})"))?;
+    if schema.fingerprint_hex.as_bytes() != stored_fp {
+        return Err("its stored schema does not match its fingerprint".to_owned());
+    }
+    let verdict = compare(&reader.fields, &schema.fields, "");
+    if text.len() <= MAX_CACHED_SCHEMA {
+        cache.insert(id, (Arc::from(text), verdict.clone()));
+    }
     verdict
 }
 
@@ -167,5 +177,31 @@ mod tests {
         );
         assert!(check_compatible(&new, b"0000000000000001", Some(old.json.as_bytes())).is_err());
         assert!(check_compatible(&new, b"0000000000000002", Some(b"{not json")).is_err());
+    }
+
+    #[test]
+    fn a_broken_schema_under_a_real_fingerprint_does_not_decide_for_the_real_one() {
+        let old = Schema::new("Q".into(), vec![f("a", FieldType::U8, false)]);
+        let new = Schema::new(
+            "Q".into(),
+            vec![f("a", FieldType::U8, false), f("b", FieldType::U8, true)],
+        );
+        let fp = old.fingerprint_hex.as_bytes();
+        assert!(check_compatible(&new, fp, None).is_err());
+        assert!(check_compatible(&new, fp, Some(b"{not json")).is_err());
+        // Another schema's text under this fingerprint does not match it.
+        let other = Schema::new("Q".into(), vec![f("a", FieldType::I8, false)]);
+        assert!(check_compatible(&new, fp, Some(other.json.as_bytes())).is_err());
+        assert_eq!(
+            check_compatible(&new, fp, Some(old.json.as_bytes())),
+            Ok(())
+        );
+        // And the cached verdict is not reused for another text under the same fingerprint.
+        assert!(check_compatible(&new, fp, None).is_err());
+        assert!(check_compatible(&new, fp, Some(b"{not json")).is_err());
+        assert_eq!(
+            check_compatible(&new, fp, Some(old.json.as_bytes())),
+            Ok(())
+        );
     }
 }

@@ -9,14 +9,17 @@
 //! differ does it parse the stored schema and decide whether it can still read it (fields
 //! added as `Option` or `#[reem(default)]` since the message was written are fine; a changed
 //! type or a missing required field is [`Error::SchemaMismatch`](crate::Error)). That verdict
-//! is cached per stored fingerprint.
+//! is cached with the stored schema it was decided on, and used again only for that same
+//! schema text.
 
 mod builder;
 mod compat;
 mod types;
 
 pub use builder::SchemaBuilder;
-pub use types::{FieldSchema, FieldType, Schema, FORMAT_VERSION};
+pub use types::{
+    FieldSchema, FieldType, Schema, FORMAT_VERSION, MAX_FIELD_DEPTH, MAX_SCHEMA_NESTING,
+};
 
 pub(crate) use compat::check_compatible;
 
