@@ -1,11 +1,12 @@
 //! The key-value store: typed round trips, the one-hash layout seen through raw `redis`,
-//! field access, overwrites and schema evolution.
+//! field access, overwrites and schema evolution. Each test taking a `Harness` runs twice,
+//! on a private redis-server and on a local Redis Cluster (`on_both!`).
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::Harness;
+use common::{on_both, Harness};
 use reem::Fields as _;
 use reem::{Error, FieldHandle, Json, ReemMarshal};
 use serde::{Deserialize, Serialize};
@@ -85,9 +86,34 @@ fn status() -> Status {
     }
 }
 
-#[test]
-fn pose_round_trips_and_is_readable_field_by_field() {
-    let h = Harness::start();
+on_both!(
+    pose_round_trips_and_is_readable_field_by_field,
+    rich_struct_round_trips,
+    nested_structs_flatten_into_dotted_names,
+    numeric_vec_is_a_numpy_style_array,
+    overwrite_leaves_no_stale_field,
+    hincrby_on_a_stored_integer_is_read_back,
+    get_field_reads_one_scalar_and_one_nested_struct,
+    set_field_replaces_one_field_only,
+    set_field_refuses_another_message_type,
+    get_field_of_missing_key_is_not_found,
+    untyped_path_handle_reads_a_field,
+    missing_key_is_not_found,
+    delete_removes_the_message,
+    interface_is_shared_across_threads,
+    scalar_extremes_round_trip,
+    floats_round_trip_bit_exactly_including_non_finite,
+    top_level_scalars_strings_and_lists,
+    empty_and_nested_lists_round_trip,
+    generic_structs_work_and_label_their_parameters,
+    json_wrapper_and_default_fields,
+    unit_struct_is_an_empty_message,
+    hash_written_by_another_program_is_decoded_field_by_field,
+    a_struct_named_fields_works,
+    a_user_method_named_fields_does_not_clash_with_the_handles,
+);
+
+fn pose_round_trips_and_is_readable_field_by_field(h: Harness) {
     let p = Pose2 {
         x: 1.5,
         y: -2.25,
@@ -104,17 +130,13 @@ fn pose_round_trips_and_is_readable_field_by_field() {
     assert_eq!(h.hget("robot/pose", "@label").unwrap(), b"Pose2");
 }
 
-#[test]
-fn rich_struct_round_trips() {
-    let h = Harness::start();
+fn rich_struct_round_trips(h: Harness) {
     let s = status();
     h.kv.set("robot/status", &s).unwrap();
     assert_eq!(h.kv.get::<Status>("robot/status").unwrap(), s);
 }
 
-#[test]
-fn nested_structs_flatten_into_dotted_names() {
-    let h = Harness::start();
+fn nested_structs_flatten_into_dotted_names(h: Harness) {
     h.kv.set("s", &status()).unwrap();
     assert_eq!(h.hget("s", "base.x").unwrap(), b"1.0");
     assert_eq!(h.hget("s", "base.theta").unwrap(), b"-0.5");
@@ -135,9 +157,7 @@ fn nested_structs_flatten_into_dotted_names() {
     assert_eq!(h.hget("s", "@label").unwrap(), b"robot.Status");
 }
 
-#[test]
-fn numeric_vec_is_a_numpy_style_array() {
-    let h = Harness::start();
+fn numeric_vec_is_a_numpy_style_array(h: Harness) {
     h.kv.set("s", &status()).unwrap();
     assert_eq!(h.hget("s", "ranges.dtype").unwrap(), b"float32");
     assert_eq!(h.hget("s", "ranges.shape").unwrap(), b"(3,)");
@@ -149,9 +169,7 @@ fn numeric_vec_is_a_numpy_style_array() {
     assert_eq!(h.hget("s", "ranges.arr").unwrap(), bytes);
 }
 
-#[test]
-fn overwrite_leaves_no_stale_field() {
-    let h = Harness::start();
+fn overwrite_leaves_no_stale_field(h: Harness) {
     let mut s = status();
     h.kv.set("s", &s).unwrap();
     s.battery = None;
@@ -162,9 +180,7 @@ fn overwrite_leaves_no_stale_field() {
     assert_eq!(h.kv.get::<Status>("s").unwrap(), s);
 }
 
-#[test]
-fn hincrby_on_a_stored_integer_is_read_back() {
-    let h = Harness::start();
+fn hincrby_on_a_stored_integer_is_read_back(h: Harness) {
     h.kv.set("s", &status()).unwrap();
     let n: i64 = redis::cmd("HINCRBY")
         .arg("s")
@@ -184,9 +200,7 @@ fn hincrby_on_a_stored_integer_is_read_back() {
     assert_eq!(back.base.x, 1.5);
 }
 
-#[test]
-fn get_field_reads_one_scalar_and_one_nested_struct() {
-    let h = Harness::start();
+fn get_field_reads_one_scalar_and_one_nested_struct(h: Harness) {
     h.kv.set("s", &status()).unwrap();
     let seq: u64 = h.kv.get_field("s", &Status::fields().seq()).unwrap();
     assert_eq!(seq, 42);
@@ -202,9 +216,7 @@ fn get_field_reads_one_scalar_and_one_nested_struct() {
     assert_eq!(battery, Some(0.75));
 }
 
-#[test]
-fn set_field_replaces_one_field_only() {
-    let h = Harness::start();
+fn set_field_replaces_one_field_only(h: Harness) {
     let mut s = status();
     h.kv.set("s", &s).unwrap();
     let new_base = Pose2 {
@@ -226,9 +238,7 @@ fn set_field_replaces_one_field_only() {
     assert_eq!(h.hget("s", "batt"), None);
 }
 
-#[test]
-fn set_field_refuses_another_message_type() {
-    let h = Harness::start();
+fn set_field_refuses_another_message_type(h: Harness) {
     h.kv.set(
         "p",
         &Pose2 {
@@ -249,24 +259,18 @@ fn set_field_refuses_another_message_type() {
     assert!(missing.is_not_found(), "{missing}");
 }
 
-#[test]
-fn get_field_of_missing_key_is_not_found() {
-    let h = Harness::start();
+fn get_field_of_missing_key_is_not_found(h: Harness) {
     let err = h.kv.get_field("nope", &Pose2::fields().x()).unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
 
-#[test]
-fn untyped_path_handle_reads_a_field() {
-    let h = Harness::start();
+fn untyped_path_handle_reads_a_field(h: Harness) {
     h.kv.set("s", &status()).unwrap();
     let h2: FieldHandle<Status, f64> = FieldHandle::new("waypoints.1.x");
     assert_eq!(h.kv.get_field("s", &h2).unwrap(), 5.0);
 }
 
-#[test]
-fn missing_key_is_not_found() {
-    let h = Harness::start();
+fn missing_key_is_not_found(h: Harness) {
     let err = h.kv.get::<Pose2>("nothing/here").unwrap_err();
     assert!(
         matches!(err, Error::NotFound { ref key } if key == "nothing/here"),
@@ -275,9 +279,7 @@ fn missing_key_is_not_found() {
     assert!(err.is_not_found());
 }
 
-#[test]
-fn delete_removes_the_message() {
-    let h = Harness::start();
+fn delete_removes_the_message(h: Harness) {
     h.kv.set(
         "p",
         &Pose2 {
@@ -310,9 +312,7 @@ fn unix_socket_urls_work() {
     assert_eq!(h.kv.get::<Pose2>("p").unwrap().theta, 3.0);
 }
 
-#[test]
-fn interface_is_shared_across_threads() {
-    let h = Harness::start();
+fn interface_is_shared_across_threads(h: Harness) {
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let kv = reem::KeyValueStore::new(&h.iface);
@@ -416,9 +416,7 @@ fn extremes(max: bool) -> Scalars {
     }
 }
 
-#[test]
-fn scalar_extremes_round_trip() {
-    let h = Harness::start();
+fn scalar_extremes_round_trip(h: Harness) {
     for max in [true, false] {
         let v = extremes(max);
         h.kv.set("x", &v).unwrap();
@@ -427,9 +425,7 @@ fn scalar_extremes_round_trip() {
     assert_eq!(h.hget("x", "k").unwrap(), i128::MIN.to_string().as_bytes());
 }
 
-#[test]
-fn floats_round_trip_bit_exactly_including_non_finite() {
-    let h = Harness::start();
+fn floats_round_trip_bit_exactly_including_non_finite(h: Harness) {
     let values = [
         0.0,
         -0.0,
@@ -461,9 +457,7 @@ fn floats_round_trip_bit_exactly_including_non_finite() {
     }
 }
 
-#[test]
-fn top_level_scalars_strings_and_lists() {
-    let h = Harness::start();
+fn top_level_scalars_strings_and_lists(h: Harness) {
     h.kv.set("n", &-7i32).unwrap();
     assert_eq!(h.hget("n", "value").unwrap(), b"-7");
     assert_eq!(h.kv.get::<i32>("n").unwrap(), -7);
@@ -485,9 +479,7 @@ fn top_level_scalars_strings_and_lists() {
     assert_eq!(h.kv.get::<Mode>("e").unwrap(), Mode::Driving);
 }
 
-#[test]
-fn empty_and_nested_lists_round_trip() {
-    let h = Harness::start();
+fn empty_and_nested_lists_round_trip(h: Harness) {
     let empty: Vec<f64> = vec![];
     h.kv.set("e", &empty).unwrap();
     assert_eq!(h.hget("e", "shape").unwrap(), b"(0,)");
@@ -517,9 +509,7 @@ struct Stamped<T> {
     data: T,
 }
 
-#[test]
-fn generic_structs_work_and_label_their_parameters() {
-    let h = Harness::start();
+fn generic_structs_work_and_label_their_parameters(h: Harness) {
     let v = Stamped {
         stamp: 2.0,
         data: Pose2 {
@@ -550,9 +540,7 @@ struct WithJson {
     note: String,
 }
 
-#[test]
-fn json_wrapper_and_default_fields() {
-    let h = Harness::start();
+fn json_wrapper_and_default_fields(h: Harness) {
     let v = WithJson {
         params: Json(BTreeMap::from([("k".into(), 1.5)])),
         note: "n".into(),
@@ -565,17 +553,13 @@ fn json_wrapper_and_default_fields() {
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Empty;
 
-#[test]
-fn unit_struct_is_an_empty_message() {
-    let h = Harness::start();
+fn unit_struct_is_an_empty_message(h: Harness) {
     h.kv.set("u", &Empty).unwrap();
     assert_eq!(h.kv.get::<Empty>("u").unwrap(), Empty);
     assert_eq!(h.hkeys("u"), ["@fp", "@label", "@schema"]);
 }
 
-#[test]
-fn hash_written_by_another_program_is_decoded_field_by_field() {
-    let h = Harness::start();
+fn hash_written_by_another_program_is_decoded_field_by_field(h: Harness) {
     h.write_raw("py", &[("x", b"1"), ("y", b"2.5"), ("theta", b"-1e-3")]);
     assert_eq!(
         h.kv.get::<Pose2>("py").unwrap(),
@@ -593,9 +577,7 @@ struct Fields {
     fields: u8,
 }
 
-#[test]
-fn a_struct_named_fields_works() {
-    let h = Harness::start();
+fn a_struct_named_fields_works(h: Harness) {
     h.kv.set("f", &Fields { fields: 3 }).unwrap();
     assert_eq!(h.kv.get_field("f", &Fields::fields().fields()).unwrap(), 3);
 }
@@ -612,9 +594,7 @@ impl Odometry {
     }
 }
 
-#[test]
-fn a_user_method_named_fields_does_not_clash_with_the_handles() {
-    let h = Harness::start();
+fn a_user_method_named_fields_does_not_clash_with_the_handles(h: Harness) {
     let odo = Odometry { distance: 2.5 };
     assert_eq!(odo.fields(), 1);
     h.kv.set("odo", &odo).unwrap();

@@ -9,10 +9,12 @@ use redis::{ConnectionAddr, IntoConnectionInfo, Value};
 
 use crate::error::{Error, Result};
 use crate::marshal::{Commands, Ship};
+use crate::transport::cluster::Cluster;
 use crate::transport::{node::Node, Endpoint, Settings, SharedTransport, Transport};
 
-/// A handle on one Redis server: what [`KeyValueStore`](crate::KeyValueStore),
-/// [`PublishSpace`](crate::PublishSpace) and subscribers are built on.
+/// A handle on one Redis server, or on one Redis Cluster: what
+/// [`KeyValueStore`](crate::KeyValueStore), [`PublishSpace`](crate::PublishSpace) and
+/// subscribers are built on.
 ///
 /// Cheap to clone, `Send + Sync`: clones share the same connections and ships. Connections
 /// are opened on demand, kept in a small pool and reused; a connection found closed is
@@ -22,8 +24,17 @@ use crate::transport::{node::Node, Endpoint, Settings, SharedTransport, Transpor
 /// ```no_run
 /// let iface = reem::RedisInterface::new("redis://127.0.0.1:6379")?;
 /// let also = reem::RedisInterface::new("unix:///run/redis/redis.sock")?;
+/// let cluster = reem::RedisInterface::cluster(&["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?;
 /// # Ok::<(), reem::Error>(())
 /// ```
+///
+/// **On a Redis Cluster** ([`RedisInterface::cluster`]) every operation works as on one
+/// server, on the node that owns the key's slot: a message is one hash, so one slot, and the
+/// extra keys reem uses for a topic share it. Slot moves (`MOVED`, `ASK`) are followed, a
+/// failover is ridden out (the interface reconnects to the promoted replica by itself),
+/// topics use sharded publish/subscribe (`SPUBLISH`/`SSUBSCRIBE`), and
+/// [`scan`](Self::scan) walks every master. There is only database 0. `docs/FORMAT.md`
+/// ("Redis Cluster", "Delivery and retries") has the details.
 #[derive(Clone)]
 pub struct RedisInterface {
     inner: Arc<Inner>,
@@ -31,8 +42,8 @@ pub struct RedisInterface {
 
 struct Inner {
     transport: SharedTransport,
-    /// For the subscriber connections, made by the `redis` crate.
-    client: redis::Client,
+    /// For the subscriber connection, made by the `redis` crate.
+    subscriber: SubscriberConfig,
     url: String,
     ships: Vec<Box<dyn Ship>>,
     connect_timeout: Duration,
@@ -45,9 +56,26 @@ struct Inner {
 /// The default [`RedisInterfaceBuilder::max_message_size`]: 512 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 512 << 20;
 
+/// How the subscriber connection of an interface is made (by the `redis` crate).
+pub(crate) enum SubscriberConfig {
+    /// One server: the crate's client with the interface's settings.
+    Node(redis::Client),
+    /// A Redis Cluster: its seed nodes (with the credentials) and the TLS certificates.
+    Cluster {
+        seeds: Vec<redis::ConnectionInfo>,
+        #[cfg(feature = "tls")]
+        certs: Option<redis::TlsCertificates>,
+    },
+}
+
 /// Builds a [`RedisInterface`] with options: extra marshallers ("ships"), timeouts, TLS.
+///
+/// [`RedisInterface::builder`] starts one for one server, [`RedisInterface::cluster_builder`]
+/// for a Redis Cluster; the options are the same.
 pub struct RedisInterfaceBuilder {
     url: String,
+    /// The seed nodes of a Redis Cluster (`None`: one server at `url`).
+    cluster: Option<Vec<String>>,
     ships: Vec<Box<dyn Ship>>,
     connect_timeout: Duration,
     response_timeout: Option<Duration>,
@@ -106,8 +134,14 @@ impl RedisInterfaceBuilder {
     /// Opens one connection to check the server is there, and returns the interface.
     ///
     /// Every connection the interface opens later (pooled ones, subscriber connections,
-    /// reconnections) uses the same address, credentials, TLS settings and timeouts.
+    /// reconnections) uses the same address, credentials, TLS settings and timeouts. For a
+    /// Redis Cluster, the first seed node that answers tells the slot map, and every node is
+    /// reached with the credentials and TLS settings of the seeds.
     pub fn connect(self) -> Result<RedisInterface> {
+        if let Some(seeds) = &self.cluster {
+            let seeds = seeds.clone();
+            return self.connect_cluster(&seeds);
+        }
         let info = self
             .url
             .as_str()
@@ -141,10 +175,14 @@ impl RedisInterfaceBuilder {
         };
         let client = self.client(info)?;
         let transport: SharedTransport = Arc::new(Node::connect(endpoint, settings)?);
-        Ok(RedisInterface {
+        Ok(self.finish(transport, SubscriberConfig::Node(client)))
+    }
+
+    fn finish(self, transport: SharedTransport, subscriber: SubscriberConfig) -> RedisInterface {
+        RedisInterface {
             inner: Arc::new(Inner {
                 transport,
-                client,
+                subscriber,
                 url: redact(&self.url),
                 ships: self.ships,
                 connect_timeout: self.connect_timeout,
@@ -152,7 +190,77 @@ impl RedisInterfaceBuilder {
                 max_message_size: self.max_message_size,
                 pubsub: Default::default(),
             }),
-        })
+        }
+    }
+
+    /// The interface to the Redis Cluster of the seed nodes `urls`.
+    fn connect_cluster(self, urls: &[String]) -> Result<RedisInterface> {
+        let mut seeds = Vec::with_capacity(urls.len());
+        for url in urls {
+            let info = url
+                .as_str()
+                .into_connection_info()
+                .map_err(|e| self.invalid(format!("{}: {e}", redact(url))))?;
+            match info.addr() {
+                ConnectionAddr::Tcp(..) | ConnectionAddr::TcpTls { .. } => {}
+                _ => {
+                    return Err(self.invalid(format!(
+                        "{}: the nodes of a Redis Cluster are reached over TCP (redis:// or \
+                         rediss://)",
+                        redact(url)
+                    )))
+                }
+            }
+            if info.redis_settings().db() != 0 {
+                return Err(self.invalid(format!(
+                    "{}: a Redis Cluster has only database 0",
+                    redact(url)
+                )));
+            }
+            seeds.push(info);
+        }
+        let Some(first) = seeds.first() else {
+            return Err(self.invalid("no seed node given".to_owned()));
+        };
+        let tls = matches!(first.addr(), ConnectionAddr::TcpTls { .. });
+        if seeds
+            .iter()
+            .any(|s| matches!(s.addr(), ConnectionAddr::TcpTls { .. }) != tls)
+        {
+            return Err(self.invalid(
+                "the seed nodes mix redis:// and rediss://: a cluster is reached one way"
+                    .to_owned(),
+            ));
+        }
+        let redis = first.redis_settings();
+        let settings = Settings {
+            username: redis.username().map(str::to_owned),
+            password: redis.password().map(str::to_owned),
+            db: 0,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            max_reply: self.max_message_size,
+            #[cfg(feature = "tls")]
+            tls: if tls {
+                Some(self.rustls_config()?)
+            } else {
+                None
+            },
+        };
+        #[cfg(not(feature = "tls"))]
+        if self.tls_ca.is_some() || self.tls_client.is_some() {
+            return Err(self.invalid(
+                "TLS certificates were given but reem was built without its `tls` feature"
+                    .to_owned(),
+            ));
+        }
+        let subscriber = SubscriberConfig::Cluster {
+            seeds: seeds.clone(),
+            #[cfg(feature = "tls")]
+            certs: self.tls_certificates()?,
+        };
+        let transport: SharedTransport = Arc::new(Cluster::connect(seeds, settings)?);
+        Ok(self.finish(transport, subscriber))
     }
 
     fn invalid(&self, reason: String) -> Error {
@@ -182,7 +290,20 @@ impl RedisInterfaceBuilder {
 
     #[cfg(feature = "tls")]
     fn tls_client(&self, info: redis::ConnectionInfo) -> Result<redis::Client> {
-        let certs = redis::TlsCertificates {
+        let certs = self.tls_certificates()?.unwrap_or(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: None,
+        });
+        Ok(redis::Client::build_with_tls(info, certs)?)
+    }
+
+    /// The certificate files given, read (`None` if none was given).
+    #[cfg(feature = "tls")]
+    fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>> {
+        if self.tls_ca.is_none() && self.tls_client.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(redis::TlsCertificates {
             client_tls: match &self.tls_client {
                 Some((cert, key)) => Some(redis::ClientTlsConfig {
                     client_cert: self.read_file(cert)?,
@@ -195,8 +316,7 @@ impl RedisInterfaceBuilder {
                 .as_ref()
                 .map(|p| self.read_file(p))
                 .transpose()?,
-        };
-        Ok(redis::Client::build_with_tls(info, certs)?)
+        }))
     }
 
     #[cfg(not(feature = "tls"))]
@@ -260,10 +380,36 @@ impl RedisInterface {
         Self::builder(url).connect()
     }
 
+    /// Connects to the Redis Cluster that the seed nodes `nodes` belong to
+    /// (`redis://[user:password@]host:port`, or `rediss://…` for TLS, all alike; one node
+    /// that answers is enough, the others are tried in turn). Fails at once if no seed node
+    /// can be reached. Options (TLS files, timeouts, ships): [`cluster_builder`](Self::cluster_builder).
+    ///
+    /// ```no_run
+    /// let iface = reem::RedisInterface::cluster(&["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])?;
+    /// assert!(iface.is_cluster());
+    /// # Ok::<(), reem::Error>(())
+    /// ```
+    pub fn cluster<S: AsRef<str>>(nodes: &[S]) -> Result<Self> {
+        Self::cluster_builder(nodes).connect()
+    }
+
+    /// Starts building an interface to a Redis Cluster, with the same options as
+    /// [`builder`](Self::builder) (the TLS files apply to every node).
+    pub fn cluster_builder<S: AsRef<str>>(nodes: &[S]) -> RedisInterfaceBuilder {
+        let nodes: Vec<String> = nodes.iter().map(|n| n.as_ref().to_owned()).collect();
+        RedisInterfaceBuilder {
+            url: nodes.join(","),
+            cluster: Some(nodes),
+            ..Self::builder("")
+        }
+    }
+
     /// Starts building an interface with options.
     pub fn builder(url: &str) -> RedisInterfaceBuilder {
         RedisInterfaceBuilder {
             url: url.to_owned(),
+            cluster: None,
             ships: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Some(Duration::from_secs(30)),
@@ -273,7 +419,8 @@ impl RedisInterface {
         }
     }
 
-    /// The URL this interface connects to, without its password.
+    /// The URL this interface connects to, without its password (for a cluster, the seed
+    /// nodes' URLs separated by commas).
     pub fn url(&self) -> &str {
         &self.inner.url
     }
@@ -446,9 +593,9 @@ impl RedisInterface {
         &*self.inner.transport
     }
 
-    /// The `redis` crate client with this interface's settings (subscriber connections).
-    pub(crate) fn client(&self) -> &redis::Client {
-        &self.inner.client
+    /// How the subscriber connection is made (the `redis` crate's client or cluster seeds).
+    pub(crate) fn subscriber_config(&self) -> &SubscriberConfig {
+        &self.inner.subscriber
     }
 
     /// How long opening a connection may take.
@@ -504,8 +651,11 @@ impl std::fmt::Debug for RedisInterface {
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with any password replaced by `***` (each URL of a comma-separated list).
 fn redact(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let userinfo = &url[s + 3..at];

@@ -14,8 +14,18 @@
 //! task re-read that topic's stored message, so nothing published meanwhile is silently
 //! missed (the gap is counted). A silent connection is checked with `PING` every
 //! [`HEALTH_CHECK`], within the interface's response timeout.
+//!
+//! **On a Redis Cluster** the task itself subscribes again, since the crate's cluster
+//! connection does not (see `link.rs`): when a master pushes an `SUNSUBSCRIBE` reem did not
+//! ask for (the topic's slot moved away from it), when a node's connection is lost (a
+//! `Disconnection` push: a failover, maybe) and when the health check fails, the channels
+//! concerned are subscribed again, with backoff ([`FIRST_RETRY`] doubling up to 2 s) until
+//! the slot's master (the new one, or the promoted replica) confirms. Each try first reads
+//! the topic's key through the cluster connection, so that a `MOVED` makes the crate rebuild
+//! its slot map and the subscription goes to the right node; each success re-reads the
+//! topic's stored message, as after a reconnection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle};
@@ -38,6 +48,12 @@ use crate::marshal::Commands;
 const HEALTH_CHECK: Duration = Duration::from_secs(3);
 /// How long `listen()` waits for its subscription to be active.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Cluster: first wait before subscribing a channel again (doubled after each failure, up
+/// to [`MAX_RETRY`]).
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+/// Cluster: how long one try to subscribe again may take (the crate may wait for a failover).
+const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The state of a subscriber's connection to Redis, as [`Status::state`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,9 +209,13 @@ impl Hub {
             iface: iface.clone(),
             status: Arc::clone(&status),
             db: iface.db(),
+            cluster: iface.is_cluster(),
             link: None,
             channels: HashMap::new(),
             members: HashMap::new(),
+            pending: HashSet::new(),
+            retry_at: None,
+            retry_pause: FIRST_RETRY,
         };
         let thread = thread::Builder::new()
             .name("reem-pubsub".to_owned())
@@ -237,11 +257,17 @@ struct Task {
     iface: RedisInterface,
     status: Arc<Mutex<Status>>,
     db: i64,
+    /// On a Redis Cluster: sharded channels, subscribed again by the task.
+    cluster: bool,
     link: Option<Link>,
     /// By channel name.
     channels: HashMap<String, Channel>,
     /// Member id → its channel.
     members: HashMap<u64, String>,
+    /// Cluster: the channels to subscribe again, and when to try next.
+    pending: HashSet<String>,
+    retry_at: Option<tokio::time::Instant>,
+    retry_pause: Duration,
 }
 
 impl Task {
@@ -267,6 +293,9 @@ impl Task {
                 },
                 Some(push) = pushes.recv() => self.push(push).await,
                 _ = health.tick() => self.health().await,
+                _ = sleep_until(self.retry_at), if self.retry_at.is_some() => {
+                    self.resubscribe().await
+                }
             }
         }
     }
@@ -308,7 +337,7 @@ impl Task {
     /// Subscribes the member's channel if needed, then reads its stored value for it.
     async fn add(&mut self, id: u64, member: Arc<dyn Member>) -> Result<()> {
         let topic = member.topic().to_owned();
-        let channel = names::channel(self.db, &topic).into_owned();
+        let channel = names::channel(self.db, &topic, self.cluster).into_owned();
         let Some(link) = self.link.as_mut() else {
             return Err(stopped(&topic));
         };
@@ -325,6 +354,7 @@ impl Task {
             });
         entry.subscribed = true;
         entry.members.push((id, Arc::clone(&member)));
+        self.pending.remove(&channel);
         self.members.insert(id, channel);
         load(link, &*member, Arrival::Load).await
     }
@@ -370,6 +400,27 @@ impl Task {
                     ConnectionState::Reconnecting,
                     Some("the connection to Redis was lost".to_owned()),
                 );
+                if self.cluster {
+                    // A node of the cluster is gone (which one, the push does not say): its
+                    // replica may be promoted; every channel is subscribed again.
+                    let all: Vec<String> = self.channels.keys().cloned().collect();
+                    self.subscribe_again(all);
+                }
+            }
+            PushKind::SUnsubscribe => {
+                // Unasked (a channel reem unsubscribes is gone from the registry first): the
+                // topic's slot moved to another master, which is subscribed instead.
+                let Some(Value::BulkString(channel)) = push.data.first() else {
+                    return;
+                };
+                let Ok(channel) = String::from_utf8(channel.clone()) else {
+                    return;
+                };
+                if let Some(entry) = self.channels.get_mut(&channel) {
+                    entry.subscribed = false;
+                    tracing::info!(topic = %entry.topic, "reem subscriber: the topic's slot moved; subscribing on its new master");
+                    self.subscribe_again(vec![channel]);
+                }
             }
             PushKind::Subscribe | PushKind::SSubscribe => {
                 // After a reconnection the manager subscribes every channel again: re-read
@@ -466,16 +517,106 @@ impl Task {
         }
     }
 
-    /// Checks a silent connection; after a failure the connection manager reconnects.
+    /// Checks a silent connection; after a failure the connection manager reconnects (on a
+    /// cluster, the channels are subscribed again).
     async fn health(&mut self) {
         let Some(link) = self.link.as_mut() else {
             return;
         };
-        if let Err(e) = link.ping().await {
+        if self.cluster && self.channels.is_empty() {
+            return;
+        }
+        if let Err(e) = link.ping(self.channels.keys().map(String::as_str)).await {
             if lock(&self.status).state == ConnectionState::Connected {
                 self.set_state(ConnectionState::Reconnecting, Some(e.to_string()));
             }
+            if self.cluster {
+                let all: Vec<String> = self.channels.keys().cloned().collect();
+                self.subscribe_again(all);
+            }
         }
+    }
+
+    /// Cluster: schedules `channels` to be subscribed again (at once if nothing was pending).
+    fn subscribe_again(&mut self, channels: Vec<String>) {
+        for channel in channels {
+            if let Some(entry) = self.channels.get_mut(&channel) {
+                entry.subscribed = false;
+                self.pending.insert(channel);
+            }
+        }
+        if self.retry_at.is_none() && !self.pending.is_empty() {
+            self.retry_pause = FIRST_RETRY;
+            self.retry_at = Some(tokio::time::Instant::now());
+        }
+    }
+
+    /// Cluster: tries once to subscribe every pending channel again; re-reads the stored
+    /// message of each channel that is back, and schedules the next try for the others.
+    async fn resubscribe(&mut self) {
+        self.retry_at = None;
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let mut last_error = None;
+        for channel in self.pending.clone() {
+            let Some(topic) = self.channels.get(&channel).map(|c| c.topic.clone()) else {
+                self.pending.remove(&channel);
+                continue;
+            };
+            // A read of the topic's key: a `MOVED` makes the crate rebuild its slot map, so
+            // that the subscription goes to the slot's master.
+            let mut probe = Commands::new();
+            probe.cmd("TYPE").arg(&topic);
+            let attempt = tokio::time::timeout(RESUBSCRIBE_TIMEOUT, async {
+                let _ = link.run(&topic, &probe, false).await;
+                link.subscribe(&topic, &channel).await
+            })
+            .await;
+            match attempt {
+                Ok(Ok(())) => {
+                    self.pending.remove(&channel);
+                    let members = match self.channels.get_mut(&channel) {
+                        Some(c) => {
+                            c.subscribed = true;
+                            c.members.clone()
+                        }
+                        None => continue,
+                    };
+                    for (_, member) in members {
+                        if let Err(e) = load(link, &*member, Arrival::Load).await {
+                            tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the stored value failed");
+                        }
+                    }
+                }
+                Ok(Err(e)) => last_error = Some(e.to_string()),
+                Err(_) => {
+                    last_error = Some(format!(
+                        "subscribing to topic {topic:?} again: no answer within {} s",
+                        RESUBSCRIBE_TIMEOUT.as_secs()
+                    ))
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            if self.channels.values().all(|c| c.subscribed) {
+                self.set_state(ConnectionState::Connected, None);
+            }
+        } else {
+            if let Some(e) = last_error {
+                self.set_state(ConnectionState::Reconnecting, Some(e));
+            }
+            self.retry_at = Some(tokio::time::Instant::now() + self.retry_pause);
+            self.retry_pause = (self.retry_pause * 2).min(MAX_RETRY);
+        }
+    }
+}
+
+/// Waits until `at` (for ever if `None`).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,13 +5,17 @@ use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 
-/// The channel of `topic` in database `db`: the topic itself in database 0 (the only one of a
-/// Redis Cluster), `@<db>:<topic>` in another, as channels (unlike keys) are shared by all
-/// databases of a server. A topic of database 0 that starts with `@` is also given the
-/// `@0:` prefix, so that no two (database, topic) pairs share a channel: a channel starting
-/// with `@` always reads back as `@<digits>:<topic>`.
-pub(crate) fn channel(db: i64, topic: &str) -> Cow<'_, str> {
-    if db == 0 && !topic.starts_with('@') {
+/// The channel of `topic` in database `db`: the topic itself in database 0, `@<db>:<topic>`
+/// in another, as channels (unlike keys) are shared by all databases of a server. A topic of
+/// database 0 that starts with `@` is also given the `@0:` prefix, so that no two (database,
+/// topic) pairs share a channel: a channel starting with `@` always reads back as
+/// `@<digits>:<topic>`.
+///
+/// On a Redis Cluster (`cluster`), always the topic itself: a cluster has only database 0,
+/// and a sharded channel must hash to the slot of the topic's key, which it does only when it
+/// is the same text (hash tag rules included).
+pub(crate) fn channel(db: i64, topic: &str, cluster: bool) -> Cow<'_, str> {
+    if cluster || (db == 0 && !topic.starts_with('@')) {
         Cow::Borrowed(topic)
     } else {
         Cow::Owned(format!("@{db}:{topic}"))
@@ -21,9 +25,8 @@ pub(crate) fn channel(db: i64, topic: &str) -> Cow<'_, str> {
 /// The part of `key` Redis Cluster hashes to choose its slot: the text between the first `{`
 /// and the first `}` after it when that is not empty (a hash tag), else the whole key.
 pub(crate) fn hash_tag(key: &str) -> Option<&str> {
-    let open = key.find('{')?;
-    let close = key[open + 1..].find('}')?;
-    (close > 0).then(|| &key[open + 1..open + 1 + close])
+    // Cut between two ASCII braces: still UTF-8.
+    std::str::from_utf8(crate::transport::cluster::hash_tag(key.as_bytes())?).ok()
 }
 
 /// A key for `topic`'s extra data (`suffix` starts with `@`), in the same cluster slot as
@@ -55,11 +58,14 @@ mod tests {
 
     #[test]
     fn channels_are_distinct_for_every_database_and_topic() {
-        assert_eq!(channel(0, "robot/pose"), "robot/pose");
-        assert_eq!(channel(1, "foo"), "@1:foo");
-        assert_eq!(channel(0, "@1:foo"), "@0:@1:foo");
-        assert_ne!(channel(0, "@1:foo"), channel(1, "foo"));
-        assert_ne!(channel(0, "@0:x"), channel(0, "x"));
+        assert_eq!(channel(0, "robot/pose", false), "robot/pose");
+        assert_eq!(channel(1, "foo", false), "@1:foo");
+        assert_eq!(channel(0, "@1:foo", false), "@0:@1:foo");
+        assert_ne!(channel(0, "@1:foo", false), channel(1, "foo", false));
+        assert_ne!(channel(0, "@0:x", false), channel(0, "x", false));
+        // A sharded channel is the topic: same slot.
+        assert_eq!(channel(0, "@x", true), "@x");
+        assert_eq!(channel(0, "{fleet}/pose", true), "{fleet}/pose");
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub(crate) const STAMP_SUFFIX: &str = "@stamp";
 ///
 /// The channel of a topic is the topic itself in database 0 (`@n:<topic>` in database `n`,
 /// as channels are shared by all databases, and `@0:<topic>` for a topic that starts with
-/// `@`). `docs/FORMAT.md` specifies the notification.
+/// `@`). On a Redis Cluster the notification is `SPUBLISH`ed on the sharded channel named
+/// like the topic, from the master that holds the topic's key. `docs/FORMAT.md` specifies
+/// the notification.
 ///
 /// ```no_run
 /// use reem::{PublishSpace, RedisInterface, ReemMarshal};
@@ -125,8 +127,13 @@ impl PublishSpace {
         } else {
             self.stamp_companion(topic, &stamp, &mut cmds)?
         };
-        let channel = names::channel(self.iface.db(), topic);
-        cmds.cmd("PUBLISH").arg(channel.as_bytes()).arg(note);
+        let cluster = self.iface.is_cluster();
+        let channel = names::channel(self.iface.db(), topic, cluster);
+        // On a Redis Cluster, sharded: the notification goes from the topic's own master, in
+        // the same transaction (a plain PUBLISH would be broadcast to every node).
+        cmds.cmd(if cluster { "SPUBLISH" } else { "PUBLISH" })
+            .arg(channel.as_bytes())
+            .arg(note);
         let replies = self.iface.transport().transaction(topic, &cmds);
         // The number is used up once the transaction may have been applied.
         if matches!(&replies, Ok(_) | Err(Error::Unconfirmed { .. })) {

@@ -8,7 +8,7 @@
 //! | transport | file | connections |
 //! |-----------|------|-------------|
 //! | one node | [`node`] | a pool of reem's own blocking connections ([`conn`]), RESP built by [`resp`] |
-//! | Redis Cluster | `cluster` | the `redis` crate's cluster connection (slot map, `MOVED`/`ASK`) |
+//! | Redis Cluster | [`cluster`] | the `redis` crate's cluster connection (slot map, `MOVED`/`ASK`) driving reem's connections, pooled |
 //!
 //! # When a request is sent again
 //! A write is sent again only when its bytes provably reached no server: the connection
@@ -21,6 +21,7 @@
 //! is slow, and another try would double the wait). `docs/FORMAT.md` ("Delivery and retries")
 //! states the rule per operation.
 
+pub(crate) mod cluster;
 pub(crate) mod conn;
 pub(crate) mod node;
 pub(crate) mod resp;
