@@ -1,9 +1,10 @@
 //! Arrays: `ndarray` and `nalgebra` values round-trip through a private Redis in numpy's
-//! layout (`arr`, `dtype`, `shape`, `strides`), and hostile stored arrays are errors.
+//! layout (`arr`, `dtype`, `shape`, `strides`), and hostile stored arrays are errors. Each
+//! test taking a `Harness` runs on a private redis-server and on a local Redis Cluster.
 
 mod common;
 
-use common::Harness;
+use common::{on_both, Harness};
 use nalgebra::{
     DMatrix, DVector, Isometry3, Matrix2x3, Matrix3, Point3, SMatrix, SVector, Translation3,
     UnitQuaternion, Vector3,
@@ -32,9 +33,8 @@ fn assert_invalid(err: Error, field: &str) -> String {
 
 macro_rules! element_round_trip {
     ($($name:ident: $t:ty => $dtype:literal, [$($v:expr),*];)*) => {$(
-        #[test]
-        fn $name() {
-            let h = Harness::start();
+        on_both!($name);
+        fn $name(h: Harness) {
             let a: Array1<$t> = array![$($v),*];
             h.kv.set("a", &a).unwrap();
             assert_eq!(h.kv.get::<Array1<$t>>("a").unwrap(), a);
@@ -60,9 +60,41 @@ element_round_trip! {
     f64_array_round_trips: f64 => "float64", [f64::MIN_POSITIVE, -0.5, f64::NEG_INFINITY];
 }
 
-#[test]
-fn bool_array_round_trips_as_numpy_bool() {
-    let h = Harness::start();
+on_both!(
+    bool_array_round_trips_as_numpy_bool,
+    nan_payloads_round_trip_bit_for_bit,
+    every_dimension_round_trips_with_numpy_shape_and_strides,
+    dynamic_dimension_arrays_round_trip_at_any_rank,
+    empty_arrays_round_trip,
+    transposed_array_is_written_in_c_order,
+    sliced_array_with_steps_is_written_in_c_order,
+    views_are_written_with_set_view_and_read_back_owned,
+    struct_fields_hold_arrays_under_their_names,
+    optional_array_field_none_stores_nothing_and_reads_none,
+    large_image_round_trips,
+    non_symmetric_matrix_is_stored_row_major,
+    matrix_stored_by_numpy_reads_with_the_same_indices,
+    vectors_are_one_dimensional_and_read_column_arrays_too,
+    square_and_dynamic_matrices_of_both_float_types_round_trip,
+    poses_round_trip_with_quaternion_in_xyzw_order,
+    quaternion_stored_unnormalized_is_normalized_and_zero_is_refused,
+    big_endian_arrays_are_byte_swapped,
+    type_string_dtypes_are_accepted,
+    reading_another_element_type_is_an_error,
+    dtypes_reem_cannot_represent_are_named_in_the_error,
+    shape_claiming_ten_to_the_22_elements_is_refused_without_allocating,
+    negative_empty_and_malformed_shapes_are_refused,
+    code_in_dtype_is_refused_and_never_run,
+    arr_length_not_a_multiple_of_the_item_size_is_refused,
+    arr_too_short_or_too_long_is_refused,
+    wrong_number_of_dimensions_for_a_fixed_dimension_array_is_refused,
+    matrix_of_the_wrong_static_size_is_refused,
+    bool_bytes_other_than_zero_and_one_are_refused,
+    missing_array_fields_are_named,
+    hostile_array_inside_a_struct_names_the_nested_field,
+);
+
+fn bool_array_round_trips_as_numpy_bool(h: Harness) {
     let a = array![[true, false], [false, true]];
     h.kv.set("b", &a).unwrap();
     assert_eq!(h.kv.get::<Array2<bool>>("b").unwrap(), a);
@@ -70,9 +102,7 @@ fn bool_array_round_trips_as_numpy_bool() {
     assert_eq!(h.hget("b", "arr").unwrap(), [1, 0, 0, 1]);
 }
 
-#[test]
-fn nan_payloads_round_trip_bit_for_bit() {
-    let h = Harness::start();
+fn nan_payloads_round_trip_bit_for_bit(h: Harness) {
     let a = array![f64::NAN, -f64::NAN, f64::from_bits(0x7ff8_0000_dead_beef)];
     h.kv.set("nan", &a).unwrap();
     let back = h.kv.get::<Array1<f64>>("nan").unwrap();
@@ -80,9 +110,7 @@ fn nan_payloads_round_trip_bit_for_bit() {
     assert_eq!(bits(&back), bits(&a));
 }
 
-#[test]
-fn every_dimension_round_trips_with_numpy_shape_and_strides() {
-    let h = Harness::start();
+fn every_dimension_round_trips_with_numpy_shape_and_strides(h: Harness) {
     let a0: Array0<f64> = arr0(2.5);
     let a1 = Array1::from_iter((0..5).map(f64::from));
     let a2 = Array2::from_shape_fn((2, 3), |(i, j)| (10 * i + j) as i32);
@@ -115,9 +143,7 @@ fn every_dimension_round_trips_with_numpy_shape_and_strides() {
     );
 }
 
-#[test]
-fn dynamic_dimension_arrays_round_trip_at_any_rank() {
-    let h = Harness::start();
+fn dynamic_dimension_arrays_round_trip_at_any_rank(h: Harness) {
     for shape in [vec![], vec![3], vec![2, 2], vec![1, 2, 3, 2, 1]] {
         let n: usize = shape.iter().product();
         let a = ArrayD::from_shape_vec(IxDyn(&shape), (0..n).map(|i| i as i64).collect()).unwrap();
@@ -126,9 +152,7 @@ fn dynamic_dimension_arrays_round_trip_at_any_rank() {
     }
 }
 
-#[test]
-fn empty_arrays_round_trip() {
-    let h = Harness::start();
+fn empty_arrays_round_trip(h: Harness) {
     let a = Array2::<f64>::zeros((0, 4));
     h.kv.set("e", &a).unwrap();
     assert_eq!(h.kv.get::<Array2<f64>>("e").unwrap(), a);
@@ -136,9 +160,7 @@ fn empty_arrays_round_trip() {
     assert_eq!(h.hget("e", "arr").unwrap(), b"");
 }
 
-#[test]
-fn transposed_array_is_written_in_c_order() {
-    let h = Harness::start();
+fn transposed_array_is_written_in_c_order(h: Harness) {
     let a = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
     let t = a.t().to_owned(); // an owned array in Fortran order
     assert!(t.as_slice().is_none());
@@ -151,9 +173,7 @@ fn transposed_array_is_written_in_c_order() {
     assert_eq!(h.kv.get::<Array2<f64>>("t").unwrap(), t);
 }
 
-#[test]
-fn sliced_array_with_steps_is_written_in_c_order() {
-    let h = Harness::start();
+fn sliced_array_with_steps_is_written_in_c_order(h: Harness) {
     let big = Array2::from_shape_fn((6, 8), |(i, j)| (i * 8 + j) as u16);
     let sliced = big.slice(s![1..5;2, ..;3]).to_owned();
     let mut owned_strided = big.clone();
@@ -165,9 +185,7 @@ fn sliced_array_with_steps_is_written_in_c_order() {
     assert_eq!(back, array![[8, 11, 14], [24, 27, 30]]);
 }
 
-#[test]
-fn views_are_written_with_set_view_and_read_back_owned() {
-    let h = Harness::start();
+fn views_are_written_with_set_view_and_read_back_owned(h: Harness) {
     let m = Array2::from_shape_fn((4, 5), |(i, j)| (i * 5 + j) as f32);
     h.kv.set_view("rows", &m.slice(s![1..3, ..])).unwrap();
     h.kv.set_view("cols", &m.slice(s![.., 1..3])).unwrap();
@@ -216,9 +234,7 @@ fn frame(depth: Option<Array2<f32>>) -> CameraFrame {
     }
 }
 
-#[test]
-fn struct_fields_hold_arrays_under_their_names() {
-    let h = Harness::start();
+fn struct_fields_hold_arrays_under_their_names(h: Harness) {
     let f = frame(Some(Array2::from_elem((2, 3), 0.25)));
     h.kv.set("cam", &f).unwrap();
     assert_eq!(h.kv.get::<CameraFrame>("cam").unwrap(), f);
@@ -256,9 +272,7 @@ fn struct_fields_hold_arrays_under_their_names() {
     assert_eq!(h.hget("cam", "points.shape").unwrap(), b"(2,)");
 }
 
-#[test]
-fn optional_array_field_none_stores_nothing_and_reads_none() {
-    let h = Harness::start();
+fn optional_array_field_none_stores_nothing_and_reads_none(h: Harness) {
     let f = frame(None);
     h.kv.set("cam", &f).unwrap();
     assert!(!h.hkeys("cam").iter().any(|k| k.starts_with("depth")));
@@ -269,18 +283,14 @@ fn optional_array_field_none_stores_nothing_and_reads_none() {
     assert_eq!(image, f.image);
 }
 
-#[test]
-fn large_image_round_trips() {
-    let h = Harness::start();
+fn large_image_round_trips(h: Harness) {
     let image = Array3::from_shape_fn((480, 640, 3), |(i, j, k)| (i ^ j ^ k) as u8);
     h.kv.set("big", &image).unwrap();
     assert_eq!(h.kv.get::<Array3<u8>>("big").unwrap(), image);
     assert_eq!(h.hget("big", "strides").unwrap(), b"(1920, 3, 1)");
 }
 
-#[test]
-fn non_symmetric_matrix_is_stored_row_major() {
-    let h = Harness::start();
+fn non_symmetric_matrix_is_stored_row_major(h: Harness) {
     let m = Matrix2x3::new(1.0, 2.0, 3.0, 4.0, 5.0, 6.0);
     h.kv.set("m", &m).unwrap();
     assert_eq!(h.hget("m", "shape").unwrap(), b"(2, 3)");
@@ -301,9 +311,7 @@ fn non_symmetric_matrix_is_stored_row_major() {
     assert_eq!(h.kv.get::<DMatrix<f32>>("d").unwrap(), d);
 }
 
-#[test]
-fn matrix_stored_by_numpy_reads_with_the_same_indices() {
-    let h = Harness::start();
+fn matrix_stored_by_numpy_reads_with_the_same_indices(h: Harness) {
     h.write_raw(
         "np",
         &[
@@ -325,9 +333,7 @@ fn matrix_stored_by_numpy_reads_with_the_same_indices() {
     assert_eq!(a[[1, 0]], 4.0);
 }
 
-#[test]
-fn vectors_are_one_dimensional_and_read_column_arrays_too() {
-    let h = Harness::start();
+fn vectors_are_one_dimensional_and_read_column_arrays_too(h: Harness) {
     let v = SVector::<f64, 4>::new(1.0, 2.0, 3.0, 4.0);
     h.kv.set("v", &v).unwrap();
     assert_eq!(h.hget("v", "shape").unwrap(), b"(4,)");
@@ -354,9 +360,7 @@ fn vectors_are_one_dimensional_and_read_column_arrays_too() {
     );
 }
 
-#[test]
-fn square_and_dynamic_matrices_of_both_float_types_round_trip() {
-    let h = Harness::start();
+fn square_and_dynamic_matrices_of_both_float_types_round_trip(h: Harness) {
     let m3 = Matrix3::from_fn(|i, j| (i * 3 + j) as f32 - 0.5);
     h.kv.set("m3", &m3).unwrap();
     assert_eq!(h.kv.get::<Matrix3<f32>>("m3").unwrap(), m3);
@@ -369,9 +373,7 @@ fn square_and_dynamic_matrices_of_both_float_types_round_trip() {
     assert_eq!(h.kv.get::<SMatrix<i32, 1, 4>>("row").unwrap(), sm);
 }
 
-#[test]
-fn poses_round_trip_with_quaternion_in_xyzw_order() {
-    let h = Harness::start();
+fn poses_round_trip_with_quaternion_in_xyzw_order(h: Harness) {
     let q = UnitQuaternion::from_euler_angles(0.3, -0.2, 1.1);
     h.kv.set("q", &q).unwrap();
     assert_eq!(h.hget("q", "shape").unwrap(), b"(4,)");
@@ -408,9 +410,7 @@ fn poses_round_trip_with_quaternion_in_xyzw_order() {
     assert_eq!(h.kv.get::<Isometry3<f32>>("pose32").unwrap(), pose32);
 }
 
-#[test]
-fn quaternion_stored_unnormalized_is_normalized_and_zero_is_refused() {
-    let h = Harness::start();
+fn quaternion_stored_unnormalized_is_normalized_and_zero_is_refused(h: Harness) {
     let raw = |q: [f64; 4]| {
         h.write_raw(
             "q",
@@ -434,9 +434,7 @@ fn quaternion_stored_unnormalized_is_normalized_and_zero_is_refused() {
 
 // ---- stored by another writer: byte orders and dtype spellings ----
 
-#[test]
-fn big_endian_arrays_are_byte_swapped() {
-    let h = Harness::start();
+fn big_endian_arrays_are_byte_swapped(h: Harness) {
     let values = [1.5f64, -2.0, 1e300];
     let be: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
     h.write_raw("be", &[("arr", &be), ("dtype", b">f8"), ("shape", b"(3,)")]);
@@ -452,9 +450,7 @@ fn big_endian_arrays_are_byte_swapped() {
     assert_eq!(h.kv.get::<Vec<i16>>("be16").unwrap(), vec![-2, 300]);
 }
 
-#[test]
-fn type_string_dtypes_are_accepted() {
-    let h = Harness::start();
+fn type_string_dtypes_are_accepted(h: Harness) {
     for (dtype, bytes) in [
         (&b"<f8"[..], le_f64(&[0.5, 1.0])),
         (b"=f8", le_f64(&[0.5, 1.0])),
@@ -473,9 +469,7 @@ fn type_string_dtypes_are_accepted() {
     assert_eq!(h.kv.get::<Array2<u8>>("u").unwrap(), array![[7, 8]]);
 }
 
-#[test]
-fn reading_another_element_type_is_an_error() {
-    let h = Harness::start();
+fn reading_another_element_type_is_an_error(h: Harness) {
     h.kv.set("f32", &Array2::<f32>::zeros((2, 2))).unwrap();
     let err = h.kv.get::<Array2<f64>>("f32").unwrap_err();
     assert!(err.is_schema_mismatch(), "{err}");
@@ -494,9 +488,7 @@ fn reading_another_element_type_is_an_error() {
     assert!(msg.contains("int32"), "{msg}");
 }
 
-#[test]
-fn dtypes_reem_cannot_represent_are_named_in_the_error() {
-    let h = Harness::start();
+fn dtypes_reem_cannot_represent_are_named_in_the_error(h: Harness) {
     for dtype in ["complex128", "float16", "<U4", "object", "datetime64[ns]"] {
         h.write_raw(
             "x",
@@ -526,9 +518,7 @@ fn hostile(h: &Harness, shape: &[u8], dtype: &[u8], arr: &[u8]) {
     );
 }
 
-#[test]
-fn shape_claiming_ten_to_the_22_elements_is_refused_without_allocating() {
-    let h = Harness::start();
+fn shape_claiming_ten_to_the_22_elements_is_refused_without_allocating(h: Harness) {
     for shape in [
         &b"(10000000000, 1000000000000)"[..],
         b"(100000000000, 100000000000, 1000000)",
@@ -545,9 +535,7 @@ fn shape_claiming_ten_to_the_22_elements_is_refused_without_allocating() {
     assert!(h.kv.get::<DVector<f64>>("bad").is_err());
 }
 
-#[test]
-fn negative_empty_and_malformed_shapes_are_refused() {
-    let h = Harness::start();
+fn negative_empty_and_malformed_shapes_are_refused(h: Harness) {
     for shape in [
         &b"(-1,)"[..],
         b"(-2, 1)",
@@ -568,9 +556,7 @@ fn negative_empty_and_malformed_shapes_are_refused() {
     }
 }
 
-#[test]
-fn code_in_dtype_is_refused_and_never_run() {
-    let h = Harness::start();
+fn code_in_dtype_is_refused_and_never_run(h: Harness) {
     let marker = std::path::Path::new("PWNED");
     assert!(!marker.exists());
     let code = b"__import__('os').system('touch PWNED')";
@@ -581,17 +567,13 @@ fn code_in_dtype_is_refused_and_never_run() {
     assert!(!marker.exists(), "a dtype was executed");
 }
 
-#[test]
-fn arr_length_not_a_multiple_of_the_item_size_is_refused() {
-    let h = Harness::start();
+fn arr_length_not_a_multiple_of_the_item_size_is_refused(h: Harness) {
     hostile(&h, b"(2,)", b"float64", &[0; 15]);
     let msg = assert_invalid(h.kv.get::<Array1<f64>>("bad").unwrap_err(), "arr");
     assert!(msg.contains("15 bytes") && msg.contains("16"), "{msg}");
 }
 
-#[test]
-fn arr_too_short_or_too_long_is_refused() {
-    let h = Harness::start();
+fn arr_too_short_or_too_long_is_refused(h: Harness) {
     for len in [0, 8, 24, 1 << 16] {
         hostile(&h, b"(2,)", b"float64", &vec![0; len]);
         assert_invalid(h.kv.get::<Array1<f64>>("bad").unwrap_err(), "arr");
@@ -599,9 +581,7 @@ fn arr_too_short_or_too_long_is_refused() {
     }
 }
 
-#[test]
-fn wrong_number_of_dimensions_for_a_fixed_dimension_array_is_refused() {
-    let h = Harness::start();
+fn wrong_number_of_dimensions_for_a_fixed_dimension_array_is_refused(h: Harness) {
     hostile(&h, b"(4, 4)", b"uint8", &[0; 16]);
     let msg = assert_invalid(h.kv.get::<Array3<u8>>("bad").unwrap_err(), "shape");
     assert!(msg.contains("3 dimensions"), "{msg}");
@@ -615,9 +595,7 @@ fn wrong_number_of_dimensions_for_a_fixed_dimension_array_is_refused() {
     assert!(h.kv.get::<Array3<u8>>("two").is_err());
 }
 
-#[test]
-fn matrix_of_the_wrong_static_size_is_refused() {
-    let h = Harness::start();
+fn matrix_of_the_wrong_static_size_is_refused(h: Harness) {
     hostile(&h, b"(3, 2)", b"float64", &[0; 48]);
     let msg = assert_invalid(h.kv.get::<Matrix2x3<f64>>("bad").unwrap_err(), "shape");
     assert!(msg.contains("(2, 3)") && msg.contains("(3, 2)"), "{msg}");
@@ -633,18 +611,14 @@ fn matrix_of_the_wrong_static_size_is_refused() {
     assert!(h.kv.get::<Matrix2x3<f64>>("m").is_err());
 }
 
-#[test]
-fn bool_bytes_other_than_zero_and_one_are_refused() {
-    let h = Harness::start();
+fn bool_bytes_other_than_zero_and_one_are_refused(h: Harness) {
     hostile(&h, b"(3,)", b"bool", &[0, 1, 2]);
     assert_invalid(h.kv.get::<Array1<bool>>("bad").unwrap_err(), "arr");
     hostile(&h, b"(1, 3)", b"bool", &[0, 1, 2]);
     assert_invalid(h.kv.get::<DMatrix<bool>>("bad").unwrap_err(), "arr");
 }
 
-#[test]
-fn missing_array_fields_are_named() {
-    let h = Harness::start();
+fn missing_array_fields_are_named(h: Harness) {
     h.write_raw("m", &[("dtype", b"float64"), ("shape", b"(1,)")]);
     match h.kv.get::<Array1<f64>>("m").unwrap_err() {
         Error::MissingField { field, .. } => assert_eq!(field, "arr"),
@@ -663,9 +637,7 @@ fn missing_array_fields_are_named() {
     }
 }
 
-#[test]
-fn hostile_array_inside_a_struct_names_the_nested_field() {
-    let h = Harness::start();
+fn hostile_array_inside_a_struct_names_the_nested_field(h: Harness) {
     h.kv.set("cam", &frame(None)).unwrap();
     h.hset(
         "cam",

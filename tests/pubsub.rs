@@ -1,5 +1,7 @@
 //! Publish/subscribe: late joiners, bursts, exact topics, callbacks, restarts, threads,
-//! hostile payloads. Every test runs against its own private redis-server.
+//! hostile payloads. Each test taking a `Harness` runs twice (`on_both!`): on a private
+//! redis-server of its own, and on a local Redis Cluster (sharded pub/sub); the others need
+//! one server (databases, ACLs, restarts, raw `SUBSCRIBE`).
 
 mod common;
 
@@ -7,7 +9,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use common::Harness;
+use common::{on_both, Harness};
 use redis::Value;
 use reem::marshal::Commands;
 use reem::{
@@ -144,6 +146,28 @@ fn latest_n(sub: &RawSubscriber<Tick>) -> Option<u64> {
     sub.latest().map(|t| t.n)
 }
 
+on_both!(
+    late_joiner_sees_stored_value_without_a_new_publish,
+    published_message_is_the_latest_value_kv_get_reads,
+    burst_of_1000_last_arrives_and_counters_add_up,
+    burst_read_from_the_key_counts_what_it_skipped,
+    large_message_is_read_from_the_key_and_arrives_whole,
+    topic_cam_never_sees_camera_or_cam_slash_x,
+    topic_names_may_hold_any_text,
+    publish_runs_no_script_so_a_script_flush_changes_nothing,
+    two_subscribers_of_one_topic_both_receive,
+    callback_that_panics_on_message_3_still_receives_4_to_10,
+    slow_callback_gets_the_latest_message_and_memory_stays_bounded,
+    slow_callback_with_a_bounded_queue_drops_the_oldest,
+    recv_returns_every_message_in_order_with_a_queue,
+    recv_starts_listening_and_gives_the_stored_value_first,
+    hostile_payloads_are_counted_as_decode_errors_and_the_subscriber_carries_on,
+    stored_values_that_do_not_decode_are_decode_errors_for_a_late_joiner,
+    hand_written_one_hash_marshaller_keeps_its_stamp_inside_the_hash,
+    hand_written_marshaller_publishes_and_subscribes,
+    a_forged_stored_stamp_never_silences_a_subscriber,
+);
+
 #[test]
 fn publishers_and_subscribers_can_be_shared_or_moved_across_threads() {
     fn send_sync<T: Send + Sync>() {}
@@ -153,10 +177,8 @@ fn publishers_and_subscribers_can_be_shared_or_moved_across_threads() {
     send::<CallbackSubscriber<Tick>>();
 }
 
-#[test]
-fn late_joiner_sees_stored_value_without_a_new_publish() {
+fn late_joiner_sees_stored_value_without_a_new_publish(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let pose = Pose2 {
         x: 1.5,
         y: -2.0,
@@ -177,10 +199,8 @@ fn late_joiner_sees_stored_value_without_a_new_publish() {
     assert_eq!(sub.status().state, ConnectionState::Connected);
 }
 
-#[test]
-fn published_message_is_the_latest_value_kv_get_reads() {
+fn published_message_is_the_latest_value_kv_get_reads(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let pubs = PublishSpace::new(&h.iface);
     pubs.publish("robot/tick", &tick(1)).unwrap();
     pubs.publish("robot/tick", &tick(2)).unwrap();
@@ -233,10 +253,8 @@ fn notifications_carry_small_messages_and_announce_large_ones() {
     assert!(announced.len() < 64);
 }
 
-#[test]
-fn burst_of_1000_last_arrives_and_counters_add_up() {
+fn burst_of_1000_last_arrives_and_counters_add_up(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let mut sub = RawSubscriber::<Tick>::new(&h.iface, "burst").unwrap();
     sub.listen().unwrap();
     let pubs = PublishSpace::new(&h.iface);
@@ -249,10 +267,8 @@ fn burst_of_1000_last_arrives_and_counters_add_up() {
     assert_eq!(c.decode_errors, 0);
 }
 
-#[test]
-fn burst_read_from_the_key_counts_what_it_skipped() {
+fn burst_read_from_the_key_counts_what_it_skipped(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let mut sub = RawSubscriber::<Tick>::new(&h.iface, "burst").unwrap();
     sub.listen().unwrap();
     let pubs = PublishSpace::new(&h.iface).with_inline_limit(0);
@@ -267,10 +283,8 @@ fn burst_read_from_the_key_counts_what_it_skipped() {
     assert_eq!(c.decode_errors, 0);
 }
 
-#[test]
-fn large_message_is_read_from_the_key_and_arrives_whole() {
+fn large_message_is_read_from_the_key_and_arrives_whole(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let sub = RawSubscriber::<Vec<f64>>::new(&h.iface, "cloud").unwrap();
     let big: Vec<f64> = (0..128 * 1024).map(|i| i as f64 * 0.5).collect();
     assert!(sub
@@ -285,10 +299,8 @@ fn large_message_is_read_from_the_key_and_arrives_whole() {
     assert_eq!(*got, big);
 }
 
-#[test]
-fn topic_cam_never_sees_camera_or_cam_slash_x() {
+fn topic_cam_never_sees_camera_or_cam_slash_x(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let mut cam = RawSubscriber::<Tick>::new(&h.iface, "cam").unwrap();
     let mut star = RawSubscriber::<Tick>::new(&h.iface, "cam*").unwrap();
     cam.listen().unwrap();
@@ -313,10 +325,8 @@ fn topic_cam_never_sees_camera_or_cam_slash_x() {
     );
 }
 
-#[test]
-fn topic_names_may_hold_any_text() {
+fn topic_names_may_hold_any_text(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let topic = "robot 1/cam*?[x]\n\t\u{0}é{tag}\\";
     let mut sub = RawSubscriber::<Tick>::new(&h.iface, topic).unwrap();
     sub.listen().unwrap();
@@ -348,10 +358,8 @@ fn databases_of_one_server_keep_their_topics_apart() {
     assert_eq!(h.kv.get::<Tick>("t").unwrap(), tick(0));
 }
 
-#[test]
-fn publish_runs_no_script_so_a_script_flush_changes_nothing() {
+fn publish_runs_no_script_so_a_script_flush_changes_nothing(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let sub = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
     let pubs = PublishSpace::new(&h.iface);
     pubs.publish("t", &tick(1)).unwrap();
@@ -364,11 +372,9 @@ fn publish_runs_no_script_so_a_script_flush_changes_nothing() {
     assert_eq!(h.hget("t", "@seq").unwrap(), b"2");
 }
 
-#[test]
-fn two_subscribers_of_one_topic_both_receive() {
+fn two_subscribers_of_one_topic_both_receive(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
-    let other_iface = RedisInterface::new(&h.server.url()).unwrap();
+    let other_iface = h.another_iface();
     let mut a = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
     let mut b = RawSubscriber::<Tick>::new(&other_iface, "t").unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -393,10 +399,8 @@ fn two_subscribers_of_one_topic_both_receive() {
     }
 }
 
-#[test]
-fn callback_that_panics_on_message_3_still_receives_4_to_10() {
+fn callback_that_panics_on_message_3_still_receives_4_to_10(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let mut cb =
@@ -448,10 +452,8 @@ impl Gate {
     }
 }
 
-#[test]
-fn slow_callback_gets_the_latest_message_and_memory_stays_bounded() {
+fn slow_callback_gets_the_latest_message_and_memory_stays_bounded(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let gate = Arc::new(Gate::default());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (g, sink) = (Arc::clone(&gate), Arc::clone(&seen));
@@ -478,10 +480,8 @@ fn slow_callback_gets_the_latest_message_and_memory_stays_bounded() {
     assert_eq!((c.received, c.skipped, c.dropped), (100, 0, 98), "{c:?}");
 }
 
-#[test]
-fn slow_callback_with_a_bounded_queue_drops_the_oldest() {
+fn slow_callback_with_a_bounded_queue_drops_the_oldest(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let gate = Arc::new(Gate::default());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (g, sink) = (Arc::clone(&gate), Arc::clone(&seen));
@@ -507,10 +507,8 @@ fn slow_callback_with_a_bounded_queue_drops_the_oldest() {
     assert_eq!(cb.counters().dropped, 14);
 }
 
-#[test]
-fn recv_returns_every_message_in_order_with_a_queue() {
+fn recv_returns_every_message_in_order_with_a_queue(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let mut sub =
         RawSubscriber::<Tick>::with_delivery(&h.iface, "t", Delivery::Queue(100)).unwrap();
     sub.listen().unwrap();
@@ -527,10 +525,8 @@ fn recv_returns_every_message_in_order_with_a_queue() {
         .is_none());
 }
 
-#[test]
-fn recv_starts_listening_and_gives_the_stored_value_first() {
+fn recv_starts_listening_and_gives_the_stored_value_first(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let pubs = PublishSpace::new(&h.iface);
     pubs.publish("t", &tick(5)).unwrap();
     let sub = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
@@ -634,10 +630,8 @@ fn subscribers_of_one_interface_share_one_connection() {
     assert_eq!(subscribers, 1, "{clients}");
 }
 
-#[test]
-fn hostile_payloads_are_counted_as_decode_errors_and_the_subscriber_carries_on() {
+fn hostile_payloads_are_counted_as_decode_errors_and_the_subscriber_carries_on(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let mut sub = RawSubscriber::<Tick>::new(&h.iface, "t").unwrap();
     sub.listen().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -669,7 +663,7 @@ fn hostile_payloads_are_counted_as_decode_errors_and_the_subscriber_carries_on()
         &noise,
     ];
     for payload in hostile {
-        redis::cmd("PUBLISH")
+        redis::cmd(h.publish_command())
             .arg("t")
             .arg(payload)
             .exec(&mut raw)
@@ -682,7 +676,7 @@ fn hostile_payloads_are_counted_as_decode_errors_and_the_subscriber_carries_on()
         .arg("not a hash")
         .exec(&mut raw)
         .unwrap();
-    redis::cmd("PUBLISH")
+    redis::cmd(h.publish_command())
         .arg("t")
         .arg("reem1 k 1 9\n")
         .exec(&mut raw)
@@ -713,10 +707,8 @@ fn hostile_payloads_are_counted_as_decode_errors_and_the_subscriber_carries_on()
     assert_eq!(sub.status().reconnects, 0);
 }
 
-#[test]
-fn stored_values_that_do_not_decode_are_decode_errors_for_a_late_joiner() {
+fn stored_values_that_do_not_decode_are_decode_errors_for_a_late_joiner(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     h.write_raw(
         "garbled",
         &[
@@ -754,10 +746,8 @@ fn stored_values_that_do_not_decode_are_decode_errors_for_a_late_joiner() {
     }
 }
 
-#[test]
-fn hand_written_one_hash_marshaller_keeps_its_stamp_inside_the_hash() {
+fn hand_written_one_hash_marshaller_keeps_its_stamp_inside_the_hash(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let pubs = PublishSpace::new(&h.iface);
     pubs.publish("note", &Note("one".into())).unwrap();
     let sub = RawSubscriber::<Note>::new(&h.iface, "note").unwrap();
@@ -774,10 +764,8 @@ fn hand_written_one_hash_marshaller_keeps_its_stamp_inside_the_hash() {
     assert_eq!((c.received, c.skipped, c.decode_errors), (2, 0, 0));
 }
 
-#[test]
-fn hand_written_marshaller_publishes_and_subscribes() {
+fn hand_written_marshaller_publishes_and_subscribes(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let pubs = PublishSpace::new(&h.iface);
     pubs.publish("greeting", &Text("hello".into())).unwrap();
     assert_eq!(h.kv.get::<Text>("greeting").unwrap(), Text("hello".into()));
@@ -831,10 +819,8 @@ fn url_options_apply_to_subscribers() {
 /// "already seen", and a newline in the stored stamp broke every notification. The
 /// publisher no longer reads the stamp back, and subscribers judge numbers per publisher
 /// with a window.
-#[test]
-fn a_forged_stored_stamp_never_silences_a_subscriber() {
+fn a_forged_stored_stamp_never_silences_a_subscriber(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let pubs = PublishSpace::new(&h.iface);
     pubs.publish("forged", &tick(1)).unwrap();
     // Another writer forges the stamp of the stored message.
