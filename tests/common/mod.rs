@@ -15,6 +15,7 @@ use reem_server::{RedisCluster, RedisServer};
 
 /// Generates, for each test function `fn name(h: Harness)`, the two tests `name::server` and
 /// `name::cluster`.
+#[allow(unused_macros)]
 macro_rules! on_both {
     ($($name:ident),+ $(,)?) => {$(
         mod $name {
@@ -30,6 +31,7 @@ macro_rules! on_both {
         }
     )+};
 }
+#[allow(unused_imports)]
 pub(crate) use on_both;
 
 /// What a test runs against; derefs to the single server (tests that need one).
