@@ -255,7 +255,9 @@ fn failover_of_a_topics_master_is_ridden_out() {
         let back = loop {
             assert!(
                 killed.elapsed() < Duration::from_secs(60),
-                "not back 60 s after the kill: {errors:?}"
+                "not back 60 s after the kill: {} errors, the last {:?}",
+                errors.len(),
+                errors.last()
             );
             n += 1;
             let set = kv.set("failover/kv", &step(n));
@@ -606,4 +608,72 @@ fn tryagain_clusterdown_and_a_vanished_node_are_typed_errors() {
         "{err:?}"
     );
     eprintln!("CLUSTERDOWN: {err} after {:?}", t.elapsed());
+}
+
+/// Increments the counter at its key and reads a large value beside it, in one transaction.
+struct CountAndRead;
+
+impl ReemMarshal for CountAndRead {
+    fn get_label() -> Cow<'static, str> {
+        "test.CountAndRead".into()
+    }
+
+    fn write<'a>(&'a self, key: &str, out: &mut Commands<'a>) -> reem::Result<()> {
+        out.cmd("INCR").arg(key);
+        out.cmd("GET").arg(format!("{key}:big"));
+        Ok(())
+    }
+
+    fn read(key: &str, out: &mut Commands<'_>) {
+        out.cmd("GET").arg(key);
+    }
+
+    fn delete(key: &str, out: &mut Commands<'_>) {
+        out.cmd("DEL").arg(key);
+    }
+
+    fn interpret_read(_key: &str, _reply: Value) -> reem::Result<Self> {
+        Ok(CountAndRead)
+    }
+}
+
+/// The retry rule: a write whose reply is lost after it ran is `Unconfirmed` and never sent
+/// again (the `redis` crate's cluster connection, left to itself, would run it up to 5
+/// times here: once per retry). The node closes the connection while replying, as a
+/// server does to a client over its output buffer limit.
+#[test]
+fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
+    let h = Harness::cluster();
+    let common::Server::Cluster(cluster) = &h.server else {
+        unreachable!()
+    };
+    let key = "{lost}counter";
+    redis::cmd("SET")
+        .arg(format!("{key}:big"))
+        .arg(vec![b'x'; 64 * 1024])
+        .exec(&mut h.raw())
+        .unwrap();
+    let node = cluster.master_of_key(key).unwrap();
+    let limit = |value: &str| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("client-output-buffer-limit")
+            .arg(value)
+            .exec(&mut node_con(cluster, node))
+            .unwrap()
+    };
+    limit("normal 4096 0 0");
+    let result = h.kv.set(key, &CountAndRead);
+    limit("normal 0 0 0");
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, Error::Unconfirmed { key: k, .. } if k == key),
+        "{err:?}"
+    );
+    let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
+    assert_eq!(count, 1, "run once");
+    // The interface carries on.
+    h.kv.set(key, &CountAndRead).unwrap();
+    let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
+    assert_eq!(count, 2);
 }
