@@ -23,7 +23,8 @@ Exit status:
 #[command(name = "reem", version, after_help = EXIT_STATUS, max_term_width = 100)]
 pub struct Cli {
     /// Redis to talk to, e.g. redis://host:6379, redis://user:secret@host:6379/2,
-    /// unix:///run/redis.sock
+    /// unix:///run/redis.sock; or the seed nodes of a Redis Cluster, separated by commas:
+    /// redis://10.0.0.1:7000,redis://10.0.0.2:7000
     #[arg(
         long,
         global = true,
@@ -32,6 +33,10 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub url: String,
+
+    /// The URL is a seed node of a Redis Cluster (implied when --url lists several)
+    #[arg(long, global = true)]
+    pub cluster: bool,
 
     /// When to colour the output
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]

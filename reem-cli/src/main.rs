@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, err_palette: Palette) -> fail::Result {
-    let iface = connect(&cli.url)?;
+    let iface = connect(&cli.url, cli.cluster)?;
     let palette = Palette::stdout(cli.color);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -58,8 +58,16 @@ fn run(cli: &Cli, err_palette: Palette) -> fail::Result {
     result.and(flushed)
 }
 
-fn connect(url: &str) -> fail::Result<RedisInterface> {
-    RedisInterface::new(url).map_err(|e| match e {
+/// The interface to the Redis at `url`, or to the Redis Cluster of the comma-separated seed
+/// nodes in `url` (when `cluster`, or when there are several).
+fn connect(url: &str, cluster: bool) -> fail::Result<RedisInterface> {
+    let connected = if cluster || url.contains(',') {
+        let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
+        RedisInterface::cluster(&seeds)
+    } else {
+        RedisInterface::new(url)
+    };
+    connected.map_err(|e| match e {
         reem::Error::InvalidUrl { .. } => Failure::from(e),
         e => Failure::new(
             Code::Redis,
@@ -72,8 +80,11 @@ fn connect(url: &str) -> fail::Result<RedisInterface> {
     })
 }
 
-/// The URL without its password, for error messages.
+/// The URL without its password, for error messages (each of a comma-separated list).
 fn redact(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let user = url[s + 3..at].split(':').next().unwrap_or("");

@@ -1,16 +1,18 @@
 //! The `reem` binary against a private redis-server: messages written by reem itself, keys
-//! written by other programs, topics published from a thread.
+//! written by other programs, topics published from a thread. The tests taking an `Env` run
+//! twice (`on_both!`): on a private redis-server, and on a local Redis Cluster (the binary
+//! is given its seed nodes), where `ls` walks the keys of every master.
 
 use std::io::Read;
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use assert_cmd::Command;
 use reem::{KeyValueStore, PublishSpace, RedisInterface, ReemMarshal};
-use reem_server::RedisServer;
+use reem_server::{RedisCluster, RedisServer};
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Pose2 {
@@ -77,25 +79,88 @@ struct Scan {
     ranges: Vec<f32>,
 }
 
-/// A private server, reem on it, and the `reem` binary pointed at it.
+/// Generates, for each test function `fn name(env: Env)`, the tests `name::server` and
+/// `name::cluster`.
+macro_rules! on_both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn server() {
+                super::$name(super::Env::start())
+            }
+
+            #[test]
+            fn cluster() {
+                super::$name(super::Env::cluster())
+            }
+        }
+    )+};
+}
+
+/// A private server (or the shared cluster), reem on it, and the `reem` binary pointed at it.
 struct Env {
-    server: RedisServer,
+    backend: Backend,
     iface: RedisInterface,
     kv: KeyValueStore,
 }
+
+enum Backend {
+    Server(RedisServer),
+    /// The cluster of this test binary, for one test at a time.
+    Cluster(
+        &'static RedisCluster,
+        #[allow(dead_code)] MutexGuard<'static, ()>,
+    ),
+}
+
+static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+static TURN: Mutex<()> = Mutex::new(());
 
 impl Env {
     fn start() -> Self {
         let server = RedisServer::start().expect("start a private redis-server");
         let iface = RedisInterface::new(&server.url()).expect("connect to it");
         let kv = KeyValueStore::new(&iface);
-        Env { server, iface, kv }
+        Env {
+            backend: Backend::Server(server),
+            iface,
+            kv,
+        }
     }
 
-    /// The binary, talking to the private server only, without colours.
+    /// The binary's local Redis Cluster (started by the first test that asks), emptied.
+    fn cluster() -> Self {
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let cluster =
+            CLUSTER.get_or_init(|| RedisCluster::start().expect("start a local Redis Cluster"));
+        for m in cluster.masters().unwrap() {
+            let mut con = redis::Client::open(cluster.nodes()[m].url())
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            redis::cmd("FLUSHALL").exec(&mut con).unwrap();
+        }
+        let iface = RedisInterface::cluster(&cluster.urls()).expect("connect to it");
+        let kv = KeyValueStore::new(&iface);
+        Env {
+            backend: Backend::Cluster(cluster, turn),
+            iface,
+            kv,
+        }
+    }
+
+    /// The URL to give the binary: the server's, or the cluster's seed nodes.
+    fn url(&self) -> String {
+        match &self.backend {
+            Backend::Server(s) => s.url(),
+            Backend::Cluster(c, _) => c.urls().join(","),
+        }
+    }
+
+    /// The binary, talking to the private server (or cluster) only, without colours.
     fn reem(&self) -> Command {
         let mut c = Command::cargo_bin("reem").expect("the reem binary");
-        c.env("REEM_URL", self.server.url())
+        c.env("REEM_URL", self.url())
             .env_remove("NO_COLOR")
             .timeout(Duration::from_secs(30));
         c
@@ -232,11 +297,42 @@ impl Drop for Publisher {
     }
 }
 
+on_both!(
+    ls_lists_messages_and_topics_with_label_field_count_size_and_seq,
+    ls_leaves_out_keys_of_other_programs_and_says_how_many,
+    ls_lists_a_message_with_a_broken_schema_with_the_reason_and_keeps_going,
+    a_hand_written_marshallers_hash_is_listed_as_custom_but_not_decoded,
+    ls_takes_a_glob_pattern,
+    ls_walks_many_keys_with_scan,
+    ls_json_gives_one_object_per_key,
+    ls_shows_hostile_key_names_escaped_on_one_line,
+    get_prints_aligned_fields_with_arrays_summarised,
+    get_json_nests_the_fields_for_scripts,
+    get_field_prints_one_value_or_one_group,
+    get_of_a_missing_key_exits_3,
+    get_of_a_key_from_another_program_exits_4_naming_what_it_holds,
+    get_of_broken_data_exits_4_with_one_line_naming_key_and_field,
+    a_huge_array_is_summarised_in_one_line_unless_full,
+    an_array_whose_shape_lies_about_its_size_is_an_error_not_an_allocation,
+    set_changes_scalar_fields_atomically_and_the_typed_reader_still_reads_them,
+    a_message_that_is_one_number_reads_and_sets_as_value,
+    set_refuses_text_in_a_number_field_and_writes_nothing,
+    set_refuses_values_that_do_not_fit_the_stored_type,
+    set_refuses_keys_that_are_not_reem_messages,
+    schema_prints_label_fingerprint_fields_and_types,
+    echo_once_prints_the_stored_latest_message_at_once,
+    echo_prints_messages_published_from_a_thread_as_they_arrive,
+    echo_new_waits_for_the_next_publish_and_times_out_with_exit_7,
+    echo_reports_messages_it_cannot_read_and_keeps_going,
+    hz_reports_the_publish_rate,
+    hz_says_no_new_messages_and_gives_up_after_its_timeout,
+    control_characters_in_stored_data_never_reach_the_terminal,
+    colour_only_when_asked_or_on_a_terminal,
+);
+
 // ---- ls ---------------------------------------------------------------------------------
 
-#[test]
-fn ls_lists_messages_and_topics_with_label_field_count_size_and_seq() {
-    let env = Env::start();
+fn ls_lists_messages_and_topics_with_label_field_count_size_and_seq(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     env.kv
         .set(
@@ -282,9 +378,7 @@ fn ls_lists_messages_and_topics_with_label_field_count_size_and_seq() {
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
 
-#[test]
-fn ls_leaves_out_keys_of_other_programs_and_says_how_many() {
-    let env = Env::start();
+fn ls_leaves_out_keys_of_other_programs_and_says_how_many(env: Env) {
     env.kv
         .set(
             "pose",
@@ -330,9 +424,7 @@ fn ls_leaves_out_keys_of_other_programs_and_says_how_many() {
     );
 }
 
-#[test]
-fn ls_lists_a_message_with_a_broken_schema_with_the_reason_and_keeps_going() {
-    let env = Env::start();
+fn ls_lists_a_message_with_a_broken_schema_with_the_reason_and_keeps_going(env: Env) {
     env.hash(
         "bad/schema",
         &[("@label", b"Pose2"), ("@schema", b"{not json"), ("x", b"1")],
@@ -373,9 +465,7 @@ fn ls_lists_a_message_with_a_broken_schema_with_the_reason_and_keeps_going() {
     assert!(line("good").contains("message"));
 }
 
-#[test]
-fn a_hand_written_marshallers_hash_is_listed_as_custom_but_not_decoded() {
-    let env = Env::start();
+fn a_hand_written_marshallers_hash_is_listed_as_custom_but_not_decoded(env: Env) {
     // What a registered ship stores: its own fields, tagged with its label only.
     env.hash("cam", &[("@label", b"my.Camera"), ("jpeg", b"\xff\xd8")]);
     let out = reem(&env, &["ls"], 0);
@@ -395,9 +485,7 @@ fn a_hand_written_marshallers_hash_is_listed_as_custom_but_not_decoded() {
     );
 }
 
-#[test]
-fn ls_takes_a_glob_pattern() {
-    let env = Env::start();
+fn ls_takes_a_glob_pattern(env: Env) {
     let p = Pose2 {
         x: 0.0,
         y: 0.0,
@@ -418,9 +506,7 @@ fn ls_takes_a_glob_pattern() {
     );
 }
 
-#[test]
-fn ls_walks_many_keys_with_scan() {
-    let env = Env::start();
+fn ls_walks_many_keys_with_scan(env: Env) {
     let p = Pose2 {
         x: 0.0,
         y: 0.0,
@@ -443,9 +529,7 @@ fn ls_walks_many_keys_with_scan() {
     assert_eq!(keys, sorted, "each key once, sorted");
 }
 
-#[test]
-fn ls_json_gives_one_object_per_key() {
-    let env = Env::start();
+fn ls_json_gives_one_object_per_key(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     env.raw(redis::cmd("SET").arg("plain").arg("x"));
     let out = reem(&env, &["ls", "--json", "--all"], 0);
@@ -460,9 +544,7 @@ fn ls_json_gives_one_object_per_key() {
     assert!(items[1]["bytes"].as_u64().unwrap() > 0);
 }
 
-#[test]
-fn ls_shows_hostile_key_names_escaped_on_one_line() {
-    let env = Env::start();
+fn ls_shows_hostile_key_names_escaped_on_one_line(env: Env) {
     let p = Pose2 {
         x: 0.0,
         y: 0.0,
@@ -487,9 +569,7 @@ fn ls_shows_hostile_key_names_escaped_on_one_line() {
 
 // ---- get --------------------------------------------------------------------------------
 
-#[test]
-fn get_prints_aligned_fields_with_arrays_summarised() {
-    let env = Env::start();
+fn get_prints_aligned_fields_with_arrays_summarised(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     let out = reem(&env, &["get", "robot/status"], 0);
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -524,9 +604,7 @@ fn get_prints_aligned_fields_with_arrays_summarised() {
     assert_eq!(col("stamp"), col("path.1.theta"));
 }
 
-#[test]
-fn get_json_nests_the_fields_for_scripts() {
-    let env = Env::start();
+fn get_json_nests_the_fields_for_scripts(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     let out = reem(&env, &["get", "robot/status", "--json"], 0);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -544,9 +622,7 @@ fn get_json_nests_the_fields_for_scripts() {
     assert_eq!(v["ranges"], serde_json::json!([0.5, 1.0, 4.5]));
 }
 
-#[test]
-fn get_field_prints_one_value_or_one_group() {
-    let env = Env::start();
+fn get_field_prints_one_value_or_one_group(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     assert_eq!(
         reem(&env, &["get", "robot/status", "--field", "base.x"], 0).stdout,
@@ -581,16 +657,12 @@ fn get_field_prints_one_value_or_one_group() {
     );
 }
 
-#[test]
-fn get_of_a_missing_key_exits_3() {
-    let env = Env::start();
+fn get_of_a_missing_key_exits_3(env: Env) {
     let out = reem(&env, &["get", "nobody/here"], 3);
     assert!(error_line(&out).contains("\"nobody/here\" not found"));
 }
 
-#[test]
-fn get_of_a_key_from_another_program_exits_4_naming_what_it_holds() {
-    let env = Env::start();
+fn get_of_a_key_from_another_program_exits_4_naming_what_it_holds(env: Env) {
     env.raw(redis::cmd("SET").arg("plain").arg("hello"));
     env.raw(redis::cmd("RPUSH").arg("queue").arg("a"));
     env.hash("python", &[("x", b"1")]);
@@ -605,9 +677,7 @@ fn get_of_a_key_from_another_program_exits_4_naming_what_it_holds() {
     assert!(error_line(&out).contains("a hash without @schema"));
 }
 
-#[test]
-fn get_of_broken_data_exits_4_with_one_line_naming_key_and_field() {
-    let env = Env::start();
+fn get_of_broken_data_exits_4_with_one_line_naming_key_and_field(env: Env) {
     env.hash(
         "bad/schema",
         &[("@label", b"P"), ("@schema", b"[1, 2"), ("x", b"1")],
@@ -629,9 +699,7 @@ fn get_of_broken_data_exits_4_with_one_line_naming_key_and_field() {
     );
 }
 
-#[test]
-fn a_huge_array_is_summarised_in_one_line_unless_full() {
-    let env = Env::start();
+fn a_huge_array_is_summarised_in_one_line_unless_full(env: Env) {
     let n = 1_000_000usize;
     let ranges: Vec<f32> = (0..n).map(|i| i as f32).collect();
     env.kv.set("big", &Scan { stamp: 1.0, ranges }).unwrap();
@@ -648,9 +716,7 @@ fn a_huge_array_is_summarised_in_one_line_unless_full() {
     assert_eq!(v["ranges"].as_array().unwrap().len(), n);
 }
 
-#[test]
-fn an_array_whose_shape_lies_about_its_size_is_an_error_not_an_allocation() {
-    let env = Env::start();
+fn an_array_whose_shape_lies_about_its_size_is_an_error_not_an_allocation(env: Env) {
     env.array_message(
         "liar",
         &[
@@ -667,9 +733,7 @@ fn an_array_whose_shape_lies_about_its_size_is_an_error_not_an_allocation() {
 
 // ---- set --------------------------------------------------------------------------------
 
-#[test]
-fn set_changes_scalar_fields_atomically_and_the_typed_reader_still_reads_them() {
-    let env = Env::start();
+fn set_changes_scalar_fields_atomically_and_the_typed_reader_still_reads_them(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     let fp = env.hget("robot/status", "@fp");
     let out = reem(
@@ -710,9 +774,7 @@ fn set_changes_scalar_fields_atomically_and_the_typed_reader_still_reads_them() 
     );
 }
 
-#[test]
-fn a_message_that_is_one_number_reads_and_sets_as_value() {
-    let env = Env::start();
+fn a_message_that_is_one_number_reads_and_sets_as_value(env: Env) {
     env.kv.set("speed", &2.5f64).unwrap();
     let out = reem(&env, &["get", "speed"], 0);
     assert_eq!(
@@ -729,9 +791,7 @@ fn a_message_that_is_one_number_reads_and_sets_as_value() {
     assert_eq!(env.kv.get::<f64>("speed").unwrap(), -3.0);
 }
 
-#[test]
-fn set_refuses_text_in_a_number_field_and_writes_nothing() {
-    let env = Env::start();
+fn set_refuses_text_in_a_number_field_and_writes_nothing(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     let out = reem(&env, &["set", "robot/status", "base.y=3", "base.x=fast"], 5);
     let line = error_line(&out);
@@ -743,9 +803,7 @@ fn set_refuses_text_in_a_number_field_and_writes_nothing() {
     assert_eq!(env.kv.get::<Status>("robot/status").unwrap(), status());
 }
 
-#[test]
-fn set_refuses_values_that_do_not_fit_the_stored_type() {
-    let env = Env::start();
+fn set_refuses_values_that_do_not_fit_the_stored_type(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     for (assignment, why) in [
         ("seq=-1", "fits u64"),
@@ -767,9 +825,7 @@ fn set_refuses_values_that_do_not_fit_the_stored_type() {
     assert_eq!(env.kv.get::<Status>("robot/status").unwrap(), status());
 }
 
-#[test]
-fn set_refuses_keys_that_are_not_reem_messages() {
-    let env = Env::start();
+fn set_refuses_keys_that_are_not_reem_messages(env: Env) {
     env.hash("python", &[("x", b"1")]);
     let out = reem(&env, &["set", "python", "x=2"], 4);
     assert!(error_line(&out).contains("without @schema"));
@@ -779,9 +835,7 @@ fn set_refuses_keys_that_are_not_reem_messages() {
 
 // ---- schema -----------------------------------------------------------------------------
 
-#[test]
-fn schema_prints_label_fingerprint_fields_and_types() {
-    let env = Env::start();
+fn schema_prints_label_fingerprint_fields_and_types(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     let fp = env.hget("robot/status", "@fp").unwrap();
     let out = reem(&env, &["schema", "robot/status"], 0);
@@ -813,9 +867,7 @@ fn schema_prints_label_fingerprint_fields_and_types() {
 
 // ---- echo and hz ------------------------------------------------------------------------
 
-#[test]
-fn echo_once_prints_the_stored_latest_message_at_once() {
-    let env = Env::start();
+fn echo_once_prints_the_stored_latest_message_at_once(env: Env) {
     PublishSpace::new(&env.iface)
         .publish(
             "scan",
@@ -835,9 +887,7 @@ fn echo_once_prints_the_stored_latest_message_at_once() {
     );
 }
 
-#[test]
-fn echo_prints_messages_published_from_a_thread_as_they_arrive() {
-    let env = Env::start();
+fn echo_prints_messages_published_from_a_thread_as_they_arrive(env: Env) {
     let publisher = Publisher::start(&env, "scan", Duration::from_millis(20));
     let out = reem(
         &env,
@@ -870,9 +920,7 @@ fn echo_prints_messages_published_from_a_thread_as_they_arrive() {
     );
 }
 
-#[test]
-fn echo_new_waits_for_the_next_publish_and_times_out_with_exit_7() {
-    let env = Env::start();
+fn echo_new_waits_for_the_next_publish_and_times_out_with_exit_7(env: Env) {
     PublishSpace::new(&env.iface)
         .publish(
             "scan",
@@ -891,9 +939,7 @@ fn echo_new_waits_for_the_next_publish_and_times_out_with_exit_7() {
     assert!(error_line(&out).contains("topic \"scan\": no message for 0.3 s"));
 }
 
-#[test]
-fn echo_reports_messages_it_cannot_read_and_keeps_going() {
-    let env = Env::start();
+fn echo_reports_messages_it_cannot_read_and_keeps_going(env: Env) {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let iface = env.iface.clone();
@@ -907,9 +953,15 @@ fn echo_reports_messages_it_cannot_read_and_keeps_going() {
                 ranges: vec![],
             };
             pubs.publish("scan", &scan).unwrap();
+            // Sharded on a cluster, like reem's own notifications.
+            let publish = if iface.is_cluster() {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            };
             iface
                 .raw_query(
-                    redis::cmd("PUBLISH")
+                    redis::cmd(publish)
                         .arg("scan")
                         .arg("\x1b[2J not a reem notification"),
                 )
@@ -943,9 +995,7 @@ fn echo_reports_messages_it_cannot_read_and_keeps_going() {
     assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
 }
 
-#[test]
-fn hz_reports_the_publish_rate() {
-    let env = Env::start();
+fn hz_reports_the_publish_rate(env: Env) {
     let publisher = Publisher::start(&env, "scan", Duration::from_millis(20));
     let out = reem(&env, &["hz", "scan", "--count", "2", "--timeout", "5"], 0);
     publisher.stop();
@@ -965,9 +1015,7 @@ fn hz_reports_the_publish_rate() {
     );
 }
 
-#[test]
-fn hz_says_no_new_messages_and_gives_up_after_its_timeout() {
-    let env = Env::start();
+fn hz_says_no_new_messages_and_gives_up_after_its_timeout(env: Env) {
     let out = reem(&env, &["hz", "quiet", "--timeout", "1.5"], 7);
     assert!(
         out.stdout.starts_with("no new messages\n"),
@@ -979,9 +1027,7 @@ fn hz_says_no_new_messages_and_gives_up_after_its_timeout() {
 
 // ---- the command line itself ------------------------------------------------------------
 
-#[test]
-fn control_characters_in_stored_data_never_reach_the_terminal() {
-    let env = Env::start();
+fn control_characters_in_stored_data_never_reach_the_terminal(env: Env) {
     let mut s = status();
     s.frame_id = "\x1b[2Jgotcha".into();
     s.tags[0] = "bell\x07".into();
@@ -1026,9 +1072,7 @@ fn control_characters_in_stored_data_never_reach_the_terminal() {
     );
 }
 
-#[test]
-fn colour_only_when_asked_or_on_a_terminal() {
-    let env = Env::start();
+fn colour_only_when_asked_or_on_a_terminal(env: Env) {
     env.kv.set("robot/status", &status()).unwrap();
     let piped = reem(&env, &["get", "robot/status"], 0);
     assert!(!piped.stdout.contains('\x1b'));
@@ -1053,7 +1097,7 @@ fn a_closed_pipe_ends_the_output_quietly() {
     env.kv.set("big", &Scan { stamp: 1.0, ranges }).unwrap();
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("reem"))
         .args(["get", "big", "--full"])
-        .env("REEM_URL", env.server.url())
+        .env("REEM_URL", env.url())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1081,7 +1125,7 @@ fn a_closed_pipe_ends_the_output_quietly() {
 #[test]
 fn an_unreachable_redis_is_exit_1_with_one_line() {
     let env = Env::start();
-    let url = env.server.url();
+    let url = env.url();
     drop(env);
     let out = run(Command::cargo_bin("reem")
         .unwrap()
