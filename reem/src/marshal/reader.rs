@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use redis::Value;
 
-use super::path::{FieldPath, Mark, SEPARATOR};
 use crate::error::{show_bytes, Error, Result};
+use crate::schema::{FieldPath, SEPARATOR};
 
 /// One stored field: its name and its value.
 type Entry<'v> = (Cow<'v, [u8]>, Cow<'v, [u8]>);
@@ -326,20 +326,7 @@ impl<'h, 'v> FieldReader<'h, 'v> {
         &self.path
     }
 
-    /// Descends into `segment`.
-    pub fn enter(&mut self, segment: &str) -> Mark {
-        self.path.enter(segment)
-    }
-
-    /// Descends into list element `index`.
-    pub fn enter_index(&mut self, index: usize) -> Mark {
-        self.path.enter_index(index)
-    }
-
-    /// Returns to `mark`.
-    pub fn leave(&mut self, mark: Mark) {
-        self.path.leave(mark)
-    }
+    crate::schema::walks_paths!(path);
 
     /// The value stored at the current path, if any.
     pub fn get(&self) -> Option<&[u8]> {
