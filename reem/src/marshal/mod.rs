@@ -25,6 +25,7 @@ pub(crate) use list::read_len as read_list_len;
 mod option;
 mod reader;
 mod scalar;
+mod stored;
 mod writer;
 
 pub mod array;
@@ -36,6 +37,7 @@ pub mod ndarray;
 pub use commands::{Command, Commands};
 pub use json::Json;
 pub use reader::{FieldReader, HashView};
+pub use stored::StoredHash;
 pub use writer::{FieldWriter, LARGE_VALUE};
 
 #[doc(hidden)]

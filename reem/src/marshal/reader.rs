@@ -160,6 +160,14 @@ impl<'v> HashView<'v> {
         self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
+    /// All `(field, value)` pairs, sorted by field name, owned (moved out when the view owns
+    /// them, copied when it borrows them).
+    pub fn into_entries(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 'v {
+        self.entries
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    }
+
     /// True if the hash holds the field `path` itself or any field below it (`path.…`); at
     /// the root, any field that is not reserved.
     pub fn has_under(&self, path: &str) -> bool {
