@@ -326,3 +326,42 @@ fn acl_user_with_the_pubsub_commands_publishes_and_subscribes() {
     );
     assert_eq!(status.last_error, None);
 }
+
+/// Fault: a user without `+multi` made `kv.set` panic inside the redis crate ("attempt to
+/// subtract with overflow"), and the transaction's commands would have run one by one. reem
+/// finds out on connecting and refuses to write, sending nothing.
+#[test]
+fn a_user_without_multi_gets_a_refusal_and_nothing_is_written() {
+    let h = Harness::start();
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("nomulti")
+        .arg("on")
+        .arg(">pw")
+        .arg("~*")
+        .arg("+@all")
+        .arg("-multi")
+        .exec(&mut h.raw())
+        .unwrap();
+    let port = h.server.port();
+    let kv = KeyValueStore::new(
+        &RedisInterface::new(&format!("redis://nomulti:pw@127.0.0.1:{port}")).unwrap(),
+    );
+    h.kv.set("robot/pose", &P).unwrap();
+    let err = kv.set("robot/pose", &Pose2 { x: 9.0, ..P }).unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused { code, .. } if code == "NOPERM"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("MULTI"), "{err}");
+    assert_eq!(
+        h.kv.get::<Pose2>("robot/pose").unwrap(),
+        P,
+        "nothing written"
+    );
+    assert_eq!(
+        kv.get::<Pose2>("robot/pose").unwrap(),
+        P,
+        "reads still work"
+    );
+}

@@ -413,7 +413,8 @@ fn raw_reply(h: &Harness, key: &str) -> redis::Value {
 #[test]
 fn array_bytes_checked_for_one_element_type_read_only_as_that_type() {
     use reem::marshal::array::{decode_raw, Element};
-    use reem::marshal::{FieldPath, FieldReader, HashView};
+    use reem::marshal::{FieldReader, HashView};
+    use reem::schema::FieldPath;
     let h = Harness::start();
     let three: &[u8] = &[1, 2, 3];
     h.write_raw(

@@ -1015,3 +1015,26 @@ fn a_server_stall_within_the_response_timeout_causes_no_reconnect() {
     assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(9)));
     assert_eq!(sub.status().reconnects, 0, "{:?}", sub.status());
 }
+
+/// A message moved without its Rust type (a recorder replaying a file): read as stored
+/// pairs, published as stored pairs, read back by its type.
+#[test]
+fn a_stored_hash_republished_is_read_by_its_type() {
+    let _serial = shared();
+    let h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    pubs.publish("src", &tick(7)).unwrap();
+    let stored: reem::marshal::StoredHash = h.kv.get("src").unwrap();
+    assert_eq!(stored.label(), Some(&b"test.Tick"[..]));
+    let mut sub = RawSubscriber::<Tick>::new(&h.iface, "dst").unwrap();
+    sub.listen().unwrap();
+    let replay = PublishSpace::new(&h.iface);
+    replay.publish("dst", &stored).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(7)));
+    assert_eq!(h.kv.get::<Tick>("dst").unwrap(), tick(7));
+    assert_eq!(
+        h.hget("dst", "@pub").unwrap(),
+        replay.publisher_id().as_bytes(),
+        "the replaying publisher's stamp, not the recorded one"
+    );
+}

@@ -172,7 +172,7 @@ fn expand_marshal(ident: &Ident, generics: &Generics, label: &TokenStream) -> To
             }
 
             fn schema() -> ::core::option::Option<&'static ::reem::schema::Schema> {
-                ::core::option::Option::Some(::reem::schema::schema_of::<Self>())
+                ::core::option::Option::Some(::reem::marshal::schema_of::<Self>())
             }
         }
     }

@@ -65,7 +65,7 @@ impl<R, T> FieldHandle<R, T> {
         FieldHandle::from_path(format!(
             "{}{}{}",
             self.path,
-            crate::marshal::SEPARATOR,
+            crate::schema::SEPARATOR,
             inner.path
         ))
     }

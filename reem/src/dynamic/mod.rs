@@ -52,10 +52,12 @@ use std::collections::{HashMap, HashSet};
 use crate::error::{show_bytes, Error, Result};
 use crate::marshal::array::{self, Dtype, Element};
 use crate::marshal::{
-    decode_json, FieldPath, FieldReader, FieldWriter, HashView, ReemField, FINGERPRINT_FIELD,
-    LABEL_FIELD, ROOT_LEAF, SCHEMA_FIELD, SEPARATOR,
+    decode_json, FieldReader, FieldWriter, HashView, ReemField, FINGERPRINT_FIELD, LABEL_FIELD,
+    SCHEMA_FIELD,
 };
-use crate::schema::{FieldSchema, FieldType, Schema, FORMAT_VERSION};
+use crate::schema::{
+    FieldPath, FieldSchema, FieldType, Schema, FORMAT_VERSION, ROOT_LEAF, SEPARATOR,
+};
 
 mod json;
 mod text;

@@ -25,9 +25,9 @@ use crate::error::{Error, Result};
 use crate::handle::FieldHandle;
 use crate::interface::RedisInterface;
 use crate::marshal::SCHEMA_FIELD;
-use crate::marshal::{array, check_header, FieldPath, FieldReader, FieldWriter, HashView};
+use crate::marshal::{array, check_header, schema_of, FieldReader, FieldWriter, HashView};
 use crate::marshal::{Commands, ReemField, ReemMarshal, FINGERPRINT_FIELD, LABEL_FIELD};
-use crate::schema::{schema_of, FieldType, Schema, SchemaBuilder};
+use crate::schema::{FieldPath, FieldType, Schema, SchemaBuilder};
 use crate::transport::Resend;
 
 /// Typed messages stored at keys, on one [`RedisInterface`].

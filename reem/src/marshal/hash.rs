@@ -23,10 +23,10 @@ use std::borrow::Cow;
 
 use redis::Value;
 
-use super::{check_header, write_header, Commands, FieldPath, FieldReader, FieldWriter};
+use super::{check_header, schema_of, write_header, Commands, FieldReader, FieldWriter};
 use super::{HashView, ReemField};
 use crate::error::Result;
-use crate::schema::schema_of;
+use crate::schema::FieldPath;
 
 /// `check_fit`: true if `value` is a `T`.
 pub fn check_fit<T: 'static>(value: &dyn Any) -> bool {
@@ -111,7 +111,7 @@ macro_rules! stored_as_hash {
             }
 
             fn schema() -> Option<&'static $crate::schema::Schema> {
-                Some($crate::schema::schema_of::<Self>())
+                Some($crate::marshal::schema_of::<Self>())
             }
         }
     )*};

@@ -23,9 +23,9 @@ mod list;
 
 pub(crate) use list::read_len as read_list_len;
 mod option;
-mod path;
 mod reader;
 mod scalar;
+mod stored;
 mod writer;
 
 pub mod array;
@@ -36,15 +36,17 @@ pub mod ndarray;
 
 pub use commands::{Command, Commands};
 pub use json::Json;
-pub use path::{FieldPath, Mark, ROOT_LEAF, SEPARATOR};
 pub use reader::{FieldReader, HashView};
+pub use stored::StoredHash;
 pub use writer::{FieldWriter, LARGE_VALUE};
 
 #[doc(hidden)]
 pub use json::{decode_json, describe_json, encode_json};
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use redis::Value;
 
@@ -156,6 +158,27 @@ pub trait ReemMarshal: Sized + Send + 'static {
     fn stores_one_hash() -> bool {
         Self::schema().is_some()
     }
+}
+
+/// The schema of `T`, built once per type (from [`ReemField::describe`] and
+/// [`ReemMarshal::get_label`]) and kept for the life of the process.
+pub fn schema_of<T: ReemField>() -> &'static Schema {
+    static CACHE: OnceLock<RwLock<HashMap<TypeId, &'static Schema>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(s) = cache
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&id)
+    {
+        return s;
+    }
+    let mut b = SchemaBuilder::new();
+    T::describe(&mut b);
+    let built = Schema::new(T::get_label().into_owned(), b.finish());
+    let mut w = cache.write().unwrap_or_else(PoisonError::into_inner);
+    // One leaked schema per message type: the set of types is fixed at compile time.
+    w.entry(id).or_insert_with(|| Box::leak(Box::new(built)))
 }
 
 /// Appends the reserved `@label`, `@fp`, `@schema` pairs to the last queued command.

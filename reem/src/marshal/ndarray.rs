@@ -55,9 +55,9 @@ use ndarray::{Array, ArrayRef, Dimension, IxDyn};
 
 use super::array::{self, Element};
 use super::hash::stored_as_hash;
-use super::{write_header, Commands, FieldPath, FieldReader, FieldWriter, ReemField};
+use super::{schema_of, write_header, Commands, FieldReader, FieldWriter, ReemField};
 use crate::error::Result;
-use crate::schema::{schema_of, SchemaBuilder};
+use crate::schema::{FieldPath, SchemaBuilder};
 
 impl<A: Element, D: Dimension + 'static> ReemField for Array<A, D> {
     fn describe(schema: &mut SchemaBuilder) {

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use redis::Value;
 
-use super::path::{FieldPath, Mark, SEPARATOR};
 use crate::error::{show_bytes, Error, Result};
+use crate::schema::{FieldPath, SEPARATOR};
 
 /// One stored field: its name and its value.
 type Entry<'v> = (Cow<'v, [u8]>, Cow<'v, [u8]>);
@@ -158,6 +158,14 @@ impl<'v> HashView<'v> {
     /// All `(field, value)` pairs, sorted by field name.
     pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// All `(field, value)` pairs, sorted by field name, owned (moved out when the view owns
+    /// them, copied when it borrows them).
+    pub fn into_entries(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 'v {
+        self.entries
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
     }
 
     /// True if the hash holds the field `path` itself or any field below it (`path.…`); at
@@ -326,20 +334,7 @@ impl<'h, 'v> FieldReader<'h, 'v> {
         &self.path
     }
 
-    /// Descends into `segment`.
-    pub fn enter(&mut self, segment: &str) -> Mark {
-        self.path.enter(segment)
-    }
-
-    /// Descends into list element `index`.
-    pub fn enter_index(&mut self, index: usize) -> Mark {
-        self.path.enter_index(index)
-    }
-
-    /// Returns to `mark`.
-    pub fn leave(&mut self, mark: Mark) {
-        self.path.leave(mark)
-    }
+    crate::schema::walks_paths!(path);
 
     /// The value stored at the current path, if any.
     pub fn get(&self) -> Option<&[u8]> {

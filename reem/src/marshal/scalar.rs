@@ -38,10 +38,11 @@ macro_rules! array_lists {
     };
 }
 
+/// Integers: decimal text. Those with an array element type (`$($lists)?`) store a list as
+/// one array; `u128`, `i128`, `usize`, `isize` store it element by element.
 macro_rules! integers {
-    ($($t:ty => $kind:ident, $label:literal;)*) => {$(
+    ($($t:ty => $kind:ident, $label:literal $(, $lists:ident)?;)*) => {$(
         impl ReemField for $t {
-
             fn describe(schema: &mut SchemaBuilder) {
                 schema.field(FieldType::$kind)
             }
@@ -55,43 +56,20 @@ macro_rules! integers {
                 parse_text(r, concat!("an integer that fits ", $label))
             }
 
-            array_lists!();
+            $($lists!();)?
         }
     )*};
 }
 
 integers! {
-    u8 => U8, "u8";
-    u16 => U16, "u16";
-    u32 => U32, "u32";
-    u64 => U64, "u64";
-    i8 => I8, "i8";
-    i16 => I16, "i16";
-    i32 => I32, "i32";
-    i64 => I64, "i64";
-}
-
-macro_rules! wide_integers {
-    ($($t:ty => $kind:ident, $label:literal;)*) => {$(
-        impl ReemField for $t {
-
-            fn describe(schema: &mut SchemaBuilder) {
-                schema.field(FieldType::$kind)
-            }
-
-            fn encode<'a>(&'a self, w: &mut FieldWriter<'_, 'a>) -> Result<()> {
-                w.put(itoa::Buffer::new().format(*self).as_bytes());
-                Ok(())
-            }
-
-            fn decode(r: &mut FieldReader<'_, '_>) -> Result<Self> {
-                parse_text(r, concat!("an integer that fits ", $label))
-            }
-        }
-    )*};
-}
-
-wide_integers! {
+    u8 => U8, "u8", array_lists;
+    u16 => U16, "u16", array_lists;
+    u32 => U32, "u32", array_lists;
+    u64 => U64, "u64", array_lists;
+    i8 => I8, "i8", array_lists;
+    i16 => I16, "i16", array_lists;
+    i32 => I32, "i32", array_lists;
+    i64 => I64, "i64", array_lists;
     u128 => U128, "u128";
     i128 => I128, "i128";
     usize => U64, "u64";
@@ -120,7 +98,6 @@ fn put_float<F: ryu::Float + Copy>(
 macro_rules! floats {
     ($($t:ty => $kind:ident, $label:literal;)*) => {$(
         impl ReemField for $t {
-
             fn describe(schema: &mut SchemaBuilder) {
                 schema.field(FieldType::$kind)
             }

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use super::commands::Commands;
-use super::path::{FieldPath, Mark};
 use crate::error::Error;
+use crate::schema::FieldPath;
 
 /// Values at least this long are held back and sent after every small field, each in an
 /// `HSET` of its own: Redis handles a large argument faster at the end of a command
@@ -49,20 +49,7 @@ impl<'w, 'a> FieldWriter<'w, 'a> {
         &self.path
     }
 
-    /// Descends into `segment` (a struct field's stored name).
-    pub fn enter(&mut self, segment: &str) -> Mark {
-        self.path.enter(segment)
-    }
-
-    /// Descends into list element `index`.
-    pub fn enter_index(&mut self, index: usize) -> Mark {
-        self.path.enter_index(index)
-    }
-
-    /// Returns to `mark`.
-    pub fn leave(&mut self, mark: Mark) {
-        self.path.leave(mark)
-    }
+    crate::schema::walks_paths!(path);
 
     /// Stores `value` in the field named by the current path (see [`FieldPath::leaf`]).
     pub fn put(&mut self, value: &[u8]) {

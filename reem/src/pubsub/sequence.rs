@@ -207,4 +207,94 @@ mod tests {
         assert_eq!(s.last.len(), PUBLISHERS);
         assert_eq!(s.judge(at(999, 1), Arrival::Load), Verdict::Seen);
     }
+
+    mod properties {
+        use super::*;
+        use crate::pubsub::frame;
+        use proptest::prelude::*;
+
+        /// Stored stamps as another writer may leave them, for the real publisher `real`:
+        /// any bytes in `@pub` and `@seq`, and well-formed ones naming `real` or another
+        /// publisher with any number (2^53 included).
+        fn stored_stamp(real: u64) -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+            let number = prop_oneof![any::<u64>(), Just(1u64 << 53), 0u64..10_000];
+            prop_oneof![
+                (any::<Vec<u8>>(), any::<Vec<u8>>()),
+                (Just(real), number.clone()).prop_map(|(p, s)| (
+                    format!("{p:016x}").into_bytes(),
+                    s.to_string().into_bytes()
+                )),
+                (any::<u64>(), number).prop_map(|(p, s)| (
+                    format!("{p:016x}").into_bytes(),
+                    s.to_string().into_bytes()
+                )),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever stamp is stored, and whatever came before, the next run of a real
+            /// publisher's messages is delivered: at most a window's worth of its numbers can
+            /// be mistaken for duplicates once, never the rest of the run.
+            #[test]
+            fn no_stored_stamp_silences_a_publisher(
+                (real, (publisher, seq)) in any::<u64>().prop_flat_map(|r| (Just(r), stored_stamp(r))),
+                start in 1u64..1 << 40,
+                before in proptest::collection::vec((any::<u64>(), any::<u64>()), 0..8),
+            ) {
+                let outcome = std::thread::Builder::new()
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        let mut seen = Seen::default();
+                        for (p, s) in before {
+                            seen.accept(Some(Stamp { publisher: p, seq: s }));
+                        }
+                        let reply = redis::Value::Array(
+                            [&b"@pub"[..], &publisher, b"@seq", &seq]
+                                .iter()
+                                .map(|b| redis::Value::BulkString(b.to_vec()))
+                                .collect(),
+                        );
+                        // The stored value, read at start: parsed strictly, judged as a load.
+                        let stored = frame::stamp_in(&reply);
+                        if let Verdict::New { .. } = seen.judge(stored, Arrival::Load) {
+                            seen.accept(stored);
+                        }
+                        let mut delivered = 0u64;
+                        for n in start..start + 2 * WINDOW {
+                            let stamp = Stamp { publisher: real, seq: n };
+                            if let Verdict::New { .. } = seen.judge(Some(stamp), Arrival::Announced(stamp)) {
+                                seen.accept(Some(stamp));
+                                delivered += 1;
+                            }
+                        }
+                        delivered
+                    })
+                    .unwrap()
+                    .join()
+                    .unwrap();
+                prop_assert!(outcome >= WINDOW, "only {outcome} of {} delivered", 2 * WINDOW);
+            }
+
+            /// Any notification payload parses to a notification or an error, on a small stack.
+            #[test]
+            fn notifications_of_any_bytes_parse_or_are_refused(payload in any::<Vec<u8>>(), tail in any::<Vec<u8>>()) {
+                std::thread::Builder::new()
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        let mut framed = b"reem2 h 00000000000000aa 7\n".to_vec();
+                        framed.extend_from_slice(&tail);
+                        for bytes in [payload, framed] {
+                            if let Ok(note) = frame::parse(&bytes) {
+                                let _ = frame::inline_hash(note.body);
+                            }
+                        }
+                    })
+                    .unwrap()
+                    .join()
+                    .unwrap();
+            }
+        }
+    }
 }

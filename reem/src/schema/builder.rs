@@ -1,7 +1,7 @@
 //! [`SchemaBuilder`]: how encodings describe what they store.
 
+use super::path::FieldPath;
 use super::{FieldSchema, FieldType};
-use crate::marshal::{FieldPath, Mark};
 
 /// Collects the [`FieldSchema`]s of a message as its encodings nest (the describing twin of
 /// [`FieldWriter`](crate::marshal::FieldWriter)).
@@ -31,15 +31,7 @@ impl SchemaBuilder {
         Self::default()
     }
 
-    /// Descends into `segment`.
-    pub fn enter(&mut self, segment: &str) -> Mark {
-        self.path.enter(segment)
-    }
-
-    /// Returns to `mark`.
-    pub fn leave(&mut self, mark: Mark) {
-        self.path.leave(mark)
-    }
+    crate::schema::walks_paths!(path);
 
     /// Declares the field at the current path as stored with `ty`.
     pub fn field(&mut self, ty: FieldType) {

@@ -14,34 +14,17 @@
 
 mod builder;
 mod compat;
+mod path;
 mod types;
 
 pub use builder::SchemaBuilder;
+pub(crate) use path::walks_paths;
+pub use path::{FieldPath, Mark, ROOT_LEAF, SEPARATOR};
 pub use types::{
     FieldSchema, FieldType, Schema, FORMAT_VERSION, MAX_FIELD_DEPTH, MAX_SCHEMA_NESTING,
 };
 
 pub(crate) use compat::check_compatible;
-
-use std::any::TypeId;
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
-
-use crate::marshal::ReemField;
-
-/// The schema of `T`, built once per type and kept for the life of the process.
-pub fn schema_of<T: ReemField + 'static>() -> &'static Schema {
-    static CACHE: OnceLock<RwLock<HashMap<TypeId, &'static Schema>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let id = TypeId::of::<T>();
-    if let Some(s) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
-        return s;
-    }
-    let built = Schema::of::<T>();
-    let mut w = cache.write().unwrap_or_else(|e| e.into_inner());
-    // One leaked schema per message type: the set of types is fixed at compile time.
-    w.entry(id).or_insert_with(|| Box::leak(Box::new(built)))
-}
 
 /// FNV-1a, 64 bits: the fingerprint hash. Simple enough to recompute in any language.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {

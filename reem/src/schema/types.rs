@@ -3,8 +3,7 @@
 use serde::de::value::MapDeserializer;
 use serde::{Deserialize, Serialize};
 
-use super::{fnv1a64, SchemaBuilder};
-use crate::marshal::ReemField;
+use super::fnv1a64;
 
 /// Version of the stored format described in `docs/FORMAT.md`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -184,13 +183,6 @@ impl FieldType {
 }
 
 impl Schema {
-    /// Builds the schema of `T` (prefer [`schema_of`](super::schema_of), which caches it).
-    pub fn of<T: ReemField>() -> Self {
-        let mut b = SchemaBuilder::new();
-        T::describe(&mut b);
-        Self::new(T::get_label().into_owned(), b.finish())
-    }
-
     /// A schema from its parts; computes the fingerprint and the stored JSON.
     pub fn new(label: String, fields: Vec<FieldSchema>) -> Self {
         let fingerprint = Self::fingerprint_of(&fields);

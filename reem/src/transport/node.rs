@@ -80,11 +80,23 @@ impl Node {
         check: impl Fn(&Connection) -> Result<()>,
     ) -> Result<Vec<Value>> {
         let mut tries = 0;
+        let loading_deadline = self
+            .settings
+            .response_timeout
+            .map(|t| std::time::Instant::now() + t);
         loop {
             tries += 1;
             let mut con = self.take()?;
             check(&con)?;
             match con.request(bytes, replies, self.settings.max_reply) {
+                Ok(values) if is_loading(&values) && !past(loading_deadline) => {
+                    // The server is loading its data after a restart and refused everything
+                    // (a refused `MULTI` means the commands after it were refused too):
+                    // nothing was applied, wait and send it again.
+                    self.give_back(con);
+                    tries = 0;
+                    std::thread::sleep(LOADING_PAUSE);
+                }
                 Ok(values) => {
                     if transaction && matches!(values.last(), Some(Value::ServerError(_))) {
                         // `EXEC` itself was refused: the connection may still be inside
@@ -150,6 +162,18 @@ impl Node {
             },
         }
     }
+}
+
+/// How long to wait before asking a server that is loading its data again.
+const LOADING_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// True if the first reply is `LOADING`: the server refused the whole request.
+fn is_loading(values: &[Value]) -> bool {
+    matches!(values.first(), Some(Value::ServerError(e)) if e.code() == "LOADING")
+}
+
+fn past(deadline: Option<std::time::Instant>) -> bool {
+    deadline.is_some_and(|d| std::time::Instant::now() >= d)
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {

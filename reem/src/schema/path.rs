@@ -86,6 +86,30 @@ impl FieldPath {
     }
 }
 
+/// The `enter`, `enter_index` and `leave` methods of a type that walks stored names with a
+/// [`FieldPath`] in its field `$path` (the schema builder, the field writer and reader):
+/// written once here.
+macro_rules! walks_paths {
+    ($path:ident) => {
+        /// Descends into `segment` (a struct field's stored name).
+        pub fn enter(&mut self, segment: &str) -> $crate::schema::Mark {
+            self.$path.enter(segment)
+        }
+
+        /// Descends into list element `index`.
+        pub fn enter_index(&mut self, index: usize) -> $crate::schema::Mark {
+            self.$path.enter_index(index)
+        }
+
+        /// Returns to `mark`.
+        pub fn leave(&mut self, mark: $crate::schema::Mark) {
+            self.$path.leave(mark)
+        }
+    };
+}
+
+pub(crate) use walks_paths;
+
 #[cfg(test)]
 mod tests {
     use super::*;
