@@ -91,7 +91,10 @@ impl RedisInterfaceBuilder {
         self
     }
 
-    /// How long opening a connection may take (default 5 s).
+    /// How long opening a connection may take (default 5 s). On a Redis Cluster it also
+    /// bounds how long a request that provably did not run (a node gone, the cluster down
+    /// or reconfiguring) is tried again, on a fresh view of the cluster, before its error is
+    /// returned (`docs/FORMAT.md`, "Delivery and retries").
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

@@ -141,12 +141,12 @@ impl Harness {
                     .get_connection()
                     .unwrap(),
             ),
-            Server::Cluster(c) => Raw::Cluster(
+            Server::Cluster(c) => Raw::Cluster(Box::new(
                 redis::cluster::ClusterClient::new(c.urls())
                     .unwrap()
                     .get_connection()
                     .unwrap(),
-            ),
+            )),
         }
     }
 
@@ -202,7 +202,7 @@ impl Harness {
 /// A raw connection: to the one server, or to the cluster (routed by the crate).
 pub enum Raw {
     Node(redis::Connection),
-    Cluster(redis::cluster::ClusterConnection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl Raw {

@@ -2,8 +2,8 @@
 //!
 //! | type | does | Redis work |
 //! |------|------|------------|
-//! | [`PublishSpace`] | stores a topic's latest message and notifies | one MULTI/EXEC (`UNLINK`, `HSET`s, `PUBLISH`): 1 round trip |
-//! | [`RawSubscriber`] | keeps the newest message; `recv()` for control loops | shared `SUBSCRIBE`; `HGETALL` at start and for large messages |
+//! | [`PublishSpace`] | stores a topic's latest message and notifies | one MULTI/EXEC (`UNLINK`, `HSET`s, `PUBLISH`; `SPUBLISH` on a cluster): 1 round trip |
+//! | [`RawSubscriber`] | keeps the newest message; `recv()` for control loops | shared `SUBSCRIBE` (`SSUBSCRIBE` on a cluster); `HGETALL` at start and for large messages |
 //! | [`CallbackSubscriber`] | calls a function with each message on its own thread | same |
 //!
 //! ```no_run
@@ -64,6 +64,16 @@
 //! connection is checked with `PING` every 3 s, allowed the interface's response timeout.
 //! The subscriber connection uses the interface's URL (user, password, database, unix
 //! socket, TLS) and timeouts.
+//!
+//! # On a Redis Cluster
+//! Topics use sharded publish/subscribe: `publish` ends its transaction with `SPUBLISH` on
+//! the master that holds the topic's key, and subscribers `SSUBSCRIBE` there, through the
+//! `redis` crate's async cluster connection (one per interface, one connection per node).
+//! A subscriber follows its topic: when the topic's slot moves to another master, or its
+//! master fails and a replica is promoted, it subscribes again on the slot's master (with
+//! backoff until that master answers) and re-reads the stored latest message, counting what
+//! it missed meanwhile in [`Counters::skipped`]. `docs/FORMAT.md` ("Redis Cluster") has the
+//! details.
 
 mod callback;
 mod frame;

@@ -179,26 +179,26 @@ impl Cluster {
         let mut resent = false;
         loop {
             let scope = Scope::enter(&self.settings);
-            let attempt = self.take().and_then(|mut con| {
-                let r = f(&mut con);
-                Ok((con, r))
-            });
-            let (con, result) = match attempt {
-                Ok((con, result)) => (Some(con), result),
+            let (con, result) = match self.take() {
+                Ok(mut con) => {
+                    let result = f(&mut con);
+                    (Some(con), result)
+                }
                 Err(e) => (None, Err(e)),
             };
-            match (result, scope.outcome()) {
-                (Ok(value), Some(Answer::Replies(replies))) => {
-                    con.map(|c| self.give_back(c));
-                    return Ok(Outcome::Replies(replies, value));
-                }
-                (Ok(value), _) => {
-                    con.map(|c| self.give_back(c));
-                    return Ok(Outcome::Value(value));
+            let e = match (result, scope.outcome()) {
+                (Ok(value), answer) => {
+                    self.give_back_some(con);
+                    return Ok(match answer {
+                        Some(Answer::Replies(replies)) => Outcome::Replies(replies, value),
+                        // Every answer to reem's request goes through `NodeConn`: a call of
+                        // the crate's own.
+                        _ => Outcome::Value(value),
+                    });
                 }
                 (Err(_), Some(Answer::Lost(e))) => {
                     // The node's connection is marked broken; the crate replaces it.
-                    con.map(|c| self.give_back(c));
+                    self.give_back_some(con);
                     let timeout = matches!(&e, ConnError::NoReply(io) if is_timeout(io));
                     if resend == Resend::IfLost && !resent && !timeout {
                         resent = true;
@@ -207,7 +207,7 @@ impl Cluster {
                     return Err(lost(key, e, resend, &self.settings));
                 }
                 (Err(_), Some(Answer::NoMulti(e))) => {
-                    con.map(|c| self.give_back(c));
+                    self.give_back_some(con);
                     return Err(Error::Refused {
                         key: key.to_owned(),
                         code: e.code().to_owned(),
@@ -218,26 +218,31 @@ impl Cluster {
                         ),
                     });
                 }
-                (Err(e), _) => {
-                    if !nothing_applied_and_may_pass(&e) {
-                        con.map(|c| self.give_back(c));
-                        return Err(self.error(key, e));
-                    }
-                    // The cluster changed (a node vanished, a failover, a reconfiguration):
-                    // the crate's view in this connection and the idle ones may be stale.
-                    drop(con);
-                    self.idle
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clear();
-                    if Instant::now() + pause >= deadline {
-                        return Err(self.error(key, e));
-                    }
-                    drop(scope);
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(MAX_PAUSE);
-                }
+                (Err(e), _) => e,
+            };
+            if !nothing_applied_and_may_pass(&e) {
+                self.give_back_some(con);
+                return Err(self.error(key, e));
             }
+            // The cluster changed (a node vanished, a failover, a reconfiguration): the
+            // crate's view in this connection and the idle ones may be stale.
+            drop(con);
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            if Instant::now() + pause >= deadline {
+                return Err(self.error(key, e));
+            }
+            drop(scope);
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    fn give_back_some(&self, con: Option<ClusterConnection<NodeConn>>) {
+        if let Some(con) = con {
+            self.give_back(con);
         }
     }
 

@@ -18,7 +18,9 @@
 //! `CLUSTERDOWN` answered to a queued command make `EXEC` abort). A write whose reply was
 //! lost is [`Error::Unconfirmed`], never sent again. Reads are idempotent and are sent again
 //! once on a fresh connection when the connection failed (not when it timed out: the server
-//! is slow, and another try would double the wait). `docs/FORMAT.md` ("Delivery and retries")
+//! is slow, and another try would double the wait). On a cluster, a request that provably
+//! did not run is also sent again on a fresh view of the cluster, with backoff, within the
+//! interface's connect timeout ([`cluster`]). `docs/FORMAT.md` ("Delivery and retries")
 //! states the rule per operation.
 
 pub(crate) mod cluster;
