@@ -664,16 +664,24 @@ fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
     };
     limit("normal 4096 0 0");
     let result = h.kv.set(key, &CountAndRead);
+    // A single command (routed by reem, not parsed back by the crate): the same rule.
+    let script = "redis.call('INCR', KEYS[1]); return redis.call('GET', KEYS[2])";
+    let big = format!("{key}:big");
+    let raw = h
+        .iface
+        .raw_query(redis::cmd("EVAL").arg(script).arg(2).arg(key).arg(&big));
     limit("normal 0 0 0");
     let err = result.unwrap_err();
     assert!(
         matches!(&err, Error::Unconfirmed { key: k, .. } if k == key),
         "{err:?}"
     );
+    let err = raw.unwrap_err();
+    assert!(matches!(&err, Error::Unconfirmed { .. }), "{err:?}");
     let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
-    assert_eq!(count, 1, "run once");
+    assert_eq!(count, 2, "each run once");
     // The interface carries on.
     h.kv.set(key, &CountAndRead).unwrap();
     let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
-    assert_eq!(count, 2);
+    assert_eq!(count, 3);
 }

@@ -2,10 +2,13 @@
 //! commands, on a private redis-server, alternating round by round.
 //!
 //! ```text
-//! cargo run --release -p reem-bench -- --out target/bench.json [--svg docs/bench.svg] [--quick] [--only W1,W4]
+//! cargo run --release -p reem-bench -- --out target/bench.json [--svg docs/bench.svg] [--quick] [--only W1,W4,C]
 //! ```
+//!
+//! `C` is the cluster rows (`cluster.rs`): W1–W4 on a local Redis Cluster.
 
 mod alloc;
+mod cluster;
 mod measure;
 mod plot;
 mod workloads;
@@ -48,7 +51,7 @@ fn args() -> Args {
                 )
             }
             "-h" | "--help" => {
-                println!("usage: reem-bench [--out target/bench.json] [--svg PATH] [--quick] [--only W1,W3,...]");
+                println!("usage: reem-bench [--out target/bench.json] [--svg PATH] [--quick] [--only W1,W3,...,C]");
                 std::process::exit(0);
             }
             other => {
@@ -80,6 +83,10 @@ fn main() {
             eprintln!("running {id}…");
             rows.extend(run(&mut bench));
         }
+    }
+    if wanted("C") {
+        eprintln!("running C-W1–C-W4 on a local Redis Cluster…");
+        rows.extend(cluster::rows(args.quick));
     }
     print_table(&rows);
     let date = std::process::Command::new("date")

@@ -286,6 +286,7 @@ impl RedisInterfaceBuilder {
         self.tls_client(info)
     }
 
+    #[cfg(feature = "tls")]
     fn read_file(&self, path: &PathBuf) -> Result<Vec<u8>> {
         std::fs::read(path)
             .map_err(|e| self.invalid(format!("cannot read {}: {e}", path.display())))

@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection, Connect};
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{
     ConnectionAddr, ConnectionInfo, ConnectionLike, ErrorKind, IntoConnectionInfo, RedisError,
     RedisResult, Value,
@@ -256,6 +256,33 @@ impl Cluster {
         }
     }
 
+    /// Sends reem's one command `cmd` to the master of `slot` (a random node without one),
+    /// routed by reem: the crate does not parse it back to find its key.
+    fn request_one(
+        &self,
+        key: &str,
+        cmd: &Command<'_>,
+        slot: Option<u16>,
+        resend: Resend,
+    ) -> Result<Vec<Value>> {
+        let mut packed = redis::Cmd::new();
+        cmd.parts().for_each(|part| {
+            packed.arg(part);
+        });
+        let route = RoutingInfo::SingleNode(match slot {
+            Some(slot) => SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)),
+            None => SingleNodeRoutingInfo::Random,
+        });
+        let outcome = self.with_connection(key, resend, |con| {
+            CALL.with(|c| c.borrow_mut().request = identity(&packed));
+            con.route_command(&packed, route.clone())
+        })?;
+        match outcome {
+            Outcome::Replies(replies, _) => Ok(replies),
+            Outcome::Value(value) => Ok(vec![value]),
+        }
+    }
+
     fn error(&self, key: &str, e: RedisError) -> Error {
         match Error::from_redis(key, e) {
             Error::Io { context, source } => Error::Io {
@@ -314,13 +341,17 @@ enum Outcome<T> {
 impl Transport for Cluster {
     fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
         one_slot(key, cmds)?;
+        // The crate routes it on its first command after `MULTI` (it parses it back).
         let bytes = resp::transaction(cmds);
         let replies = self.request(key, &bytes, cmds.len() + 2, Resend::Never)?;
         exec_replies(key, replies)
     }
 
     fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
-        one_slot(key, cmds)?;
+        let slot = one_slot(key, cmds)?;
+        if let (1, Some(cmd)) = (cmds.len(), cmds.get(0)) {
+            return self.request_one(key, &cmd, slot, resend);
+        }
         let bytes = resp::pipeline(cmds);
         self.request(key, &bytes, cmds.len(), resend)
     }
@@ -491,39 +522,86 @@ fn crc16(data: &[u8]) -> u16 {
     crc
 }
 
-/// The keys of one command, as Redis Cluster sees them (for the one-slot check): every
-/// argument of the multi-key deletes and reads, the declared keys of a script, none for
-/// commands without keys (`PUBLISH`'s channel is cluster-wide), else the first argument.
-fn keys_of<'c>(cmd: &Command<'c>) -> Box<dyn Iterator<Item = &'c [u8]> + 'c> {
-    let name = cmd.name().to_ascii_uppercase();
-    let args = cmd.args();
-    match name.as_slice() {
-        b"UNLINK" | b"DEL" | b"EXISTS" | b"MGET" | b"TOUCH" | b"WATCH" => Box::new(args),
-        b"MSET" | b"MSETNX" => Box::new(args.step_by(2)),
-        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
-            let n = args
-                .clone()
-                .nth(1)
-                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
-                .unwrap_or(0);
-            Box::new(args.skip(2).take(n))
-        }
-        b"PUBLISH" | b"PING" | b"ECHO" | b"MULTI" | b"EXEC" | b"DISCARD" | b"INFO" | b"TIME"
-        | b"SCRIPT" | b"FUNCTION" | b"CONFIG" | b"CLIENT" | b"CLUSTER" | b"COMMAND" | b"ACL"
-        | b"SELECT" | b"AUTH" | b"HELLO" | b"READONLY" | b"READWRITE" | b"ASKING" | b"DBSIZE"
-        | b"FLUSHALL" | b"FLUSHDB" | b"KEYS" | b"SCAN" | b"RANDOMKEY" | b"WAIT" | b"MEMORY"
-        | b"LATENCY" | b"SLOWLOG" | b"DEBUG" | b"LASTSAVE" | b"SAVE" | b"BGSAVE" => {
-            Box::new(std::iter::empty())
-        }
-        _ => Box::new(args.take(1)),
+/// Commands whose every argument is a key.
+const ALL_KEYS: [&str; 6] = ["UNLINK", "DEL", "EXISTS", "MGET", "TOUCH", "WATCH"];
+/// Commands with `numkeys` keys after their first argument.
+const COUNTED_KEYS: [&str; 6] = [
+    "EVAL",
+    "EVALSHA",
+    "EVAL_RO",
+    "EVALSHA_RO",
+    "FCALL",
+    "FCALL_RO",
+];
+/// Commands without keys (`PUBLISH`'s channel is cluster-wide).
+const NO_KEYS: [&str; 35] = [
+    "PUBLISH",
+    "PING",
+    "ECHO",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "INFO",
+    "TIME",
+    "SCRIPT",
+    "FUNCTION",
+    "CONFIG",
+    "CLIENT",
+    "CLUSTER",
+    "COMMAND",
+    "ACL",
+    "SELECT",
+    "AUTH",
+    "HELLO",
+    "READONLY",
+    "READWRITE",
+    "ASKING",
+    "DBSIZE",
+    "FLUSHALL",
+    "FLUSHDB",
+    "KEYS",
+    "SCAN",
+    "RANDOMKEY",
+    "WAIT",
+    "MEMORY",
+    "LATENCY",
+    "SLOWLOG",
+    "DEBUG",
+    "LASTSAVE",
+    "SAVE",
+    "BGSAVE",
+];
+
+/// Calls `f` with each key of one command, as Redis Cluster sees them (for the one-slot
+/// check): every argument of the multi-key deletes and reads, the declared keys of a
+/// script, none for commands without keys, else the first argument (`MSET`: every other).
+fn each_key<'c>(cmd: &Command<'c>, mut f: impl FnMut(&'c [u8]) -> Result<()>) -> Result<()> {
+    let is = |names: &[&str]| names.iter().any(|n| cmd.is(n));
+    let mut args = cmd.args();
+    if is(&ALL_KEYS) {
+        args.try_for_each(f)
+    } else if is(&["MSET", "MSETNX"]) {
+        args.step_by(2).try_for_each(f)
+    } else if is(&COUNTED_KEYS) {
+        let n = args
+            .clone()
+            .nth(1)
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        args.skip(2).take(n).try_for_each(f)
+    } else if is(&NO_KEYS) {
+        Ok(())
+    } else {
+        args.next().map_or(Ok(()), &mut f)
     }
 }
 
-/// Refuses (`CROSSSLOT`, nothing sent) a request whose keys do not all hash to one slot.
-pub(crate) fn one_slot(key: &str, cmds: &Commands<'_>) -> Result<()> {
+/// The one slot of a request's keys (`None` if it has none); refuses (`CROSSSLOT`, nothing
+/// sent) a request whose keys do not all hash to one slot.
+pub(crate) fn one_slot(key: &str, cmds: &Commands<'_>) -> Result<Option<u16>> {
     let mut first: Option<(&[u8], u16)> = None;
     for cmd in cmds.iter() {
-        for k in keys_of(&cmd) {
+        each_key(&cmd, |k| {
             let s = slot(k);
             match first {
                 None => first = Some((k, s)),
@@ -542,9 +620,10 @@ pub(crate) fn one_slot(key: &str, cmds: &Commands<'_>) -> Result<()> {
                     })
                 }
             }
-        }
+            Ok(())
+        })?;
     }
-    Ok(())
+    Ok(first.map(|(_, slot)| slot))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -553,12 +632,26 @@ pub(crate) fn one_slot(key: &str, cmds: &Commands<'_>) -> Result<()> {
 thread_local! {
     /// The call in progress on this thread: the settings connections are opened with, and
     /// what became of reem's request. Set and emptied by [`Scope`].
-    static CALL: RefCell<Call> = const { RefCell::new(Call { settings: None, answer: None }) };
+    static CALL: RefCell<Call> = const {
+        RefCell::new(Call {
+            settings: None,
+            answer: None,
+            request: 0,
+        })
+    };
 }
 
 struct Call {
     settings: Option<Arc<Settings>>,
     answer: Option<Answer>,
+    /// The address of reem's one-command request ([`identity`]), 0 if none: the crate
+    /// hands it to [`NodeConn`] as given, its own commands are other values.
+    request: usize,
+}
+
+/// Tells a command apart from the crate's own: its address (compared, never dereferenced).
+fn identity(cmd: &redis::Cmd) -> usize {
+    cmd as *const redis::Cmd as usize
 }
 
 /// What became of reem's request, seen by [`NodeConn`].
@@ -580,6 +673,7 @@ impl Scope {
             let mut c = c.borrow_mut();
             c.settings = Some(Arc::clone(settings));
             c.answer = None;
+            c.request = 0;
         });
         Scope
     }
@@ -595,6 +689,7 @@ impl Drop for Scope {
             let mut c = c.borrow_mut();
             c.settings = None;
             c.answer = None;
+            c.request = 0;
         });
     }
 }
@@ -610,6 +705,8 @@ fn record(answer: Answer) {
 pub(crate) struct NodeConn {
     con: Connection,
     max_reply: u64,
+    /// Where a command handed over by the crate is packed.
+    buf: Vec<u8>,
 }
 
 /// The error for a request not sent: the crate reconnects and may send it.
@@ -646,6 +743,7 @@ impl Connect for NodeConn {
             Ok(con) => Ok(NodeConn {
                 con,
                 max_reply: settings.max_reply,
+                buf: Vec::new(),
             }),
             Err(ConnError::NotSent(e) | ConnError::NoReply(e)) => Err(e.into()),
             Err(ConnError::Handshake(e)) => Err(e.into()),
@@ -712,12 +810,55 @@ impl ConnectionLike for NodeConn {
             .map_err(internal_error)
     }
 
+    fn req_command(&mut self, cmd: &redis::Cmd) -> RedisResult<Value> {
+        let ours = CALL.with(|c| c.borrow().request == identity(cmd));
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        cmd.write_packed_command(&mut buf);
+        let reply = if ours {
+            self.request(&buf, 0, 1)
+                .map(|mut v| v.pop().unwrap_or(Value::Nil))
+        } else {
+            self.req_packed_command(&buf)
+        };
+        self.buf = buf;
+        reply
+    }
+
     fn req_packed_commands(
         &mut self,
         cmd: &[u8],
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
+        self.request(cmd, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+
+    fn check_connection(&mut self) -> bool {
+        !self.con.is_stale()
+            && matches!(
+                self.con
+                    .request(b"*1\r\n$4\r\nPING\r\n", 1, 1024)
+                    .as_deref(),
+                Ok([Value::SimpleString(_)])
+            )
+    }
+
+    fn is_open(&self) -> bool {
+        // Checked before every use (`is_stale`, which needs `&mut`).
+        true
+    }
+}
+
+impl NodeConn {
+    /// reem's request `cmd` (`offset + count` replies, the crate wants the last `count`):
+    /// sent once; a lost reply is an error the crate never retries; the replies go past the
+    /// crate unless they are a refusal the crate acts on.
+    fn request(&mut self, cmd: &[u8], offset: usize, count: usize) -> RedisResult<Vec<Value>> {
         if self.con.is_stale() {
             return Err(not_sent("the connection was closed"));
         }
@@ -760,25 +901,6 @@ impl ConnectionLike for NodeConn {
         }
         record(Answer::Replies(values));
         Ok(vec![Value::Nil; count])
-    }
-
-    fn get_db(&self) -> i64 {
-        0
-    }
-
-    fn check_connection(&mut self) -> bool {
-        !self.con.is_stale()
-            && matches!(
-                self.con
-                    .request(b"*1\r\n$4\r\nPING\r\n", 1, 1024)
-                    .as_deref(),
-                Ok([Value::SimpleString(_)])
-            )
-    }
-
-    fn is_open(&self) -> bool {
-        // Checked before every use (`is_stale`, which needs `&mut`).
-        true
     }
 }
 

@@ -1,0 +1,264 @@
+//! Cluster rows: W1–W4 (set and get of a 10-field message, a 1 MiB and an 8 MiB array) on a
+//! local Redis Cluster (3 masters, 3 replicas), through reem and through the raw `redis`
+//! crate's own sync `ClusterConnection` (TCP_NODELAY, `Value` replies) sending the same
+//! commands.
+
+use std::collections::HashMap;
+
+use ndarray::{Array1, Array2};
+use redis::cluster::{ClusterClientBuilder, ClusterConnection};
+use redis::{ConnectionLike, Value};
+use reem::{KeyValueStore, RedisInterface, ReemMarshal};
+
+use crate::measure::{compare, Row, Stats};
+use crate::workloads::Ten;
+
+/// `n` rounds, or a tenth of them for a quick run.
+fn scale(quick: bool, n: usize) -> usize {
+    if quick {
+        (n / 10).max(2)
+    } else {
+        n
+    }
+}
+
+fn row(id: &str, what: &str, (reem, raw): (Stats, Stats), note: &str) -> Row {
+    Row {
+        id: id.into(),
+        what: what.into(),
+        ratio: reem.median_us / raw.median_us,
+        reem,
+        raw,
+        target: "≤ 1.10".into(),
+        note: note.into(),
+    }
+}
+
+/// The fields reem writes first, so that the raw side sends the same commands.
+fn header(schema: &reem::schema::Schema) -> [(&'static str, &str); 3] {
+    [
+        ("@label", &schema.label),
+        ("@fp", &schema.fingerprint_hex),
+        ("@schema", &schema.json),
+    ]
+}
+
+/// The raw side's fields of a `Ten`, as text.
+fn pairs(t: &Ten) -> [(&'static str, String); 10] {
+    [
+        ("x", t.x.to_string()),
+        ("y", t.y.to_string()),
+        ("z", t.z.to_string()),
+        ("roll", t.roll.to_string()),
+        ("yaw", t.yaw.to_string()),
+        ("seq", t.seq.to_string()),
+        ("stamp_ns", t.stamp_ns.to_string()),
+        ("count", t.count.to_string()),
+        ("frame", t.frame.clone()),
+        ("child", t.child.clone()),
+    ]
+}
+
+/// The fields of an `HGETALL` reply, by name.
+fn fields(reply: Value) -> HashMap<Vec<u8>, Vec<u8>> {
+    let items = match reply {
+        Value::Array(items) => items,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        other => panic!("HGETALL said {other:?}"),
+    };
+    let mut out = HashMap::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(Value::BulkString(k)), Some(Value::BulkString(v))) = (it.next(), it.next()) {
+        out.insert(k, v);
+    }
+    out
+}
+
+/// The raw side's decoding of a `Ten` from its fields.
+fn ten(h: &HashMap<Vec<u8>, Vec<u8>>) -> Ten {
+    let text = |k: &str| std::str::from_utf8(&h[k.as_bytes()]).unwrap().to_owned();
+    let f = |k: &str| text(k).parse::<f64>().unwrap();
+    let i = |k: &str| text(k).parse::<i64>().unwrap();
+    Ten {
+        x: f("x"),
+        y: f("y"),
+        z: f("z"),
+        roll: f("roll"),
+        yaw: f("yaw"),
+        seq: i("seq"),
+        stamp_ns: i("stamp_ns"),
+        count: i("count"),
+        frame: text("frame"),
+        child: text("child"),
+    }
+}
+
+/// `MULTI; UNLINK key; HSET key <header> <pairs>; [HSET key <large> <bytes>]; EXEC` on the
+/// raw cluster connection, packed whole and sent with offset 0 (the crate's sync cluster
+/// connection refuses `Pipeline::query`; with an offset it would not follow `MOVED`).
+fn raw_set(
+    raw: &mut ClusterConnection,
+    key: &str,
+    schema: &reem::schema::Schema,
+    small: &[(&str, &[u8])],
+    large: Option<(&str, &[u8])>,
+) {
+    let mut p = redis::pipe();
+    p.cmd("MULTI").cmd("UNLINK").arg(key).cmd("HSET").arg(key);
+    for (k, v) in header(schema) {
+        p.arg(k).arg(v);
+    }
+    for (k, v) in small {
+        p.arg(*k).arg(*v);
+    }
+    if let Some((k, v)) = large {
+        p.cmd("HSET").arg(key).arg(k).arg(v);
+    }
+    p.cmd("EXEC");
+    let n = p.len();
+    let replies = raw
+        .req_packed_commands(&p.get_packed_pipeline(), 0, n)
+        .unwrap();
+    assert!(
+        matches!(replies.last(), Some(Value::Array(_))),
+        "{replies:?}"
+    );
+}
+
+/// The cluster rows; `None` (with the reason on stderr) if no cluster could be started.
+pub fn rows(quick: bool) -> Vec<Row> {
+    let cluster = match reem_server::RedisCluster::start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("no cluster rows: {e}");
+            return Vec::new();
+        }
+    };
+    let urls = cluster.urls();
+    let iface = RedisInterface::cluster(&urls).unwrap();
+    let kv = KeyValueStore::new(&iface);
+    let mut raw = ClusterClientBuilder::new(urls)
+        .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+        .build()
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let raw = &mut raw;
+    let mut rows = Vec::new();
+
+    // W1/W2: a 10-field message.
+    let msg = Ten::new(1);
+    let schema = Ten::schema().unwrap();
+    let text = pairs(&msg);
+    let small: Vec<(&str, &[u8])> = text.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let set = compare(
+        scale(quick, 20),
+        100,
+        || kv.set("c/w1", &msg).unwrap(),
+        || raw_set(raw, "c/w1raw", schema, &small, None),
+    );
+    rows.push(row(
+        "C-W1",
+        "cluster: set, 10-field message",
+        set,
+        "raw ClusterConnection: MULTI, UNLINK, HSET of the same fields, EXEC",
+    ));
+    let get = compare(
+        scale(quick, 20),
+        100,
+        || assert_eq!(kv.get::<Ten>("c/w1").unwrap(), msg),
+        || {
+            let reply: Value = redis::cmd("HGETALL").arg("c/w1raw").query(raw).unwrap();
+            assert_eq!(ten(&fields(reply)), msg);
+        },
+    );
+    rows.push(row(
+        "C-W2",
+        "cluster: get, 10-field message",
+        get,
+        "raw ClusterConnection: HGETALL as a Value, fields parsed by hand",
+    ));
+
+    // W3: a 1 MiB Array1<f64>.
+    let arr = Array1::from_iter((0..131_072).map(|i| i as f64 * 0.5));
+    let schema = <Array1<f64> as ReemMarshal>::schema().unwrap();
+    let bytes: &[u8] = bytemuck::cast_slice(arr.as_slice().unwrap());
+    let small: [(&str, &[u8]); 3] = [
+        ("dtype", b"float64"),
+        ("shape", b"(131072,)"),
+        ("strides", b"(8,)"),
+    ];
+    let set = compare(
+        scale(quick, 10),
+        30,
+        || kv.set("c/w3", &arr).unwrap(),
+        || raw_set(raw, "c/w3raw", schema, &small, Some(("arr", bytes))),
+    );
+    rows.push(row(
+        "C-W3 set",
+        "cluster: set, 1 MiB Array1<f64>",
+        set,
+        "raw ClusterConnection: the same MULTI … EXEC",
+    ));
+    let get = compare(
+        scale(quick, 10),
+        30,
+        || assert_eq!(kv.get::<Array1<f64>>("c/w3").unwrap().len(), 131_072),
+        || {
+            let reply: Value = redis::cmd("HGETALL").arg("c/w3raw").query(raw).unwrap();
+            let v: Vec<f64> = bytemuck::pod_collect_to_vec(&fields(reply)[&b"arr"[..]]);
+            assert_eq!(Array1::from_vec(v).len(), 131_072);
+        },
+    );
+    rows.push(row(
+        "C-W3 get",
+        "cluster: get, 1 MiB Array1<f64>",
+        get,
+        "raw ClusterConnection: HGETALL as a Value, bytes cast into a Vec<f64>",
+    ));
+
+    // W4: an 8 MiB Array2<u8>.
+    let image = Array2::from_shape_fn((2048, 4096), |(i, j)| (i * 31 + j) as u8);
+    let schema = <Array2<u8> as ReemMarshal>::schema().unwrap();
+    let small: [(&str, &[u8]); 3] = [
+        ("dtype", b"uint8"),
+        ("shape", b"(2048, 4096)"),
+        ("strides", b"(4096, 1)"),
+    ];
+    let set = compare(
+        scale(quick, 5),
+        10,
+        || kv.set("c/w4", &image).unwrap(),
+        || {
+            let bytes = image.as_slice().unwrap();
+            raw_set(raw, "c/w4raw", schema, &small, Some(("arr", bytes)))
+        },
+    );
+    rows.push(row(
+        "C-W4 set",
+        "cluster: set, 8 MiB Array2<u8>",
+        set,
+        "raw ClusterConnection: the same MULTI … EXEC",
+    ));
+    let get = compare(
+        scale(quick, 5),
+        10,
+        || assert_eq!(kv.get::<Array2<u8>>("c/w4").unwrap().dim(), (2048, 4096)),
+        || {
+            let reply: Value = redis::cmd("HGETALL").arg("c/w4raw").query(raw).unwrap();
+            let mut h = fields(reply);
+            let v = h.remove(&b"arr"[..]).unwrap();
+            assert_eq!(
+                Array2::from_shape_vec((2048, 4096), v).unwrap().dim(),
+                (2048, 4096)
+            );
+        },
+    );
+    rows.push(row(
+        "C-W4 get",
+        "cluster: get, 8 MiB Array2<u8>",
+        get,
+        "raw ClusterConnection: HGETALL as a Value, the bytes as the array",
+    ));
+    rows
+}
