@@ -23,6 +23,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod node;
+pub(crate) mod plan;
 pub(crate) mod resp;
 
 use std::path::PathBuf;
