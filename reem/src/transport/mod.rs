@@ -148,6 +148,23 @@ pub(crate) fn pipeline_of(cmds: &Commands<'_>, atomic: bool) -> redis::Pipeline 
     if atomic {
         pipe.atomic();
     }
+    add_commands(&mut pipe, cmds);
+    pipe
+}
+
+/// `cmds` as one `MULTI … EXEC` in a plain (not atomic) `redis` crate pipeline: every reply
+/// comes back (`MULTI`'s, one per queued command, `EXEC`'s), as [`exec_replies`] reads
+/// them.
+#[allow(dead_code)]
+pub(crate) fn transaction_of(cmds: &Commands<'_>) -> redis::Pipeline {
+    let mut pipe = redis::Pipeline::with_capacity(cmds.len() + 2);
+    pipe.cmd("MULTI");
+    add_commands(&mut pipe, cmds);
+    pipe.cmd("EXEC");
+    pipe
+}
+
+fn add_commands(pipe: &mut redis::Pipeline, cmds: &Commands<'_>) {
     for c in cmds.iter() {
         let mut cmd = redis::Cmd::new();
         c.parts().for_each(|part| {
@@ -155,7 +172,20 @@ pub(crate) fn pipeline_of(cmds: &Commands<'_>, atomic: bool) -> redis::Pipeline 
         });
         pipe.add_command(cmd);
     }
-    pipe
+}
+
+/// The refusal of a write on a connection whose user may not run `MULTI` (found out when
+/// the connection was opened): nothing is sent.
+pub(crate) fn multi_refused(key: &str, e: &redis::ServerError) -> Error {
+    Error::Refused {
+        key: key.to_owned(),
+        code: e.code().to_owned(),
+        message: format!(
+            "{} (this Redis user may not run MULTI: reem writes every message in one \
+             transaction, so nothing was sent)",
+            e.details().unwrap_or("")
+        ),
+    }
 }
 
 /// The shared handle on a transport.
