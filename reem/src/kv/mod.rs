@@ -66,7 +66,7 @@ impl KeyValueStore {
     }
 
     /// Runs `plan` on the interface's transport.
-    fn run<'a, P: Plan<'a>>(&self, plan: P) -> Result<P::Output> {
+    fn run<P: Plan>(&self, plan: P) -> Result<P::Output> {
         run(self.iface.transport(), plan)
     }
 

@@ -13,10 +13,10 @@ use crate::marshal::SCHEMA_FIELD;
 use crate::marshal::{array, check_header, schema_of, FieldReader, FieldWriter, HashView};
 use crate::marshal::{Commands, ReemField, ReemMarshal, FINGERPRINT_FIELD, LABEL_FIELD};
 use crate::schema::{FieldPath, FieldType, Schema, SchemaBuilder};
-use crate::transport::plan::{misused, one_reply, written, Once, Plan, Step};
+use crate::transport::plan::{misused, one_reply, written, Once, Plan, Request, Step};
 
 /// `set`: the commands of `value`'s marshaller in one `MULTI … EXEC`.
-pub(crate) fn set<'a, T: ReemMarshal>(key: &'a str, value: &'a T) -> impl Plan<'a, Output = ()> {
+pub(crate) fn set<'a, T: ReemMarshal>(key: &'a str, value: &'a T) -> impl Plan<Output = ()> + 'a {
     let mut cmds = Commands::new();
     let cmds = value.write(key, &mut cmds).map(|()| cmds);
     write(key, cmds)
@@ -24,14 +24,14 @@ pub(crate) fn set<'a, T: ReemMarshal>(key: &'a str, value: &'a T) -> impl Plan<'
 
 /// Runs commands built by a marshaller in one `MULTI … EXEC`; an error reply among them is
 /// the outcome.
-pub(crate) fn write<'a>(key: &'a str, cmds: Result<Commands<'a>>) -> impl Plan<'a, Output = ()> {
+pub(crate) fn write<'a>(key: &'a str, cmds: Result<Commands<'a>>) -> impl Plan<Output = ()> + 'a {
     Once::transaction(key, cmds, |key: &str, replies: Result<Vec<Value>>| {
         written(key, replies?)
     })
 }
 
 /// `get`: the one command of `T`'s `read`, its reply decoded by `interpret_read`.
-pub(crate) fn get<T: ReemMarshal>(key: &str, limit: u64) -> impl Plan<'_, Output = T> {
+pub(crate) fn get<T: ReemMarshal>(key: &str, limit: u64) -> impl Plan<Output = T> + '_ {
     let mut cmds = Commands::new();
     T::read(key, &mut cmds);
     Once::read(key, cmds, move |key: &str, replies: Result<Vec<Value>>| {
@@ -40,7 +40,7 @@ pub(crate) fn get<T: ReemMarshal>(key: &str, limit: u64) -> impl Plan<'_, Output
 }
 
 /// `delete_as`: `T`'s `delete` commands in one transaction; true if any removed something.
-pub(crate) fn delete_as<T: ReemMarshal>(key: &str) -> impl Plan<'_, Output = bool> {
+pub(crate) fn delete_as<T: ReemMarshal>(key: &str) -> impl Plan<Output = bool> + '_ {
     let mut cmds = Commands::new();
     T::delete(key, &mut cmds);
     Once::transaction(key, Ok(cmds), |_: &str, replies: Result<Vec<Value>>| {
@@ -51,7 +51,7 @@ pub(crate) fn delete_as<T: ReemMarshal>(key: &str) -> impl Plan<'_, Output = boo
 }
 
 /// `delete`: `UNLINK key`; true if it existed.
-pub(crate) fn delete(key: &str) -> impl Plan<'_, Output = bool> {
+pub(crate) fn delete(key: &str) -> impl Plan<Output = bool> + '_ {
     let mut cmds = Commands::new();
     cmds.cmd("UNLINK").arg(key);
     Once::transaction(key, Ok(cmds), |_: &str, replies: Result<Vec<Value>>| {
@@ -60,7 +60,7 @@ pub(crate) fn delete(key: &str) -> impl Plan<'_, Output = bool> {
 }
 
 /// `exists`: `EXISTS key`.
-pub(crate) fn exists(key: &str, limit: u64) -> impl Plan<'_, Output = bool> {
+pub(crate) fn exists(key: &str, limit: u64) -> impl Plan<Output = bool> + '_ {
     let mut cmds = Commands::new();
     cmds.cmd("EXISTS").arg(key);
     Once::read(key, cmds, move |key: &str, replies: Result<Vec<Value>>| {
@@ -69,7 +69,7 @@ pub(crate) fn exists(key: &str, limit: u64) -> impl Plan<'_, Output = bool> {
 }
 
 /// `key_type`: `TYPE key`.
-pub(crate) fn key_type(key: &str, limit: u64) -> impl Plan<'_, Output = String> {
+pub(crate) fn key_type(key: &str, limit: u64) -> impl Plan<Output = String> + '_ {
     let mut cmds = Commands::new();
     cmds.cmd("TYPE").arg(key);
     Once::read(
@@ -87,7 +87,7 @@ pub(crate) fn key_type(key: &str, limit: u64) -> impl Plan<'_, Output = String> 
 }
 
 /// `get_hash`: `HGETALL key`, undecoded.
-pub(crate) fn get_hash(key: &str, limit: u64) -> impl Plan<'_, Output = Value> {
+pub(crate) fn get_hash(key: &str, limit: u64) -> impl Plan<Output = Value> + '_ {
     let mut cmds = Commands::new();
     cmds.cmd("HGETALL").arg(key);
     Once::read(key, cmds, move |key: &str, replies: Result<Vec<Value>>| {
@@ -100,7 +100,7 @@ pub(crate) fn set_field<'a, R, T>(
     key: &'a str,
     field: &'a FieldHandle<R, T>,
     value: &'a T,
-) -> impl Plan<'a, Output = ()>
+) -> impl Plan<Output = ()> + 'a
 where
     R: ReemField,
     T: ReemField,
@@ -128,7 +128,7 @@ pub(crate) fn set_stored_fields<'a>(
     key: &'a str,
     fp: &'a [u8],
     pairs: &[(&str, &[u8])],
-) -> impl Plan<'a, Output = ()> {
+) -> impl Plan<Output = ()> + 'a {
     let mut cmds = Commands::new();
     scripts::SET_FIELDS.queue(&mut cmds, key);
     cmds.arg("").arg(fp).arg("");
@@ -159,6 +159,8 @@ pub(crate) struct GetField<'a, R, T> {
     limit: u64,
     /// `@label`, `@fp` and the field's stored names, if its type fixes them.
     names: Option<Vec<String>>,
+    /// The request in flight.
+    cmds: Commands<'a>,
     stage: Stage,
     _types: PhantomData<fn() -> (R, T)>,
 }
@@ -186,6 +188,7 @@ impl<'a, R: ReemField, T: ReemField> GetField<'a, R, T> {
             path: field.path(),
             limit,
             names,
+            cmds: Commands::new(),
             stage: Stage::Start,
             _types: PhantomData,
         }
@@ -198,6 +201,16 @@ impl<'a, R: ReemField, T: ReemField> GetField<'a, R, T> {
             cmds.arg(n);
         });
         cmds
+    }
+
+    /// Asks for `cmds`, kept until their replies come.
+    fn read(&mut self, cmds: Commands<'a>, next: Stage) -> Step<'_, T> {
+        self.cmds = cmds;
+        self.stage = next;
+        Step::Read(Request {
+            key: self.key,
+            cmds: &self.cmds,
+        })
     }
 
     /// The values of an `HMGET` of `names`, one per name.
@@ -236,7 +249,7 @@ impl<'a, R: ReemField, T: ReemField> GetField<'a, R, T> {
 
     /// After the first `HMGET`: decodes, or reads again with `@schema` when the stored
     /// fingerprint is not `R`'s.
-    fn first(&mut self, values: Vec<Value>) -> Step<'a, T> {
+    fn first(&mut self, values: Vec<Value>) -> Step<'_, T> {
         let schema: &Schema = schema_of::<R>();
         let same_schema = match values.get(1) {
             Some(Value::BulkString(fp)) => fp.as_slice() == schema.fingerprint_hex.as_bytes(),
@@ -250,34 +263,28 @@ impl<'a, R: ReemField, T: ReemField> GetField<'a, R, T> {
         };
         names.push(SCHEMA_FIELD.to_owned());
         let cmds = Self::hmget(self.key, names);
-        self.stage = Stage::NamesWithSchema;
-        Step::Read(cmds)
+        self.read(cmds, Stage::NamesWithSchema)
     }
 }
 
-impl<'a, R: ReemField, T: ReemField> Plan<'a> for GetField<'a, R, T> {
+impl<R: ReemField, T: ReemField> Plan for GetField<'_, R, T> {
     type Output = T;
 
-    fn key(&self) -> &str {
-        self.key
-    }
-
-    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'a, T> {
+    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'_, T> {
         let stage = std::mem::replace(&mut self.stage, Stage::Over);
         let count = self.names.as_ref().map_or(0, Vec::len);
         match (stage, replies) {
             (Stage::Start, None) => match &self.names {
                 Some(names) => {
-                    self.stage = Stage::Names;
-                    Step::Read(Self::hmget(self.key, names))
+                    let cmds = Self::hmget(self.key, names);
+                    self.read(cmds, Stage::Names)
                 }
                 None => {
                     let mut cmds = Commands::new();
                     scripts::GET_FIELD.queue(&mut cmds, self.key);
                     cmds.arg(self.path)
                         .arg(itoa::Buffer::new().format(self.limit));
-                    self.stage = Stage::Script;
-                    Step::Read(cmds)
+                    self.read(cmds, Stage::Script)
                 }
             },
             (Stage::Names, Some(replies)) => match self.values(replies, count) {

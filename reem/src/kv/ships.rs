@@ -10,7 +10,7 @@ use crate::cache::BoundedCache;
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::marshal::{Commands, Ship, LABEL_FIELD};
-use crate::transport::plan::{misused, written, Once, Plan, Step};
+use crate::transport::plan::{misused, written, Once, Plan, Request, Step};
 
 /// Keys remembered with the label last seen there, so that a dynamic read usually takes
 /// one round trip (bounded: hostile key counts cannot grow it without limit).
@@ -32,7 +32,7 @@ pub(crate) fn set_dyn<'a>(
     labels: &'a LabelCache,
     key: &'a str,
     value: &'a dyn Any,
-) -> impl Plan<'a, Output = ()> {
+) -> impl Plan<Output = ()> + 'a {
     let ship = iface
         .ship_for_value(value)
         .ok_or_else(|| Error::NoMarshaller {
@@ -62,6 +62,8 @@ pub(crate) struct GetDyn<'a> {
     iface: &'a RedisInterface,
     labels: &'a LabelCache,
     key: &'a str,
+    /// The request in flight.
+    cmds: Commands<'a>,
     stage: Stage,
 }
 
@@ -82,6 +84,7 @@ impl<'a> GetDyn<'a> {
             iface,
             labels,
             key,
+            cmds: Commands::new(),
             stage: Stage::Start,
         }
     }
@@ -97,13 +100,18 @@ impl<'a> GetDyn<'a> {
 
     /// In one MULTI/EXEC (a consistent snapshot): the stored label, and `ship`'s read
     /// command.
-    fn read_with(&self, ship: Option<&dyn Ship>) -> Commands<'a> {
+    fn read_with(&mut self, ship: Option<&dyn Ship>, next: Stage) -> Step<'_, Box<dyn Any + Send>> {
         let mut cmds = Commands::new();
         cmds.cmd("HGET").arg(self.key).arg(LABEL_FIELD);
         if let Some(s) = ship {
             s.read(self.key, &mut cmds);
         }
-        cmds
+        self.cmds = cmds;
+        self.stage = next;
+        Step::Transaction(Request {
+            key: self.key,
+            cmds: &self.cmds,
+        })
     }
 
     /// The stored label and the reply to the ship's read, from the replies of
@@ -120,18 +128,14 @@ impl<'a> GetDyn<'a> {
     }
 
     /// Reads again with the ship of the stored label.
-    fn by_label(&mut self, stored: Option<Vec<u8>>) -> Step<'a, Box<dyn Any + Send>> {
+    fn by_label(&mut self, stored: Option<Vec<u8>>) -> Step<'_, Box<dyn Any + Send>> {
         let Some(label) = stored else {
             return Step::Done(Err(Error::NotFound {
                 key: self.key.to_owned(),
             }));
         };
         match self.ship(&label) {
-            Ok(ship) => {
-                let cmds = self.read_with(Some(ship));
-                self.stage = Stage::Confirm(label);
-                Step::Transaction(cmds)
-            }
+            Ok(ship) => self.read_with(Some(ship), Stage::Confirm(label)),
             Err(e) => Step::Done(Err(e)),
         }
     }
@@ -143,14 +147,10 @@ impl<'a> GetDyn<'a> {
     }
 }
 
-impl<'a> Plan<'a> for GetDyn<'a> {
+impl Plan for GetDyn<'_> {
     type Output = Box<dyn Any + Send>;
 
-    fn key(&self) -> &str {
-        self.key
-    }
-
-    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'a, Self::Output> {
+    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'_, Self::Output> {
         let (stage, replies) = match (std::mem::replace(&mut self.stage, Stage::Over), replies) {
             (Stage::Start, None) => {
                 let guess = self
@@ -158,12 +158,10 @@ impl<'a> Plan<'a> for GetDyn<'a> {
                     .0
                     .get(self.key)
                     .and_then(|l| self.iface.ship_for_label(&l).map(|s| (l, s)));
-                let cmds = self.read_with(guess.as_ref().map(|(_, ship)| *ship));
-                self.stage = match guess {
-                    Some((label, _)) => Stage::Guessed(label),
-                    None => Stage::Blind,
+                return match guess {
+                    Some((label, ship)) => self.read_with(Some(ship), Stage::Guessed(label)),
+                    None => self.read_with(None, Stage::Blind),
                 };
-                return Step::Transaction(cmds);
             }
             (Stage::Start | Stage::Over, _) | (_, None) => {
                 return Step::Done(Err(misused(self.key)))

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::lock::lock;
 use crate::marshal::{Commands, ReemMarshal, PUBLISHER_FIELD, SEQ_FIELD};
-use crate::transport::plan::{misused, run, written, Plan, Step};
+use crate::transport::plan::{misused, run, written, Plan, Request, Step};
 
 /// Messages whose stored fields take at most this many bytes travel inside the
 /// notification; larger ones are read from the topic's key by the subscribers.
@@ -178,6 +178,7 @@ impl<L: Default> Publisher<L> {
             db: self.iface.db(),
             cluster: self.iface.is_cluster(),
             message: Some(message),
+            cmds: Commands::new(),
             last,
             seq: 0,
         }
@@ -215,6 +216,8 @@ pub(crate) struct Publish<'a> {
     db: i64,
     cluster: bool,
     message: Option<Message<'a>>,
+    /// The transaction in flight.
+    cmds: Commands<'a>,
     last: &'a mut u64,
     seq: u64,
 }
@@ -285,17 +288,19 @@ impl<'a> Publish<'a> {
     }
 }
 
-impl<'a> Plan<'a> for Publish<'a> {
+impl Plan for Publish<'_> {
     type Output = ();
 
-    fn key(&self) -> &str {
-        self.topic
-    }
-
-    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'a, ()> {
+    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'_, ()> {
         match (self.message.take(), replies) {
             (Some(message), None) => match self.transaction(message) {
-                Ok(cmds) => Step::Transaction(cmds),
+                Ok(cmds) => {
+                    self.cmds = cmds;
+                    Step::Transaction(Request {
+                        key: self.topic,
+                        cmds: &self.cmds,
+                    })
+                }
                 Err(e) => Step::Done(Err(e)),
             },
             (None, Some(replies)) if self.seq > 0 => {
@@ -336,6 +341,7 @@ mod tests {
             db: 0,
             cluster: false,
             message: Some(message),
+            cmds: Commands::new(),
             last,
             seq: 0,
         }

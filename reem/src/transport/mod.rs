@@ -9,6 +9,10 @@
 //! |-----------|------|-------------|
 //! | one node | [`node`] | a pool of reem's own blocking connections ([`conn`]), RESP built by [`resp`] |
 //! | Redis Cluster | `cluster` | the `redis` crate's cluster connection (slot map, `MOVED`/`ASK`) |
+//! | async, one node | `aio` (feature `tokio`) | the `redis` crate's RESP3 multiplexed connection, one per tokio runtime |
+//!
+//! What the stores send and how they read the replies is written once, as [`plan`]s that
+//! each face runs on its transport: the blocking one here, the async one in `aio`.
 //!
 //! # When a request is sent again
 //! A write is sent again only when its bytes provably reached no server: the connection
@@ -21,6 +25,8 @@
 //! is slow, and another try would double the wait). `docs/FORMAT.md` ("Delivery and retries")
 //! states the rule per operation.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod aio;
 pub(crate) mod conn;
 pub(crate) mod node;
 pub(crate) mod plan;
@@ -155,7 +161,7 @@ pub(crate) fn pipeline_of(cmds: &Commands<'_>, atomic: bool) -> redis::Pipeline 
 /// `cmds` as one `MULTI … EXEC` in a plain (not atomic) `redis` crate pipeline: every reply
 /// comes back (`MULTI`'s, one per queued command, `EXEC`'s), as [`exec_replies`] reads
 /// them.
-#[allow(dead_code)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) fn transaction_of(cmds: &Commands<'_>) -> redis::Pipeline {
     let mut pipe = redis::Pipeline::with_capacity(cmds.len() + 2);
     pipe.cmd("MULTI");

@@ -8,8 +8,8 @@
 //! the same code: only the transport call differs.
 //!
 //! ```text
-//! plan.step(None)          → Step::Read(cmds)         face: transport.pipeline(key, cmds)
-//! plan.step(Some(replies)) → Step::Read(more cmds)    (get_field of another schema version)
+//! plan.step(None)          → Step::Read(request)      face: transport.pipeline(key, cmds)
+//! plan.step(Some(replies)) → Step::Read(request)      (get_field of another schema version)
 //! plan.step(Some(replies)) → Step::Done(Ok(value))
 //! ```
 
@@ -19,57 +19,59 @@ use super::{Resend, Transport};
 use crate::error::{Error, Result};
 use crate::marshal::Commands;
 
-/// What a plan asks for next.
-pub(crate) enum Step<'a, O> {
-    /// Run these commands as one `MULTI … EXEC` on the node of the plan's key (a write: never
+/// What a plan asks for next (borrowed from the plan, which keeps the commands).
+pub(crate) enum Step<'s, O> {
+    /// Run these commands as one `MULTI … EXEC` on the node of their key (a write: never
     /// sent again once it may have reached the server).
-    Transaction(Commands<'a>),
-    /// Send these reads in one round trip to the node of the plan's key (sent again once if
-    /// the connection failed).
-    Read(Commands<'a>),
+    Transaction(Request<'s>),
+    /// Send these reads in one round trip to the node of their key (sent again once if the
+    /// connection failed).
+    Read(Request<'s>),
     /// The operation is over.
     Done(Result<O>),
 }
 
+/// One request of a plan: commands about one key.
+pub(crate) struct Request<'s> {
+    /// Where the commands are routed, what errors name.
+    pub(crate) key: &'s str,
+    pub(crate) cmds: &'s Commands<'s>,
+}
+
 /// An operation as a sequence of requests, sans-IO.
-pub(crate) trait Plan<'a> {
+pub(crate) trait Plan {
     /// What the operation returns.
     type Output;
 
-    /// The key the requests are about: where they are routed, what errors name.
-    fn key(&self) -> &str;
-
     /// The next step: `None` for the first, then the outcome of the request the previous
     /// step asked for (transport errors included, so that a plan may map them).
-    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'a, Self::Output>;
+    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'_, Self::Output>;
 }
 
 /// Runs `plan` on the blocking `transport`.
-pub(crate) fn run<'a, P: Plan<'a>>(transport: &dyn Transport, mut plan: P) -> Result<P::Output> {
+pub(crate) fn run<P: Plan>(transport: &dyn Transport, mut plan: P) -> Result<P::Output> {
     let mut replies = None;
     loop {
-        match plan.step(replies.take()) {
+        replies = Some(match plan.step(replies.take()) {
             Step::Done(outcome) => return outcome,
-            Step::Transaction(cmds) => replies = Some(transport.transaction(plan.key(), &cmds)),
-            Step::Read(cmds) => {
-                replies = Some(transport.pipeline(plan.key(), &cmds, Resend::IfLost));
-            }
-        }
+            Step::Transaction(r) => transport.transaction(r.key, r.cmds),
+            Step::Read(r) => transport.pipeline(r.key, r.cmds, Resend::IfLost),
+        });
     }
 }
 
 /// A plan of one request, whose replies `finish` turns into the outcome.
 pub(crate) struct Once<'a, F> {
     key: &'a str,
-    state: OnceState<'a, F>,
+    atomic: bool,
+    cmds: Commands<'a>,
+    state: OnceState<F>,
 }
 
-enum OnceState<'a, F> {
-    Start {
-        atomic: bool,
-        cmds: Result<Commands<'a>>,
-        finish: F,
-    },
+enum OnceState<F> {
+    /// The commands could not be built: this is the outcome, and nothing is sent.
+    Failed(Error),
+    Start(F),
     Sent(F),
     Over,
 }
@@ -78,13 +80,15 @@ impl<'a, F> Once<'a, F> {
     /// `cmds` as one `MULTI … EXEC` (if they could be built: an `Err` is the outcome, and
     /// nothing is sent).
     pub(crate) fn transaction(key: &'a str, cmds: Result<Commands<'a>>, finish: F) -> Self {
+        let (cmds, state) = match cmds {
+            Ok(cmds) => (cmds, OnceState::Start(finish)),
+            Err(e) => (Commands::new(), OnceState::Failed(e)),
+        };
         Once {
             key,
-            state: OnceState::Start {
-                atomic: true,
-                cmds,
-                finish,
-            },
+            atomic: true,
+            cmds,
+            state,
         }
     }
 
@@ -92,45 +96,34 @@ impl<'a, F> Once<'a, F> {
     pub(crate) fn read(key: &'a str, cmds: Commands<'a>, finish: F) -> Self {
         Once {
             key,
-            state: OnceState::Start {
-                atomic: false,
-                cmds: Ok(cmds),
-                finish,
-            },
+            atomic: false,
+            cmds,
+            state: OnceState::Start(finish),
         }
     }
 }
 
-impl<'a, O, F> Plan<'a> for Once<'a, F>
+impl<O, F> Plan for Once<'_, F>
 where
     F: FnOnce(&str, Result<Vec<Value>>) -> Result<O>,
 {
     type Output = O;
 
-    fn key(&self) -> &str {
-        self.key
-    }
-
-    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'a, O> {
+    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'_, O> {
         match (std::mem::replace(&mut self.state, OnceState::Over), replies) {
-            (
-                OnceState::Start {
-                    atomic,
-                    cmds,
-                    finish,
-                },
-                None,
-            ) => match cmds {
-                Ok(cmds) => {
-                    self.state = OnceState::Sent(finish);
-                    if atomic {
-                        Step::Transaction(cmds)
-                    } else {
-                        Step::Read(cmds)
-                    }
+            (OnceState::Failed(e), None) => Step::Done(Err(e)),
+            (OnceState::Start(finish), None) => {
+                self.state = OnceState::Sent(finish);
+                let request = Request {
+                    key: self.key,
+                    cmds: &self.cmds,
+                };
+                if self.atomic {
+                    Step::Transaction(request)
+                } else {
+                    Step::Read(request)
                 }
-                Err(e) => Step::Done(Err(e)),
-            },
+            }
             (OnceState::Sent(finish), Some(replies)) => Step::Done(finish(self.key, replies)),
             _ => Step::Done(Err(misused(self.key))),
         }
