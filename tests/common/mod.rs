@@ -1,6 +1,8 @@
 //! Shared harness: a private redis-server per test, and raw `redis` access to it.
 #![allow(dead_code)]
 
+pub mod faces;
+
 use reem::{KeyValueStore, RedisInterface};
 use reem_server::RedisServer;
 
