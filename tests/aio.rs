@@ -78,6 +78,32 @@ fn resp3_clients(h: &Harness) -> Vec<String> {
         .collect()
 }
 
+/// An interface for a new ACL user `name` (password `pw`) with these `rules`.
+fn user(h: &Harness, name: &str, rules: &[&str]) -> RedisInterface {
+    redis::cmd("ACL")
+        .arg(&["SETUSER", name, "on", ">pw"])
+        .arg(rules)
+        .exec(&mut h.raw())
+        .unwrap();
+    let port = h.server.port();
+    RedisInterface::new(&format!("redis://{name}:pw@127.0.0.1:{port}")).unwrap()
+}
+
+/// A subscriber to `topic` keeping up to 8 messages.
+async fn queued(h: &Harness, topic: &str) -> aio::Subscriber<Tick> {
+    aio::Subscriber::with_delivery(&h.iface, topic, Delivery::Queue(8))
+        .await
+        .unwrap()
+}
+
+/// Publishes `value` on `topic` with a new publisher.
+async fn publish<T: ReemMarshal + Sync>(h: &Harness, topic: &str, value: &T) {
+    aio::PublishSpace::new(&h.iface)
+        .publish(topic, value)
+        .await
+        .unwrap();
+}
+
 #[test]
 fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection() {
     let h = Harness::start();
@@ -212,18 +238,13 @@ fn a_dropped_recv_loses_nothing() {
     let _serial = shared();
     let h = Harness::start();
     runtime().block_on(async {
-        let mut sub = aio::Subscriber::<Tick>::with_delivery(&h.iface, "t", Delivery::Queue(8))
-            .await
-            .unwrap();
+        let mut sub = queued(&h, "t").await;
         // Nothing yet: the recv loses the race and is dropped.
         tokio::select! {
             _ = sub.recv() => panic!("nothing was published"),
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
-        aio::PublishSpace::new(&h.iface)
-            .publish("t", &tick(1))
-            .await
-            .unwrap();
+        publish(&h, "t", &tick(1)).await;
         let item = tokio::time::timeout(HANG, sub.recv())
             .await
             .expect("no hang");
@@ -236,23 +257,15 @@ fn decode_errors_are_items_and_the_stream_goes_on() {
     let _serial = shared();
     let h = Harness::start();
     runtime().block_on(async {
-        let mut sub = aio::Subscriber::<Tick>::with_delivery(&h.iface, "t", Delivery::Queue(8))
-            .await
-            .unwrap();
+        let mut sub = queued(&h, "t").await;
         // Garbage on the channel, then another type's message on the topic.
         redis::cmd("PUBLISH")
             .arg("t")
             .arg(&b"reem2 h 0123456789abcdef 1\n999999999:x"[..])
             .exec(&mut h.raw())
             .unwrap();
-        aio::PublishSpace::new(&h.iface)
-            .publish("t", &1.5f64)
-            .await
-            .unwrap();
-        aio::PublishSpace::new(&h.iface)
-            .publish("t", &tick(7))
-            .await
-            .unwrap();
+        publish(&h, "t", &1.5f64).await;
+        publish(&h, "t", &tick(7)).await;
         let mut errors = 0;
         loop {
             match tokio::time::timeout(HANG, sub.next())
@@ -280,19 +293,11 @@ fn decode_errors_are_items_and_the_stream_goes_on() {
 fn a_refused_subscription_is_an_error_from_new() {
     let _serial = shared();
     let h = Harness::start();
-    redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg("reader")
-        .arg("on")
-        .arg(">pw")
-        .arg("~robot/*")
-        .arg("resetchannels")
-        .arg("&robot/*")
-        .arg("+@all")
-        .exec(&mut h.raw())
-        .unwrap();
-    let port = h.server.port();
-    let iface = RedisInterface::new(&format!("redis://reader:pw@127.0.0.1:{port}")).unwrap();
+    let iface = user(
+        &h,
+        "reader",
+        &["~robot/*", "resetchannels", "&robot/*", "+@all"],
+    );
     runtime().block_on(async {
         let err = aio::Subscriber::<Tick>::new(&iface, "other/topic")
             .await
@@ -425,13 +430,11 @@ fn sets_dropped_at_random_points_leave_the_old_message_or_the_new_one() {
     });
 }
 
-/// Threads of this process whose name starts with `reem-`.
-fn reem_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("reem-"))
-        .count()
+/// The dispatcher threads (`reem-pubsub`) of this process.
+fn dispatchers() -> usize {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+    let names = tasks.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok());
+    names.filter(|name| name.trim() == "reem-pubsub").count()
 }
 
 #[test]
@@ -439,7 +442,7 @@ fn a_hundred_async_subscribers_add_one_thread_and_one_connection() {
     let _alone = SERIAL.write().unwrap_or_else(|e| e.into_inner());
     let h = Harness::start();
     let rt = runtime();
-    let before = reem_threads();
+    let before = dispatchers();
     let subs = rt.block_on(async {
         let mut subs = Vec::new();
         for i in 0..100 {
@@ -449,17 +452,14 @@ fn a_hundred_async_subscribers_add_one_thread_and_one_connection() {
                     .unwrap(),
             );
         }
-        aio::PublishSpace::new(&h.iface)
-            .publish("t3", &tick(3))
-            .await
-            .unwrap();
+        publish(&h, "t3", &tick(3)).await;
         let item = tokio::time::timeout(HANG, subs[13].recv())
             .await
             .expect("no hang");
         assert_eq!(item.unwrap(), tick(3));
         subs
     });
-    assert_eq!(reem_threads(), before + 1, "one dispatcher thread");
+    assert_eq!(dispatchers(), before + 1, "one dispatcher thread");
     let subscribers = resp3_clients(&h)
         .iter()
         .filter(|l| l.contains("flags=P"))
@@ -468,7 +468,7 @@ fn a_hundred_async_subscribers_add_one_thread_and_one_connection() {
     // Dropped on the runtime (not joined there), the dispatcher ends by itself.
     rt.block_on(async move { drop(subs) });
     let deadline = std::time::Instant::now() + HANG;
-    while reem_threads() != before {
+    while dispatchers() != before {
         assert!(std::time::Instant::now() < deadline, "the dispatcher ended");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -582,20 +582,8 @@ fn a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work(
 #[test]
 fn a_user_without_multi_is_refused_before_anything_is_sent() {
     let h = Harness::start();
-    redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg("nomulti")
-        .arg("on")
-        .arg(">pw")
-        .arg("~*")
-        .arg("+@all")
-        .arg("-multi")
-        .exec(&mut h.raw())
-        .unwrap();
+    let kv = aio::KeyValueStore::new(&user(&h, "nomulti", &["~*", "+@all", "-multi"]));
     h.kv.set("p", &tick(1)).unwrap();
-    let port = h.server.port();
-    let iface = RedisInterface::new(&format!("redis://nomulti:pw@127.0.0.1:{port}")).unwrap();
-    let kv = aio::KeyValueStore::new(&iface);
     runtime().block_on(async {
         let err = kv.set("p", &tick(2)).await.unwrap_err();
         assert!(

@@ -5,55 +5,6 @@
 
 use reem::{FieldHandle, KeyValueStore, RedisInterface, ReemField, ReemMarshal, Result};
 
-/// What a key-value test body does with a store; both faces implement it.
-pub trait Kv {
-    fn set<T: ReemMarshal>(&self, key: &str, value: &T) -> Result<()>;
-    fn get<T: ReemMarshal>(&self, key: &str) -> Result<T>;
-    fn get_field<R: ReemField, T: ReemField>(
-        &self,
-        key: &str,
-        field: &FieldHandle<R, T>,
-    ) -> Result<T>;
-    fn set_field<R: ReemField, T: ReemField>(
-        &self,
-        key: &str,
-        field: &FieldHandle<R, T>,
-        value: &T,
-    ) -> Result<()>;
-    fn delete(&self, key: &str) -> Result<bool>;
-    fn exists(&self, key: &str) -> Result<bool>;
-}
-
-impl Kv for KeyValueStore {
-    fn set<T: ReemMarshal>(&self, key: &str, value: &T) -> Result<()> {
-        KeyValueStore::set(self, key, value)
-    }
-    fn get<T: ReemMarshal>(&self, key: &str) -> Result<T> {
-        KeyValueStore::get(self, key)
-    }
-    fn get_field<R: ReemField, T: ReemField>(
-        &self,
-        key: &str,
-        field: &FieldHandle<R, T>,
-    ) -> Result<T> {
-        KeyValueStore::get_field(self, key, field)
-    }
-    fn set_field<R: ReemField, T: ReemField>(
-        &self,
-        key: &str,
-        field: &FieldHandle<R, T>,
-        value: &T,
-    ) -> Result<()> {
-        KeyValueStore::set_field(self, key, field, value)
-    }
-    fn delete(&self, key: &str) -> Result<bool> {
-        KeyValueStore::delete(self, key)
-    }
-    fn exists(&self, key: &str) -> Result<bool> {
-        KeyValueStore::exists(self, key)
-    }
-}
-
 /// `reem::aio::KeyValueStore`, each call awaited on a runtime of its own.
 pub struct Aio {
     rt: tokio::runtime::Runtime,
@@ -73,34 +24,36 @@ impl Aio {
     }
 }
 
-impl Kv for Aio {
-    fn set<T: ReemMarshal>(&self, key: &str, value: &T) -> Result<()> {
-        self.rt.block_on(self.kv.set(key, value))
-    }
-    fn get<T: ReemMarshal>(&self, key: &str) -> Result<T> {
-        self.rt.block_on(self.kv.get(key))
-    }
-    fn get_field<R: ReemField, T: ReemField>(
-        &self,
-        key: &str,
-        field: &FieldHandle<R, T>,
-    ) -> Result<T> {
-        self.rt.block_on(self.kv.get_field(key, field))
-    }
-    fn set_field<R: ReemField, T: ReemField>(
-        &self,
-        key: &str,
-        field: &FieldHandle<R, T>,
-        value: &T,
-    ) -> Result<()> {
-        self.rt.block_on(self.kv.set_field(key, field, value))
-    }
-    fn delete(&self, key: &str) -> Result<bool> {
-        self.rt.block_on(self.kv.delete(key))
-    }
-    fn exists(&self, key: &str) -> Result<bool> {
-        self.rt.block_on(self.kv.exists(key))
-    }
+/// The [`Kv`] trait and its two implementations, from one list of methods: the blocking
+/// store calls its method, the async one awaits its own on the runtime.
+macro_rules! kv {
+    ($($name:ident<$($g:ident: $b:ident),*>($($a:ident: $t:ty),*) -> $r:ty;)*) => {
+        /// What a key-value test body does with a store; both faces implement it.
+        pub trait Kv {
+            $(fn $name<$($g: $b),*>(&self, $($a: $t),*) -> Result<$r>;)*
+        }
+
+        impl Kv for KeyValueStore {
+            $(fn $name<$($g: $b),*>(&self, $($a: $t),*) -> Result<$r> {
+                KeyValueStore::$name(self, $($a),*)
+            })*
+        }
+
+        impl Kv for Aio {
+            $(fn $name<$($g: $b),*>(&self, $($a: $t),*) -> Result<$r> {
+                self.rt.block_on(self.kv.$name($($a),*))
+            })*
+        }
+    };
+}
+
+kv! {
+    set<T: ReemMarshal>(key: &str, value: &T) -> ();
+    get<T: ReemMarshal>(key: &str) -> T;
+    get_field<R: ReemField, T: ReemField>(key: &str, field: &FieldHandle<R, T>) -> T;
+    set_field<R: ReemField, T: ReemField>(key: &str, field: &FieldHandle<R, T>, value: &T) -> ();
+    delete<>(key: &str) -> bool;
+    exists<>(key: &str) -> bool;
 }
 
 /// `faces!(a, b)`: runs the test bodies `fn a<K: Kv>(h: &Harness, kv: &K)` (and `b`) on the

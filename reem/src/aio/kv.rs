@@ -53,22 +53,36 @@ use crate::transport::plan::Plan;
 /// ```
 #[derive(Clone, Debug)]
 pub struct KeyValueStore {
-    iface: RedisInterface,
-    labels: ships::LabelCache,
+    /// The blocking store of the same interface: its interface and label cache.
+    blocking: crate::KeyValueStore,
+}
+
+/// The async face of a blocking store: the same interface and label cache.
+impl From<crate::KeyValueStore> for KeyValueStore {
+    fn from(blocking: crate::KeyValueStore) -> Self {
+        KeyValueStore { blocking }
+    }
 }
 
 impl KeyValueStore {
     /// A store on `iface` (shares its connections).
     pub fn new(iface: &RedisInterface) -> Self {
-        Self {
-            iface: iface.clone(),
-            labels: Default::default(),
-        }
+        crate::KeyValueStore::new(iface).into()
+    }
+
+    /// The blocking face of this store (the same interface and label cache), for code that
+    /// runs outside the runtime.
+    pub fn blocking(&self) -> &crate::KeyValueStore {
+        &self.blocking
     }
 
     /// The interface this store uses.
     pub fn interface(&self) -> &RedisInterface {
-        &self.iface
+        self.blocking.interface()
+    }
+
+    fn labels(&self) -> &ships::LabelCache {
+        &self.blocking.labels
     }
 
     /// Runs `plan` on the interface's async transport.
@@ -77,7 +91,7 @@ impl KeyValueStore {
         P: Plan + Send + 'a,
         P::Output: Send,
     {
-        run(self.iface.aio_transport(), plan)
+        run(self.interface().aio_transport(), plan)
     }
 
     /// Stores `value` at `key`, replacing whatever message was there, in one `MULTI … EXEC`
@@ -105,7 +119,7 @@ impl KeyValueStore {
         &'a self,
         key: &'a str,
     ) -> impl Future<Output = Result<T>> + Send + 'a {
-        self.run(plan::get::<T>(key, self.iface.max_message_size()))
+        self.run(plan::get::<T>(key, self.interface().max_message_size()))
     }
 
     /// Reads one field of the message at `key`, transferring only that field's stored values
@@ -113,20 +127,13 @@ impl KeyValueStore {
     /// when it is another version's, or one script for a list).
     ///
     /// Cancellation-safe: reads only.
-    pub fn get_field<'a, R, T>(
+    pub fn get_field<'a, R: ReemField, T: ReemField>(
         &'a self,
         key: &'a str,
         field: &'a FieldHandle<R, T>,
-    ) -> impl Future<Output = Result<T>> + Send + 'a
-    where
-        R: ReemField,
-        T: ReemField,
-    {
-        self.run(plan::GetField::new(
-            key,
-            field,
-            self.iface.max_message_size(),
-        ))
+    ) -> impl Future<Output = Result<T>> + Send + 'a {
+        let limit = self.interface().max_message_size();
+        self.run(plan::GetField::new(key, field, limit))
     }
 
     /// Replaces one field of the message at `key`, atomically, leaving the rest untouched
@@ -134,16 +141,12 @@ impl KeyValueStore {
     ///
     /// Cancellation-safe: one command, sent whole or not at all; a lost reply is
     /// [`Error::Unconfirmed`](crate::Error::Unconfirmed).
-    pub fn set_field<'a, R, T>(
+    pub fn set_field<'a, R: ReemField, T: ReemField>(
         &'a self,
         key: &'a str,
         field: &'a FieldHandle<R, T>,
         value: &'a T,
-    ) -> impl Future<Output = Result<()>> + Send + 'a
-    where
-        R: ReemField,
-        T: ReemField,
-    {
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
         self.run(plan::set_field(key, field, value))
     }
 
@@ -164,13 +167,13 @@ impl KeyValueStore {
 
     /// True if something is stored at `key`. Cancellation-safe: reads only.
     pub fn exists<'a>(&'a self, key: &'a str) -> impl Future<Output = Result<bool>> + Send + 'a {
-        self.run(plan::exists(key, self.iface.max_message_size()))
+        self.run(plan::exists(key, self.interface().max_message_size()))
     }
 
     /// The stored hash at `key`, undecoded (the reply to `HGETALL`: a map, as the async
     /// connection speaks RESP3). Cancellation-safe: reads only.
     pub fn get_hash<'a>(&'a self, key: &'a str) -> impl Future<Output = Result<Value>> + Send + 'a {
-        self.run(plan::get_hash(key, self.iface.max_message_size()))
+        self.run(plan::get_hash(key, self.interface().max_message_size()))
     }
 
     /// Stores `value` with the first registered ship whose `check_fit` accepts it
@@ -180,7 +183,7 @@ impl KeyValueStore {
         key: &'a str,
         value: &'a dyn Any,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        self.run(ships::set_dyn(&self.iface, &self.labels, key, value))
+        self.run(ships::set_dyn(self.interface(), self.labels(), key, value))
     }
 
     /// Reads the value at `key` with the ship named by its stored `@label`
@@ -189,6 +192,6 @@ impl KeyValueStore {
         &'a self,
         key: &'a str,
     ) -> impl Future<Output = Result<Box<dyn Any + Send>>> + Send + 'a {
-        self.run(ships::GetDyn::new(&self.iface, &self.labels, key))
+        self.run(ships::GetDyn::new(self.interface(), self.labels(), key))
     }
 }

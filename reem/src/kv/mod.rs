@@ -48,7 +48,7 @@ use crate::transport::plan::{run, Plan};
 #[derive(Clone, Debug)]
 pub struct KeyValueStore {
     iface: RedisInterface,
-    labels: ships::LabelCache,
+    pub(crate) labels: ships::LabelCache,
 }
 
 impl KeyValueStore {
@@ -156,11 +156,8 @@ impl KeyValueStore {
         R: ReemField,
         T: ReemField,
     {
-        self.run(plan::GetField::new(
-            key,
-            field,
-            self.iface.max_message_size(),
-        ))
+        let limit = self.iface.max_message_size();
+        self.run(plan::GetField::new(key, field, limit))
     }
 
     /// Replaces one field of the message at `key`, atomically, leaving the rest untouched.

@@ -147,7 +147,10 @@ impl Subscription {
     /// [`start`](Self::start) for async callers: waits without blocking the thread (needs a
     /// tokio runtime with its timer). Dropping the future unregisters the member.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn start_async(iface: &RedisInterface, member: Arc<dyn Member>) -> Result<Self> {
+    pub(crate) async fn start_async(
+        iface: &RedisInterface,
+        member: Arc<dyn Member>,
+    ) -> Result<Self> {
         let (done, answer) = tokio::sync::oneshot::channel();
         let topic = member.topic().to_owned();
         let subscription = Self::register(iface, member, Done::Async(done))?;
@@ -411,7 +414,10 @@ impl Task {
                 const LOST: &str = "the connection to Redis was lost; reconnecting";
                 for channel in self.channels.values_mut() {
                     channel.subscribed = false;
-                    channel.members.iter().for_each(|(_, m)| m.disconnected(LOST));
+                    channel
+                        .members
+                        .iter()
+                        .for_each(|(_, m)| m.disconnected(LOST));
                 }
                 tracing::warn!(url = %self.iface.url(), "reem subscriber connection lost; reconnecting");
                 self.set_state(

@@ -131,7 +131,11 @@ impl<M> Inbox<M> {
         match state.items.pop_front() {
             Some(item) => Poll::Ready(Some(item)),
             None => {
-                if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     state.waker = Some(cx.waker().clone());
                 }
                 Poll::Pending

@@ -71,7 +71,10 @@ pub(crate) trait AsyncTransport: Send + Sync + 'static {
 }
 
 /// Runs `plan` on the async `transport`.
-pub(crate) async fn run<P: Plan + Send>(transport: &impl AsyncTransport, mut plan: P) -> Result<P::Output> {
+pub(crate) async fn run<P: Plan + Send>(
+    transport: &impl AsyncTransport,
+    mut plan: P,
+) -> Result<P::Output> {
     let mut replies = None;
     loop {
         replies = Some(match plan.step(replies.take()) {
