@@ -13,7 +13,7 @@
 //! [`hash`], the shared code that stores a message as one Redis hash) and [`ReemField`];
 //! built-in types (numbers, `String`, `Vec`, `Option`, arrays, matrices) do the same.
 //!
-//! [`ReemField`] composes: every encoding writes its fields under a [`FieldPath`], so a
+//! [`ReemField`] composes: every encoding writes its fields under a [`FieldPath`](crate::schema::FieldPath), so a
 //! nested struct, an array or a list inside a struct lands in the same hash as `field.sub`.
 
 mod commands;
