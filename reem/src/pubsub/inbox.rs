@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
+#[cfg(feature = "tokio")]
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::error::Error;
@@ -16,12 +18,12 @@ use crate::lock::lock;
 #[non_exhaustive]
 pub enum Delivery {
     /// Keep only the newest message not yet taken: a newer one replaces it (the replaced
-    /// one counts in [`Counters::dropped`]). The default, because a robot acts on the
+    /// one counts in [`Counters::dropped`](crate::Counters::dropped)). The default, because a robot acts on the
     /// newest state of the world, not on a backlog.
     #[default]
     Latest,
     /// Keep up to this many messages (at least 1) in arrival order; when the queue is full
-    /// the oldest is discarded (and counted in [`Counters::dropped`]).
+    /// the oldest is discarded (and counted in [`Counters::dropped`](crate::Counters::dropped)).
     Queue(usize),
 }
 
@@ -123,6 +125,7 @@ impl<M> Inbox<M> {
 
     /// The oldest message, or `Pending` (and the task is woken by the next `push`).
     /// `Ready(None)` once the inbox is closed.
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<M>> {
         let mut state = lock(&self.state);
         if state.closed {
