@@ -72,7 +72,7 @@
 //!
 //! The key-value store and the publisher are written once, as sans-IO plans (the commands
 //! to send, what the replies mean) that each face runs on its transport: the blocking types
-//! above on reem's own connections, [`aio`](crate#modules)'s futures on an async one.
+//! above on reem's own connections, `reem::aio`'s futures on an async one.
 //!
 //! Features: `ndarray` and `nalgebra` (array and matrix fields; on by default, left out with
 //! `default-features = false`), `tls` (`rediss://` with rustls, custom CA, client

@@ -1,7 +1,7 @@
 //! # The async API, on tokio (feature `tokio`)
 //!
 //! The same messages, marshallers, wire bytes and errors as the blocking API, as futures and
-//! streams for a tokio program. Every type is made from a [`RedisInterface`] (the same URL,
+//! streams for a tokio program. Every type is made from a [`RedisInterface`](crate::RedisInterface) (the same URL,
 //! TLS, ACL user, timeouts and registered ships) and shares its connections:
 //!
 //! | type | does | like |

@@ -27,7 +27,7 @@ use redis::Value;
 use crate::error::Result;
 use crate::handle::FieldHandle;
 use crate::interface::RedisInterface;
-use crate::marshal::{Commands, ReemField, ReemMarshal};
+use crate::marshal::{ReemField, ReemMarshal};
 use crate::transport::plan::{run, Plan};
 
 /// Typed messages stored at keys, on one [`RedisInterface`].
@@ -97,7 +97,7 @@ impl KeyValueStore {
         A: crate::marshal::array::Element,
         D: ndarray::Dimension + 'static,
     {
-        let mut cmds = Commands::new();
+        let mut cmds = crate::marshal::Commands::new();
         let cmds = crate::marshal::ndarray::write_view(a, key, &mut cmds).map(|()| cmds);
         self.run(plan::write(key, cmds))
     }

@@ -99,28 +99,15 @@ impl AioTransport {
 }
 
 impl AsyncTransport for AioTransport {
-    fn transaction<'a>(
-        &'a self,
-        key: &'a str,
-        cmds: &'a Commands<'a>,
-    ) -> impl Future<Output = Result<Vec<Value>>> + Send + 'a {
-        async move {
-            match self {
-                AioTransport::Node(node) => node.transaction(key, cmds).await,
-            }
+    async fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
+        match self {
+            AioTransport::Node(node) => node.transaction(key, cmds).await,
         }
     }
 
-    fn pipeline<'a>(
-        &'a self,
-        key: &'a str,
-        cmds: &'a Commands<'a>,
-        resend: Resend,
-    ) -> impl Future<Output = Result<Vec<Value>>> + Send + 'a {
-        async move {
-            match self {
-                AioTransport::Node(node) => node.pipeline(key, cmds, resend).await,
-            }
+    async fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
+        match self {
+            AioTransport::Node(node) => node.pipeline(key, cmds, resend).await,
         }
     }
 }

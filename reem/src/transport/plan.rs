@@ -32,6 +32,7 @@ pub(crate) enum Step<'s, O> {
 }
 
 /// One request of a plan: commands about one key.
+#[derive(Debug)]
 pub(crate) struct Request<'s> {
     /// Where the commands are routed, what errors name.
     pub(crate) key: &'s str,
