@@ -340,9 +340,11 @@ impl AsyncNode {
         let conn = self.open(key).await?;
         let mut runtimes = lock(&self.runtimes);
         // Forget the connections of runtimes that are gone (their driver dropped the
-        // watcher), and keep this one.
+        // watcher), and those that failed to open with nobody trying again.
         runtimes.retain(|r| {
-            r.runtime == runtime || r.conn.as_ref().is_some_and(|c| !c.watch.is_dead())
+            r.runtime == runtime
+                || r.conn.as_ref().is_some_and(|c| !c.watch.is_dead())
+                || Arc::strong_count(&r.opening) > 1
         });
         if let Some(entry) = runtimes.iter_mut().find(|r| r.runtime == runtime) {
             entry.conn = Some(conn.clone());
@@ -422,4 +424,73 @@ fn is_loading(values: &[Value]) -> bool {
 
 fn past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Polls `dead` for a while: the driver notices on its own task.
+    fn becomes_dead(watch: &Watch) -> bool {
+        (0..2000).any(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            watch.is_dead()
+        })
+    }
+
+    #[test]
+    fn a_connection_is_known_dead_once_its_runtime_is_gone() {
+        let server = reem_server::RedisServer::start().unwrap();
+        let iface = RedisInterface::new(&server.url()).unwrap();
+        let node = AsyncNode::new(&iface);
+        let rt = runtime();
+        let conn = rt.block_on(node.connection("k")).unwrap();
+        assert!(!conn.watch.is_dead());
+        drop(rt);
+        assert!(becomes_dead(&conn.watch));
+        // Another runtime gets a connection of its own, and the dead one is forgotten.
+        let rt = runtime();
+        let again = rt.block_on(node.connection("k")).unwrap();
+        assert!(!Arc::ptr_eq(&again.watch, &conn.watch));
+        assert_eq!(lock(&node.runtimes).len(), 1);
+    }
+
+    #[test]
+    fn a_connection_closed_by_the_server_is_known_dead_and_replaced_before_a_write() {
+        let server = reem_server::RedisServer::start().unwrap();
+        let iface = RedisInterface::new(&server.url()).unwrap();
+        let node = AsyncNode::new(&iface);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let conn = rt.block_on(node.connection("k")).unwrap();
+        let mut raw = redis::Client::open(server.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .exec(&mut raw)
+            .unwrap();
+        assert!(becomes_dead(&conn.watch));
+        let mut cmds = Commands::new();
+        cmds.cmd("SET").arg("k").arg("v");
+        // Sent on a new connection: applied, and confirmed.
+        rt.block_on(node.transaction("k", &cmds)).unwrap();
+        let v: String = redis::cmd("GET").arg("k").query(&mut raw).unwrap();
+        assert_eq!(v, "v");
+    }
 }
