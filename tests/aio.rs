@@ -686,3 +686,57 @@ fn outside_a_runtime_a_call_is_an_error_not_a_panic() {
 
 use reem::Fields as _;
 use std::future::Future as _;
+
+/// The commands the server ran while `f` ran, as `MONITOR` shows them (arguments quoted),
+/// without the client's address.
+fn monitored(h: &Harness, f: impl FnOnce()) -> Vec<String> {
+    let mut monitor = h.raw();
+    redis::cmd("MONITOR").exec(&mut monitor).unwrap();
+    f();
+    redis::cmd("ECHO")
+        .arg("end of the sample")
+        .exec(&mut h.raw())
+        .unwrap();
+    let mut lines = Vec::new();
+    loop {
+        let line = match monitor.recv_response().unwrap() {
+            redis::Value::SimpleString(s) | redis::Value::VerbatimString { text: s, .. } => s,
+            redis::Value::Okay => continue,
+            other => panic!("{other:?}"),
+        };
+        if line.contains("end of the sample") {
+            return lines;
+        }
+        lines.push(
+            line.split_once("] ")
+                .map_or(line.clone(), |(_, c)| c.to_owned()),
+        );
+    }
+}
+
+#[test]
+fn both_faces_send_the_same_commands() {
+    let h = Harness::start();
+    let aio_kv = aio::KeyValueStore::new(&h.iface);
+    let rt = runtime();
+    rt.block_on(aio_kv.exists("warm-up")).unwrap(); // the async connection is open
+    let x = Tick::fields().n();
+    let blocking = monitored(&h, || {
+        h.kv.set("k", &tick(1)).unwrap();
+        h.kv.get::<Tick>("k").unwrap();
+        h.kv.get_field("k", &x).unwrap();
+        h.kv.set_field("k", &x, &2).unwrap();
+        h.kv.delete("k").unwrap();
+    });
+    let async_face = monitored(&h, || {
+        rt.block_on(async {
+            aio_kv.set("k", &tick(1)).await.unwrap();
+            aio_kv.get::<Tick>("k").await.unwrap();
+            aio_kv.get_field("k", &x).await.unwrap();
+            aio_kv.set_field("k", &x, &2).await.unwrap();
+            aio_kv.delete("k").await.unwrap();
+        })
+    });
+    assert!(blocking.len() >= 10, "{blocking:#?}");
+    assert_eq!(blocking, async_face);
+}

@@ -82,6 +82,11 @@
 //! [`Error::Io`](crate::Error::Io) item, then the messages again once the connection is made
 //! again (the stored latest message first); the stream never ends by itself.
 //!
+//! # Topologies
+//! One Redis server. On a Redis Cluster interface every `reem::aio` call is refused (an
+//! [`Error::Io`](crate::Error::Io) of kind `Unsupported`) before anything is sent, until the
+//! async transport has its cluster arm; the blocking API runs there.
+//!
 //! # Runtime
 //! Call these futures from tasks of a tokio runtime with its I/O and time drivers enabled
 //! (`#[tokio::main]`, `Builder::enable_all`), multi-thread or current-thread. Called from
@@ -121,5 +126,8 @@ const _: () = {
         send(Subscriber::<f64>::new(iface, "k"));
         fn subscriber<T: Send + 'static>(_: Option<T>) {}
         subscriber::<Subscriber<f64>>(None);
+        fn recv(sub: &mut Subscriber<f64>) {
+            send(sub.recv());
+        }
     }
 };

@@ -8,7 +8,7 @@
 //! | arm | connection |
 //! |-----|------------|
 //! | [`AsyncNode`] | one server: the `redis` crate's RESP3 [`MultiplexedConnection`], shared by every task |
-//! | (cluster) | to come: the crate's `cluster_async::ClusterConnection`, behind the same trait |
+//! | (cluster) | to come: the crate's `cluster_async::ClusterConnection`, behind the same trait; until then `NoCluster` refuses every call before sending anything |
 //!
 //! # Where the connection lives
 //! A `MultiplexedConnection` is a handle on a driver task that owns the socket; the task
@@ -88,13 +88,18 @@ pub(crate) async fn run<P: Plan + Send>(
 /// The async transport of an interface: one arm per topology.
 pub(crate) enum AioTransport {
     /// One Redis server.
-    Node(AsyncNode),
+    Node(Box<AsyncNode>),
+    /// A Redis Cluster, which has no async arm yet: every call is refused, nothing is sent.
+    NoCluster,
 }
 
 impl AioTransport {
     /// The async transport of `iface` (opens nothing yet).
     pub(crate) fn new(iface: &RedisInterface) -> Self {
-        AioTransport::Node(AsyncNode::new(iface))
+        if iface.is_cluster() {
+            return AioTransport::NoCluster;
+        }
+        AioTransport::Node(Box::new(AsyncNode::new(iface)))
     }
 }
 
@@ -102,13 +107,25 @@ impl AsyncTransport for AioTransport {
     async fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
         match self {
             AioTransport::Node(node) => node.transaction(key, cmds).await,
+            AioTransport::NoCluster => Err(no_cluster(key)),
         }
     }
 
     async fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
         match self {
             AioTransport::Node(node) => node.pipeline(key, cmds, resend).await,
+            AioTransport::NoCluster => Err(no_cluster(key)),
         }
+    }
+}
+
+fn no_cluster(key: &str) -> Error {
+    Error::Io {
+        context: format!("key {key:?}"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "reem::aio does not run on a Redis Cluster yet (the blocking API does); nothing was sent",
+        ),
     }
 }
 
