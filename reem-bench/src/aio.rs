@@ -366,7 +366,7 @@ fn concurrent_sets(b: &Bench) -> Row {
         .build()
         .unwrap();
     let secs = if b.quick { 0.5 } else { 4.0 };
-    let rounds = if b.quick { 2 } else { 8 };
+    let rounds = if b.quick { 2 } else { 16 };
     let slice = Duration::from_secs_f64(secs / rounds as f64);
     let kv = aio::KeyValueStore::new(&b.iface);
     let raw = rt.block_on(raw_connection(&b.url));

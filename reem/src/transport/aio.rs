@@ -40,7 +40,7 @@ use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 
 use super::plan::{Plan, Step};
-use super::{exec_replies, pipeline_of, transaction_of, Resend};
+use super::{cmd_of, exec_replies, pipeline_of, transaction_of, Resend};
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::lock::lock;
@@ -194,6 +194,23 @@ impl Drop for Watcher {
     }
 }
 
+/// A request, as the `redis` crate sends it.
+enum Packed {
+    /// One command (a read): its one reply.
+    One(redis::Cmd),
+    /// A pipeline of this many commands: all their replies.
+    Pipeline(redis::Pipeline, usize),
+}
+
+impl Packed {
+    async fn send(&self, mux: &mut MultiplexedConnection) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Packed::One(cmd) => mux.send_packed_command(cmd).await.map(|v| vec![v]),
+            Packed::Pipeline(pipe, count) => mux.send_packed_commands(pipe, 0, *count).await,
+        }
+    }
+}
+
 /// What a request failure means for the retry rule.
 enum Failure {
     /// Nothing was sent: the connection could not be opened.
@@ -223,24 +240,24 @@ impl AsyncNode {
     }
 
     async fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
-        let pipe = transaction_of(cmds);
-        let replies = self
-            .request(key, &pipe, cmds.len() + 2, Resend::Never, true)
-            .await?;
+        let packed = Packed::Pipeline(transaction_of(cmds), cmds.len() + 2);
+        let replies = self.request(key, &packed, Resend::Never, true).await?;
         exec_replies(key, replies)
     }
 
     async fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
-        let pipe = pipeline_of(cmds, false);
-        self.request(key, &pipe, cmds.len(), resend, false).await
+        let packed = match (cmds.len(), cmds.get(0)) {
+            (1, Some(c)) => Packed::One(cmd_of(&c)),
+            (n, _) => Packed::Pipeline(pipeline_of(cmds, false), n),
+        };
+        self.request(key, &packed, resend, false).await
     }
 
-    /// Sends `pipe` (`count` replies expected) following the retry rule.
+    /// Sends `packed` following the retry rule.
     async fn request(
         &self,
         key: &str,
-        pipe: &redis::Pipeline,
-        count: usize,
+        packed: &Packed,
         resend: Resend,
         transaction: bool,
     ) -> Result<Vec<Value>> {
@@ -256,7 +273,7 @@ impl AsyncNode {
                             return Err(super::multi_refused(key, e));
                         }
                     }
-                    match conn.mux.send_packed_commands(pipe, 0, count).await {
+                    match packed.send(&mut conn.mux).await {
                         Ok(values) if is_loading(&values) && !past(loading_deadline) => {
                             // The server is loading its data after a restart and refused the
                             // whole request: nothing was applied, wait and send it again.

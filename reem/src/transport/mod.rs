@@ -172,12 +172,17 @@ pub(crate) fn transaction_of(cmds: &Commands<'_>) -> redis::Pipeline {
 
 fn add_commands(pipe: &mut redis::Pipeline, cmds: &Commands<'_>) {
     for c in cmds.iter() {
-        let mut cmd = redis::Cmd::new();
-        c.parts().for_each(|part| {
-            cmd.arg(part);
-        });
-        pipe.add_command(cmd);
+        pipe.add_command(cmd_of(&c));
     }
+}
+
+/// One queued command as a `redis` crate command.
+pub(crate) fn cmd_of(c: &crate::marshal::Command<'_>) -> redis::Cmd {
+    let mut cmd = redis::Cmd::new();
+    c.parts().for_each(|part| {
+        cmd.arg(part);
+    });
+    cmd
 }
 
 /// The refusal of a write on a connection whose user may not run `MULTI` (found out when
