@@ -416,33 +416,36 @@ fn concurrent_sets(b: &Bench) -> Row {
         })
     };
     let (mut reem_n, mut reem_t, mut raw_n, mut raw_t) = (0, Duration::ZERO, 0, Duration::ZERO);
+    // The ratio of each round's two slices, taken back to back: the VM's speed swings over
+    // seconds, and the median of these is steadier than the ratio of the totals.
+    let mut ratios = Vec::new();
     for round in 0..rounds {
-        let order: [bool; 2] = if round % 2 == 0 {
-            [true, false]
+        let (reem_round, raw_round) = if round % 2 == 0 {
+            (reem_slice(), raw_slice())
         } else {
-            [false, true]
+            let raw_round = raw_slice();
+            (reem_slice(), raw_round)
         };
-        for reem_side in order {
-            if reem_side {
-                let (n, t) = reem_slice();
-                (reem_n, reem_t) = (reem_n + n, reem_t + t);
-            } else {
-                let (n, t) = raw_slice();
-                (raw_n, raw_t) = (raw_n + n, raw_t + t);
-            }
-        }
+        (reem_n, reem_t) = (reem_n + reem_round.0, reem_t + reem_round.1);
+        (raw_n, raw_t) = (raw_n + raw_round.0, raw_t + raw_round.1);
+        let rate = |(n, t): (u64, Duration)| n as f64 / t.as_secs_f64();
+        ratios.push(rate(reem_round) / rate(raw_round));
     }
+    ratios.sort_by(f64::total_cmp);
     let reem = throughput(reem_n, reem_t, reem_n);
     let raw_stats = throughput(raw_n, raw_t, raw_n);
-    let ratio = reem.ops_per_s / raw_stats.ops_per_s;
+    let total = reem.ops_per_s / raw_stats.ops_per_s;
     Row {
         id: "A6".into(),
         what: format!("sets/s, {TASKS} tasks on one interface, {secs} s"),
         reem,
         raw: raw_stats,
-        ratio,
+        ratio: ratios[ratios.len() / 2],
         target: "≥ 0.9".into(),
-        note: "ratio of rates; raw: 64 tasks on one MultiplexedConnection, same MULTI/UNLINK/HSET/EXEC; alternating slices".into(),
+        note: format!(
+            "median of {rounds} per-round rate ratios (ratio of the totals {total:.2}); raw: 64 tasks on one \
+             MultiplexedConnection, same MULTI/UNLINK/HSET/EXEC; alternating slices"
+        ),
     }
 }
 

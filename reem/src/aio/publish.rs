@@ -86,9 +86,15 @@ impl PublishSpace {
 
     /// Sets how many bytes of stored fields a message may have and still travel inside its
     /// notification ([`crate::PublishSpace::with_inline_limit`]; default
-    /// [`DEFAULT_INLINE_LIMIT`](crate::pubsub::DEFAULT_INLINE_LIMIT)).
+    /// [`DEFAULT_INLINE_LIMIT`](crate::pubsub::DEFAULT_INLINE_LIMIT)); see
+    /// [`inline_limit`](Self::inline_limit).
     pub fn with_inline_limit(mut self, bytes: usize) -> Self {
         self.core.inline_limit = bytes;
         self
+    }
+
+    /// The inline limit in bytes.
+    pub fn inline_limit(&self) -> usize {
+        self.core.inline_limit
     }
 }
