@@ -1,11 +1,11 @@
 //! The key-value store: typed round trips, the one-hash layout seen through raw `redis`,
-//! field access, overwrites and schema evolution. Each test taking a `Harness` runs twice,
-//! on a private redis-server and on a local Redis Cluster (`on_both!`).
+//! field access, overwrites and schema evolution.
 
 mod common;
 
 use std::collections::BTreeMap;
 
+use common::faces::Kv;
 use common::{on_both, Harness};
 use reem::Fields as _;
 use reem::{Error, FieldHandle, Json, ReemMarshal};
@@ -86,41 +86,15 @@ fn status() -> Status {
     }
 }
 
-on_both!(
-    pose_round_trips_and_is_readable_field_by_field,
-    rich_struct_round_trips,
-    nested_structs_flatten_into_dotted_names,
-    numeric_vec_is_a_numpy_style_array,
-    overwrite_leaves_no_stale_field,
-    hincrby_on_a_stored_integer_is_read_back,
-    get_field_reads_one_scalar_and_one_nested_struct,
-    set_field_replaces_one_field_only,
-    set_field_refuses_another_message_type,
-    get_field_of_missing_key_is_not_found,
-    untyped_path_handle_reads_a_field,
-    missing_key_is_not_found,
-    delete_removes_the_message,
-    interface_is_shared_across_threads,
-    scalar_extremes_round_trip,
-    floats_round_trip_bit_exactly_including_non_finite,
-    top_level_scalars_strings_and_lists,
-    empty_and_nested_lists_round_trip,
-    generic_structs_work_and_label_their_parameters,
-    json_wrapper_and_default_fields,
-    unit_struct_is_an_empty_message,
-    hash_written_by_another_program_is_decoded_field_by_field,
-    a_struct_named_fields_works,
-    a_user_method_named_fields_does_not_clash_with_the_handles,
-);
-
-fn pose_round_trips_and_is_readable_field_by_field(h: Harness) {
+faces!(pose_round_trips_and_is_readable_field_by_field);
+fn pose_round_trips_and_is_readable_field_by_field<K: Kv>(h: &Harness, kv: &K) {
     let p = Pose2 {
         x: 1.5,
         y: -2.25,
         theta: 0.1,
     };
-    h.kv.set("robot/pose", &p).unwrap();
-    assert_eq!(h.kv.get::<Pose2>("robot/pose").unwrap(), p);
+    kv.set("robot/pose", &p).unwrap();
+    assert_eq!(kv.get::<Pose2>("robot/pose").unwrap(), p);
     assert_eq!(h.hget("robot/pose", "x").unwrap(), b"1.5");
     assert_eq!(h.hget("robot/pose", "theta").unwrap(), b"0.1");
     assert_eq!(
@@ -130,14 +104,16 @@ fn pose_round_trips_and_is_readable_field_by_field(h: Harness) {
     assert_eq!(h.hget("robot/pose", "@label").unwrap(), b"Pose2");
 }
 
-fn rich_struct_round_trips(h: Harness) {
+faces!(rich_struct_round_trips);
+fn rich_struct_round_trips<K: Kv>(_: &Harness, kv: &K) {
     let s = status();
-    h.kv.set("robot/status", &s).unwrap();
-    assert_eq!(h.kv.get::<Status>("robot/status").unwrap(), s);
+    kv.set("robot/status", &s).unwrap();
+    assert_eq!(kv.get::<Status>("robot/status").unwrap(), s);
 }
 
-fn nested_structs_flatten_into_dotted_names(h: Harness) {
-    h.kv.set("s", &status()).unwrap();
+faces!(nested_structs_flatten_into_dotted_names);
+fn nested_structs_flatten_into_dotted_names<K: Kv>(h: &Harness, kv: &K) {
+    kv.set("s", &status()).unwrap();
     assert_eq!(h.hget("s", "base.x").unwrap(), b"1.0");
     assert_eq!(h.hget("s", "base.theta").unwrap(), b"-0.5");
     assert_eq!(h.hget("s", "waypoints.len").unwrap(), b"2");
@@ -157,8 +133,9 @@ fn nested_structs_flatten_into_dotted_names(h: Harness) {
     assert_eq!(h.hget("s", "@label").unwrap(), b"robot.Status");
 }
 
-fn numeric_vec_is_a_numpy_style_array(h: Harness) {
-    h.kv.set("s", &status()).unwrap();
+faces!(numeric_vec_is_a_numpy_style_array);
+fn numeric_vec_is_a_numpy_style_array<K: Kv>(h: &Harness, kv: &K) {
+    kv.set("s", &status()).unwrap();
     assert_eq!(h.hget("s", "ranges.dtype").unwrap(), b"float32");
     assert_eq!(h.hget("s", "ranges.shape").unwrap(), b"(3,)");
     assert_eq!(h.hget("s", "ranges.strides").unwrap(), b"(4,)");
@@ -169,19 +146,21 @@ fn numeric_vec_is_a_numpy_style_array(h: Harness) {
     assert_eq!(h.hget("s", "ranges.arr").unwrap(), bytes);
 }
 
-fn overwrite_leaves_no_stale_field(h: Harness) {
+faces!(overwrite_leaves_no_stale_field);
+fn overwrite_leaves_no_stale_field<K: Kv>(h: &Harness, kv: &K) {
     let mut s = status();
-    h.kv.set("s", &s).unwrap();
+    kv.set("s", &s).unwrap();
     s.battery = None;
     s.waypoints.truncate(1);
-    h.kv.set("s", &s).unwrap();
+    kv.set("s", &s).unwrap();
     assert_eq!(h.hget("s", "batt"), None);
     assert_eq!(h.hget("s", "waypoints.1.x"), None);
-    assert_eq!(h.kv.get::<Status>("s").unwrap(), s);
+    assert_eq!(kv.get::<Status>("s").unwrap(), s);
 }
 
-fn hincrby_on_a_stored_integer_is_read_back(h: Harness) {
-    h.kv.set("s", &status()).unwrap();
+faces!(hincrby_on_a_stored_integer_is_read_back);
+fn hincrby_on_a_stored_integer_is_read_back<K: Kv>(h: &Harness, kv: &K) {
+    kv.set("s", &status()).unwrap();
     let n: i64 = redis::cmd("HINCRBY")
         .arg("s")
         .arg("seq")
@@ -195,51 +174,54 @@ fn hincrby_on_a_stored_integer_is_read_back(h: Harness) {
         .arg(0.5)
         .query(&mut h.raw())
         .unwrap();
-    let back = h.kv.get::<Status>("s").unwrap();
+    let back = kv.get::<Status>("s").unwrap();
     assert_eq!(back.seq, 50);
     assert_eq!(back.base.x, 1.5);
 }
 
-fn get_field_reads_one_scalar_and_one_nested_struct(h: Harness) {
-    h.kv.set("s", &status()).unwrap();
-    let seq: u64 = h.kv.get_field("s", &Status::fields().seq()).unwrap();
+faces!(get_field_reads_one_scalar_and_one_nested_struct);
+fn get_field_reads_one_scalar_and_one_nested_struct<K: Kv>(_: &Harness, kv: &K) {
+    kv.set("s", &status()).unwrap();
+    let seq: u64 = kv.get_field("s", &Status::fields().seq()).unwrap();
     assert_eq!(seq, 42);
-    let base: Pose2 = h.kv.get_field("s", &Status::fields().base()).unwrap();
+    let base: Pose2 = kv.get_field("s", &Status::fields().base()).unwrap();
     assert_eq!(base, status().base);
-    let theta =
-        h.kv.get_field("s", &Status::fields().base().then(Pose2::fields().theta()))
-            .unwrap();
+    let theta = kv
+        .get_field("s", &Status::fields().base().then(Pose2::fields().theta()))
+        .unwrap();
     assert_eq!(theta, -0.5);
-    let wps: Vec<Pose2> = h.kv.get_field("s", &Status::fields().waypoints()).unwrap();
+    let wps: Vec<Pose2> = kv.get_field("s", &Status::fields().waypoints()).unwrap();
     assert_eq!(wps, status().waypoints);
-    let battery = h.kv.get_field("s", &Status::fields().battery()).unwrap();
+    let battery = kv.get_field("s", &Status::fields().battery()).unwrap();
     assert_eq!(battery, Some(0.75));
 }
 
-fn set_field_replaces_one_field_only(h: Harness) {
+faces!(set_field_replaces_one_field_only);
+fn set_field_replaces_one_field_only<K: Kv>(h: &Harness, kv: &K) {
     let mut s = status();
-    h.kv.set("s", &s).unwrap();
+    kv.set("s", &s).unwrap();
     let new_base = Pose2 {
         x: 9.0,
         y: 8.0,
         theta: 7.0,
     };
-    h.kv.set_field("s", &Status::fields().base(), &new_base)
+    kv.set_field("s", &Status::fields().base(), &new_base)
         .unwrap();
-    h.kv.set_field("s", &Status::fields().battery(), &None)
+    kv.set_field("s", &Status::fields().battery(), &None)
         .unwrap();
-    h.kv.set_field("s", &Status::fields().tags(), &vec!["only".to_owned()])
+    kv.set_field("s", &Status::fields().tags(), &vec!["only".to_owned()])
         .unwrap();
     s.base = new_base;
     s.battery = None;
     s.tags = vec!["only".into()];
-    assert_eq!(h.kv.get::<Status>("s").unwrap(), s);
+    assert_eq!(kv.get::<Status>("s").unwrap(), s);
     assert_eq!(h.hget("s", "tags.1"), None, "old list elements are removed");
     assert_eq!(h.hget("s", "batt"), None);
 }
 
-fn set_field_refuses_another_message_type(h: Harness) {
-    h.kv.set(
+faces!(set_field_refuses_another_message_type);
+fn set_field_refuses_another_message_type<K: Kv>(_: &Harness, kv: &K) {
+    kv.set(
         "p",
         &Pose2 {
             x: 1.0,
@@ -248,30 +230,31 @@ fn set_field_refuses_another_message_type(h: Harness) {
         },
     )
     .unwrap();
-    let err =
-        h.kv.set_field("p", &Status::fields().seq(), &1)
-            .unwrap_err();
+    let err = kv.set_field("p", &Status::fields().seq(), &1).unwrap_err();
     assert!(err.is_schema_mismatch(), "{err}");
-    assert_eq!(h.kv.get::<Pose2>("p").unwrap().x, 1.0);
-    let missing =
-        h.kv.set_field("nope", &Status::fields().seq(), &1)
-            .unwrap_err();
+    assert_eq!(kv.get::<Pose2>("p").unwrap().x, 1.0);
+    let missing = kv
+        .set_field("nope", &Status::fields().seq(), &1)
+        .unwrap_err();
     assert!(missing.is_not_found(), "{missing}");
 }
 
-fn get_field_of_missing_key_is_not_found(h: Harness) {
-    let err = h.kv.get_field("nope", &Pose2::fields().x()).unwrap_err();
+faces!(get_field_of_missing_key_is_not_found);
+fn get_field_of_missing_key_is_not_found<K: Kv>(_: &Harness, kv: &K) {
+    let err = kv.get_field("nope", &Pose2::fields().x()).unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
 
-fn untyped_path_handle_reads_a_field(h: Harness) {
-    h.kv.set("s", &status()).unwrap();
+faces!(untyped_path_handle_reads_a_field);
+fn untyped_path_handle_reads_a_field<K: Kv>(_: &Harness, kv: &K) {
+    kv.set("s", &status()).unwrap();
     let h2: FieldHandle<Status, f64> = FieldHandle::new("waypoints.1.x");
-    assert_eq!(h.kv.get_field("s", &h2).unwrap(), 5.0);
+    assert_eq!(kv.get_field("s", &h2).unwrap(), 5.0);
 }
 
-fn missing_key_is_not_found(h: Harness) {
-    let err = h.kv.get::<Pose2>("nothing/here").unwrap_err();
+faces!(missing_key_is_not_found);
+fn missing_key_is_not_found<K: Kv>(_: &Harness, kv: &K) {
+    let err = kv.get::<Pose2>("nothing/here").unwrap_err();
     assert!(
         matches!(err, Error::NotFound { ref key } if key == "nothing/here"),
         "{err}"
@@ -279,8 +262,9 @@ fn missing_key_is_not_found(h: Harness) {
     assert!(err.is_not_found());
 }
 
-fn delete_removes_the_message(h: Harness) {
-    h.kv.set(
+faces!(delete_removes_the_message);
+fn delete_removes_the_message<K: Kv>(_: &Harness, kv: &K) {
+    kv.set(
         "p",
         &Pose2 {
             x: 1.0,
@@ -289,10 +273,10 @@ fn delete_removes_the_message(h: Harness) {
         },
     )
     .unwrap();
-    assert!(h.kv.exists("p").unwrap());
-    assert!(h.kv.delete("p").unwrap());
-    assert!(!h.kv.delete("p").unwrap());
-    assert!(h.kv.get::<Pose2>("p").unwrap_err().is_not_found());
+    assert!(kv.exists("p").unwrap());
+    assert!(kv.delete("p").unwrap());
+    assert!(!kv.delete("p").unwrap());
+    assert!(kv.get::<Pose2>("p").unwrap_err().is_not_found());
 }
 
 #[test]
@@ -312,6 +296,7 @@ fn unix_socket_urls_work() {
     assert_eq!(h.kv.get::<Pose2>("p").unwrap().theta, 3.0);
 }
 
+on_both!(interface_is_shared_across_threads);
 fn interface_is_shared_across_threads(h: Harness) {
     let handles: Vec<_> = (0..8)
         .map(|i| {
@@ -416,16 +401,18 @@ fn extremes(max: bool) -> Scalars {
     }
 }
 
-fn scalar_extremes_round_trip(h: Harness) {
+faces!(scalar_extremes_round_trip);
+fn scalar_extremes_round_trip<K: Kv>(h: &Harness, kv: &K) {
     for max in [true, false] {
         let v = extremes(max);
-        h.kv.set("x", &v).unwrap();
-        assert_eq!(h.kv.get::<Scalars>("x").unwrap(), v);
+        kv.set("x", &v).unwrap();
+        assert_eq!(kv.get::<Scalars>("x").unwrap(), v);
     }
     assert_eq!(h.hget("x", "k").unwrap(), i128::MIN.to_string().as_bytes());
 }
 
-fn floats_round_trip_bit_exactly_including_non_finite(h: Harness) {
+faces!(floats_round_trip_bit_exactly_including_non_finite);
+fn floats_round_trip_bit_exactly_including_non_finite<K: Kv>(h: &Harness, kv: &K) {
     let values = [
         0.0,
         -0.0,
@@ -442,63 +429,65 @@ fn floats_round_trip_bit_exactly_including_non_finite(h: Harness) {
         123_456_789.123_456_79,
     ];
     for v in values {
-        h.kv.set("f", &v).unwrap();
-        let back: f64 = h.kv.get("f").unwrap();
+        kv.set("f", &v).unwrap();
+        let back: f64 = kv.get("f").unwrap();
         assert_eq!(back.to_bits(), v.to_bits(), "{v:e}");
     }
-    h.kv.set("f", &f64::NAN).unwrap();
+    kv.set("f", &f64::NAN).unwrap();
     assert_eq!(h.hget("f", "value").unwrap(), b"nan");
-    assert!(h.kv.get::<f64>("f").unwrap().is_nan());
-    h.kv.set("f", &f64::NEG_INFINITY).unwrap();
+    assert!(kv.get::<f64>("f").unwrap().is_nan());
+    kv.set("f", &f64::NEG_INFINITY).unwrap();
     assert_eq!(h.hget("f", "value").unwrap(), b"-inf");
     for v in [0.1f32, f32::MAX, f32::MIN_POSITIVE, 1e-45, f32::INFINITY] {
-        h.kv.set("f", &v).unwrap();
-        assert_eq!(h.kv.get::<f32>("f").unwrap().to_bits(), v.to_bits());
+        kv.set("f", &v).unwrap();
+        assert_eq!(kv.get::<f32>("f").unwrap().to_bits(), v.to_bits());
     }
 }
 
-fn top_level_scalars_strings_and_lists(h: Harness) {
-    h.kv.set("n", &-7i32).unwrap();
+faces!(top_level_scalars_strings_and_lists);
+fn top_level_scalars_strings_and_lists<K: Kv>(h: &Harness, kv: &K) {
+    kv.set("n", &-7i32).unwrap();
     assert_eq!(h.hget("n", "value").unwrap(), b"-7");
-    assert_eq!(h.kv.get::<i32>("n").unwrap(), -7);
-    h.kv.set("s", &"hello".to_owned()).unwrap();
-    assert_eq!(h.kv.get::<String>("s").unwrap(), "hello");
+    assert_eq!(kv.get::<i32>("n").unwrap(), -7);
+    kv.set("s", &"hello".to_owned()).unwrap();
+    assert_eq!(kv.get::<String>("s").unwrap(), "hello");
     let names = vec!["a".to_owned(), "b".to_owned()];
-    h.kv.set("l", &names).unwrap();
+    kv.set("l", &names).unwrap();
     assert_eq!(h.hget("l", "len").unwrap(), b"2");
     assert_eq!(h.hget("l", "1").unwrap(), b"b");
-    assert_eq!(h.kv.get::<Vec<String>>("l").unwrap(), names);
-    h.kv.set("b", &vec![1u8, 2, 255]).unwrap();
+    assert_eq!(kv.get::<Vec<String>>("l").unwrap(), names);
+    kv.set("b", &vec![1u8, 2, 255]).unwrap();
     assert_eq!(h.hget("b", "arr").unwrap(), [1, 2, 255]);
-    assert_eq!(h.kv.get::<Vec<u8>>("b").unwrap(), vec![1, 2, 255]);
-    h.kv.set("o", &Some(3u8)).unwrap();
-    assert_eq!(h.kv.get::<Option<u8>>("o").unwrap(), Some(3));
-    h.kv.set("o", &None::<u8>).unwrap();
-    assert_eq!(h.kv.get::<Option<u8>>("o").unwrap(), None);
-    h.kv.set("e", &Mode::Driving).unwrap();
-    assert_eq!(h.kv.get::<Mode>("e").unwrap(), Mode::Driving);
+    assert_eq!(kv.get::<Vec<u8>>("b").unwrap(), vec![1, 2, 255]);
+    kv.set("o", &Some(3u8)).unwrap();
+    assert_eq!(kv.get::<Option<u8>>("o").unwrap(), Some(3));
+    kv.set("o", &None::<u8>).unwrap();
+    assert_eq!(kv.get::<Option<u8>>("o").unwrap(), None);
+    kv.set("e", &Mode::Driving).unwrap();
+    assert_eq!(kv.get::<Mode>("e").unwrap(), Mode::Driving);
 }
 
-fn empty_and_nested_lists_round_trip(h: Harness) {
+faces!(empty_and_nested_lists_round_trip);
+fn empty_and_nested_lists_round_trip<K: Kv>(h: &Harness, kv: &K) {
     let empty: Vec<f64> = vec![];
-    h.kv.set("e", &empty).unwrap();
+    kv.set("e", &empty).unwrap();
     assert_eq!(h.hget("e", "shape").unwrap(), b"(0,)");
-    assert_eq!(h.kv.get::<Vec<f64>>("e").unwrap(), empty);
+    assert_eq!(kv.get::<Vec<f64>>("e").unwrap(), empty);
     let nested = vec![vec![1i64, 2], vec![], vec![3]];
-    h.kv.set("n", &nested).unwrap();
-    assert_eq!(h.kv.get::<Vec<Vec<i64>>>("n").unwrap(), nested);
+    kv.set("n", &nested).unwrap();
+    assert_eq!(kv.get::<Vec<Vec<i64>>>("n").unwrap(), nested);
     let bools = vec![true, false, true];
-    h.kv.set("b", &bools).unwrap();
+    kv.set("b", &bools).unwrap();
     assert_eq!(h.hget("b", "dtype").unwrap(), b"bool");
-    assert_eq!(h.kv.get::<Vec<bool>>("b").unwrap(), bools);
+    assert_eq!(kv.get::<Vec<bool>>("b").unwrap(), bools);
     let opts = vec![Some(1.0f64), None, Some(3.0)];
-    h.kv.set("o", &opts).unwrap();
-    assert_eq!(h.kv.get::<Vec<Option<f64>>>("o").unwrap(), opts);
+    kv.set("o", &opts).unwrap();
+    assert_eq!(kv.get::<Vec<Option<f64>>>("o").unwrap(), opts);
     let fixed = [1u16, 2, 3];
-    h.kv.set("a", &fixed).unwrap();
-    assert_eq!(h.kv.get::<[u16; 3]>("a").unwrap(), fixed);
+    kv.set("a", &fixed).unwrap();
+    assert_eq!(kv.get::<[u16; 3]>("a").unwrap(), fixed);
     assert!(
-        h.kv.get::<[u16; 4]>("a").is_err(),
+        kv.get::<[u16; 4]>("a").is_err(),
         "a fixed-size list of the wrong length is an error"
     );
 }
@@ -509,7 +498,8 @@ struct Stamped<T> {
     data: T,
 }
 
-fn generic_structs_work_and_label_their_parameters(h: Harness) {
+faces!(generic_structs_work_and_label_their_parameters);
+fn generic_structs_work_and_label_their_parameters<K: Kv>(h: &Harness, kv: &K) {
     let v = Stamped {
         stamp: 2.0,
         data: Pose2 {
@@ -518,19 +508,19 @@ fn generic_structs_work_and_label_their_parameters(h: Harness) {
             theta: 1.0,
         },
     };
-    h.kv.set("g", &v).unwrap();
-    assert_eq!(h.kv.get::<Stamped<Pose2>>("g").unwrap(), v);
+    kv.set("g", &v).unwrap();
+    assert_eq!(kv.get::<Stamped<Pose2>>("g").unwrap(), v);
     assert_eq!(h.hget("g", "@label").unwrap(), b"Stamped<Pose2>");
     assert_eq!(h.hget("g", "data.x").unwrap(), b"1.0");
-    let err = h.kv.get::<Stamped<f64>>("g").unwrap_err();
+    let err = kv.get::<Stamped<f64>>("g").unwrap_err();
     assert!(err.is_schema_mismatch(), "{err}");
     let scalar = Stamped {
         stamp: 1.0,
         data: 5u32,
     };
-    h.kv.set("g2", &scalar).unwrap();
+    kv.set("g2", &scalar).unwrap();
     assert_eq!(h.hget("g2", "data").unwrap(), b"5");
-    assert_eq!(h.kv.get::<Stamped<u32>>("g2").unwrap(), scalar);
+    assert_eq!(kv.get::<Stamped<u32>>("g2").unwrap(), scalar);
 }
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
@@ -540,29 +530,32 @@ struct WithJson {
     note: String,
 }
 
-fn json_wrapper_and_default_fields(h: Harness) {
+faces!(json_wrapper_and_default_fields);
+fn json_wrapper_and_default_fields<K: Kv>(h: &Harness, kv: &K) {
     let v = WithJson {
         params: Json(BTreeMap::from([("k".into(), 1.5)])),
         note: "n".into(),
     };
-    h.kv.set("j", &v).unwrap();
+    kv.set("j", &v).unwrap();
     assert_eq!(h.hget("j", "params").unwrap(), br#"{"k":1.5}"#);
-    assert_eq!(h.kv.get::<WithJson>("j").unwrap(), v);
+    assert_eq!(kv.get::<WithJson>("j").unwrap(), v);
 }
 
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
 struct Empty;
 
-fn unit_struct_is_an_empty_message(h: Harness) {
-    h.kv.set("u", &Empty).unwrap();
-    assert_eq!(h.kv.get::<Empty>("u").unwrap(), Empty);
+faces!(unit_struct_is_an_empty_message);
+fn unit_struct_is_an_empty_message<K: Kv>(h: &Harness, kv: &K) {
+    kv.set("u", &Empty).unwrap();
+    assert_eq!(kv.get::<Empty>("u").unwrap(), Empty);
     assert_eq!(h.hkeys("u"), ["@fp", "@label", "@schema"]);
 }
 
-fn hash_written_by_another_program_is_decoded_field_by_field(h: Harness) {
+faces!(hash_written_by_another_program_is_decoded_field_by_field);
+fn hash_written_by_another_program_is_decoded_field_by_field<K: Kv>(h: &Harness, kv: &K) {
     h.write_raw("py", &[("x", b"1"), ("y", b"2.5"), ("theta", b"-1e-3")]);
     assert_eq!(
-        h.kv.get::<Pose2>("py").unwrap(),
+        kv.get::<Pose2>("py").unwrap(),
         Pose2 {
             x: 1.0,
             y: 2.5,
@@ -577,9 +570,10 @@ struct Fields {
     fields: u8,
 }
 
-fn a_struct_named_fields_works(h: Harness) {
-    h.kv.set("f", &Fields { fields: 3 }).unwrap();
-    assert_eq!(h.kv.get_field("f", &Fields::fields().fields()).unwrap(), 3);
+faces!(a_struct_named_fields_works);
+fn a_struct_named_fields_works<K: Kv>(_: &Harness, kv: &K) {
+    kv.set("f", &Fields { fields: 3 }).unwrap();
+    assert_eq!(kv.get_field("f", &Fields::fields().fields()).unwrap(), 3);
 }
 
 /// A user type with its own `fields()` method: the handles come through `reem::Fields`.
@@ -594,10 +588,11 @@ impl Odometry {
     }
 }
 
-fn a_user_method_named_fields_does_not_clash_with_the_handles(h: Harness) {
+faces!(a_user_method_named_fields_does_not_clash_with_the_handles);
+fn a_user_method_named_fields_does_not_clash_with_the_handles<K: Kv>(_: &Harness, kv: &K) {
     let odo = Odometry { distance: 2.5 };
     assert_eq!(odo.fields(), 1);
-    h.kv.set("odo", &odo).unwrap();
+    kv.set("odo", &odo).unwrap();
     let handle = <Odometry as reem::Fields>::fields().distance();
-    assert_eq!(h.kv.get_field("odo", &handle).unwrap(), 2.5);
+    assert_eq!(kv.get_field("odo", &handle).unwrap(), 2.5);
 }

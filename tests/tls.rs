@@ -116,3 +116,30 @@ fn untrusted_server_certificate_is_refused() {
     std::fs::remove_dir_all(dir).ok();
     std::fs::remove_dir_all(other).ok();
 }
+
+#[test]
+fn the_async_faces_use_the_same_tls_settings() {
+    let dir = temp_dir("aio");
+    let server = tls_server(&dir);
+    let iface = RedisInterface::builder(&server.url())
+        .tls_ca_file(dir.join("ca.pem"))
+        .tls_client_cert(dir.join("client.pem"), dir.join("client.key"))
+        .connect()
+        .unwrap();
+    let p = Pose2 {
+        x: 1.0,
+        y: 2.0,
+        theta: 3.0,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let kv = reem::aio::KeyValueStore::new(&iface);
+        kv.set("secure/pose", &p).await.unwrap();
+        assert_eq!(kv.get::<Pose2>("secure/pose").await.unwrap(), p);
+        let mut sub = reem::aio::Subscriber::<Pose2>::new(&iface, "secure/pose")
+            .await
+            .unwrap();
+        assert_eq!(sub.recv().await.unwrap(), p, "the stored pose, over TLS");
+    });
+    std::fs::remove_dir_all(dir).ok();
+}

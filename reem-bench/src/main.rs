@@ -7,6 +7,7 @@
 //!
 //! `C` is the cluster rows (`cluster.rs`): W1–W4 on a local Redis Cluster.
 
+mod aio;
 mod alloc;
 mod cluster;
 mod measure;
@@ -69,13 +70,14 @@ fn main() {
     let mut bench = Bench::new(&url, args.quick);
     let wanted = |id: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|w| w == id));
     type Workload = fn(&mut Bench) -> Vec<Row>;
-    let all: [(&str, Workload); 6] = [
+    let all: [(&str, Workload); 7] = [
         ("W1", workloads::w1_w2),
         ("W3", workloads::w3),
         ("W4", workloads::w4),
         ("W5", workloads::w5),
         ("W6", workloads::w6),
         ("W7", workloads::w7),
+        ("A", aio::rows),
     ];
     let mut rows = Vec::new();
     for (id, run) in all {
@@ -89,6 +91,9 @@ fn main() {
         rows.extend(cluster::rows(args.quick));
     }
     print_table(&rows);
+    if wanted("A") {
+        println!("  {}", aio::thread_count(&bench));
+    }
     let date = std::process::Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -168,7 +173,10 @@ fn print_table(rows: &[Row]) {
             r.raw.n
         );
     }
-    for r in rows.iter().filter(|r| r.id == "W7") {
-        println!("  W7: {}", r.note);
+    for r in rows
+        .iter()
+        .filter(|r| ["W7", "A6", "D1"].contains(&r.id.as_str()))
+    {
+        println!("  {}: {}", r.id, r.note);
     }
 }

@@ -45,7 +45,7 @@ impl Ten {
     }
 
     /// The raw side's encoding of the same fields: `name value` pairs.
-    fn pairs(&self) -> [(&'static str, String); 10] {
+    pub(crate) fn pairs(&self) -> [(&'static str, String); 10] {
         [
             ("x", self.x.to_string()),
             ("y", self.y.to_string()),
@@ -61,7 +61,7 @@ impl Ten {
     }
 
     /// The raw side's decoding of a `field → text` map.
-    fn from_map(h: &HashMap<String, String>) -> Self {
+    pub(crate) fn from_map(h: &HashMap<String, String>) -> Self {
         let f = |k: &str| h[k].parse::<f64>().unwrap();
         let i = |k: &str| h[k].parse::<i64>().unwrap();
         Ten {
@@ -79,7 +79,7 @@ impl Ten {
     }
 
     /// The raw side's payload for payload-in-PUBLISH: `name=value` lines.
-    fn payload(&self) -> Vec<u8> {
+    pub(crate) fn payload(&self) -> Vec<u8> {
         self.pairs()
             .iter()
             .map(|(k, v)| format!("{k}={v}\n"))
@@ -87,7 +87,7 @@ impl Ten {
             .into_bytes()
     }
 
-    fn from_payload(p: &[u8]) -> Self {
+    pub(crate) fn from_payload(p: &[u8]) -> Self {
         let text = std::str::from_utf8(p).unwrap();
         let map = text
             .lines()
@@ -129,7 +129,7 @@ impl Bench {
 }
 
 /// `n` rounds, or a tenth of them for a quick run.
-fn scale(quick: bool, n: usize) -> usize {
+pub(crate) fn scale(quick: bool, n: usize) -> usize {
     if quick {
         (n / 10).max(2)
     } else {
@@ -147,7 +147,7 @@ pub fn raw_connection(url: &str) -> Connection {
     redis::Client::open(info).unwrap().get_connection().unwrap()
 }
 
-fn row(
+pub(crate) fn row(
     id: &str,
     what: &str,
     (reem, raw): (crate::measure::Stats, crate::measure::Stats),

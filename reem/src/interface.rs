@@ -51,6 +51,9 @@ struct Inner {
     max_message_size: u64,
     /// The publish/subscribe dispatcher shared by this interface's subscribers.
     pubsub: crate::pubsub::HubSlot,
+    /// The async transport of `reem::aio`, made on first use.
+    #[cfg(feature = "tokio")]
+    aio: std::sync::OnceLock<crate::transport::aio::AioTransport>,
 }
 
 /// The default [`RedisInterfaceBuilder::max_message_size`]: 512 MiB.
@@ -192,6 +195,8 @@ impl RedisInterfaceBuilder {
                 response_timeout: self.response_timeout,
                 max_message_size: self.max_message_size,
                 pubsub: Default::default(),
+                #[cfg(feature = "tokio")]
+                aio: Default::default(),
             }),
         }
     }
@@ -610,6 +615,14 @@ impl RedisInterface {
     /// How long a reply may take (`None`: for ever).
     pub(crate) fn response_timeout(&self) -> Option<Duration> {
         self.inner.response_timeout
+    }
+
+    /// The async transport every `reem::aio` store of this interface uses.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn aio_transport(&self) -> &crate::transport::aio::AioTransport {
+        self.inner
+            .aio
+            .get_or_init(|| crate::transport::aio::AioTransport::new(self))
     }
 
     /// Where the subscribers of this interface find their shared dispatcher.

@@ -68,10 +68,15 @@
 //! | [`KeyValueStore`] | typed messages at keys |
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
 //! | [`dynamic`] | messages read without their Rust type, from their stored schema (the CLI's decoder) |
+//! | `aio` | the key-value store, the publisher and `Stream` subscribers on tokio (feature `tokio`) |
+//!
+//! The key-value store and the publisher are written once, as sans-IO plans (the commands
+//! to send, what the replies mean) that each face runs on its transport: the blocking types
+//! above on reem's own connections, `reem::aio`'s futures on an async one.
 //!
 //! Features: `ndarray` and `nalgebra` (array and matrix fields; on by default, left out with
 //! `default-features = false`), `tls` (`rediss://` with rustls, custom CA, client
-//! certificates).
+//! certificates), `tokio` (the async API, `reem::aio`; off by default).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -84,6 +89,8 @@ mod kv;
 mod lock;
 mod transport;
 
+#[cfg(feature = "tokio")]
+pub mod aio;
 pub mod dynamic;
 pub mod marshal;
 pub mod pubsub;

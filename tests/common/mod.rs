@@ -7,6 +7,8 @@
 //! cluster test, shared by all, one test at a time, emptied before each).
 #![allow(dead_code)]
 
+pub mod faces;
+
 use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -206,6 +208,14 @@ pub enum Raw {
 }
 
 impl Raw {
+    /// Reads one more reply (after `MONITOR`) on the single server's connection.
+    pub fn recv_response(&mut self) -> redis::RedisResult<redis::Value> {
+        match self {
+            Raw::Node(c) => c.recv_response(),
+            Raw::Cluster(_) => panic!("this test needs a single redis-server, not a cluster"),
+        }
+    }
+
     /// The single server's connection in pub/sub mode.
     pub fn as_pubsub(&mut self) -> redis::PubSub<'_> {
         match self {

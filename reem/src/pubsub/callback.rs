@@ -51,7 +51,7 @@ pub struct CallbackSubscriber<T: ReemMarshal> {
 
 impl<T: Send + 'static> Outlet<T> for Inbox<T> {
     fn put(&self, value: T) -> bool {
-        self.push(value)
+        self.push(value).is_some()
     }
 }
 

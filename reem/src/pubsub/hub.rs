@@ -116,10 +116,27 @@ enum Control {
     Add {
         id: u64,
         member: Arc<dyn Member>,
-        done: std_mpsc::Sender<Result<()>>,
+        done: Done,
     },
     /// Unsubscribe a member.
     Remove { id: u64 },
+}
+
+/// Where the answer to [`Control::Add`] goes: a blocked thread, or a future.
+enum Done {
+    Blocking(std_mpsc::Sender<Result<()>>),
+    #[cfg(feature = "tokio")]
+    Async(tokio::sync::oneshot::Sender<Result<()>>),
+}
+
+impl Done {
+    fn send(self, answer: Result<()>) {
+        match self {
+            Done::Blocking(tx) => drop(tx.send(answer)),
+            #[cfg(feature = "tokio")]
+            Done::Async(tx) => drop(tx.send(answer)),
+        }
+    }
 }
 
 /// One member registered on a hub; dropping it unregisters the member.
@@ -132,25 +149,45 @@ impl Subscription {
     /// Registers `member` on the dispatcher of `iface` and waits until its topic is
     /// subscribed and its stored latest value was read.
     pub(crate) fn start(iface: &RedisInterface, member: Arc<dyn Member>) -> Result<Self> {
-        static IDS: AtomicU64 = AtomicU64::new(0);
-        let hub = Hub::of(iface)?;
-        let id = IDS.fetch_add(1, Ordering::Relaxed);
         let (done, answer) = std_mpsc::channel();
         let topic = member.topic().to_owned();
-        hub.send(Control::Add { id, member, done })
-            .map_err(|_| stopped(&topic))?;
-        let subscription = Subscription { hub, id };
+        let subscription = Self::register(iface, member, Done::Blocking(done))?;
         match answer.recv_timeout(LISTEN_TIMEOUT) {
             Ok(Ok(())) => Ok(subscription),
             Ok(Err(e)) => Err(e),
-            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout {
-                context: format!(
-                    "subscribing to topic {topic:?}: not active within {} s",
-                    LISTEN_TIMEOUT.as_secs()
-                ),
-            }),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(not_active(&topic)),
             Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(stopped(&topic)),
         }
+    }
+
+    /// [`start`](Self::start) for async callers: waits without blocking the thread (needs a
+    /// tokio runtime with its timer). Dropping the future unregisters the member.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn start_async(
+        iface: &RedisInterface,
+        member: Arc<dyn Member>,
+    ) -> Result<Self> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let topic = member.topic().to_owned();
+        let subscription = Self::register(iface, member, Done::Async(done))?;
+        match tokio::time::timeout(LISTEN_TIMEOUT, answer).await {
+            Ok(Ok(Ok(()))) => Ok(subscription),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(stopped(&topic)),
+            Err(_) => Err(not_active(&topic)),
+        }
+    }
+
+    /// Hands `member` to the dispatcher of `iface` (started if needed); `done` gets the
+    /// answer.
+    fn register(iface: &RedisInterface, member: Arc<dyn Member>, done: Done) -> Result<Self> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
+        let hub = Hub::of(iface)?;
+        let id = IDS.fetch_add(1, Ordering::Relaxed);
+        let topic = member.topic().to_owned();
+        hub.send(Control::Add { id, member, done })
+            .map_err(|_| stopped(&topic))?;
+        Ok(Subscription { hub, id })
     }
 
     /// The status of the shared connection.
@@ -162,6 +199,15 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let _ = self.hub.send(Control::Remove { id: self.id });
+    }
+}
+
+fn not_active(topic: &str) -> Error {
+    Error::Timeout {
+        context: format!(
+            "subscribing to topic {topic:?}: not active within {} s",
+            LISTEN_TIMEOUT.as_secs()
+        ),
     }
 }
 
@@ -237,7 +283,10 @@ impl Drop for Hub {
         // Closing the channel ends the task.
         self.control = None;
         if let Some(thread) = self.thread.take() {
-            if thread.thread().id() != thread::current().id() {
+            // Dropped by an async subscriber on a tokio runtime: the thread ends by itself,
+            // and the runtime's worker is not blocked waiting for it.
+            let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+            if thread.thread().id() != thread::current().id() && !in_runtime {
                 let _ = thread.join();
             }
         }
@@ -283,11 +332,11 @@ impl Task {
                     Some(Control::Add { id, member, done }) => {
                         if self.link.is_none() {
                             if let Err(e) = self.connect(&mut push_tx).await {
-                                let _ = done.send(Err(e));
+                                done.send(Err(e));
                                 continue;
                             }
                         }
-                        let _ = done.send(self.add(id, member).await);
+                        done.send(self.add(id, member).await);
                     }
                     Some(Control::Remove { id }) => self.remove(id).await,
                 },
@@ -392,8 +441,13 @@ impl Task {
                 self.dispatch(&channel, &payload).await;
             }
             PushKind::Disconnection => {
+                const LOST: &str = "the connection to Redis was lost; reconnecting";
                 for channel in self.channels.values_mut() {
                     channel.subscribed = false;
+                    channel
+                        .members
+                        .iter()
+                        .for_each(|(_, m)| m.disconnected(LOST));
                 }
                 tracing::warn!(url = %self.iface.url(), "reem subscriber connection lost; reconnecting");
                 self.set_state(

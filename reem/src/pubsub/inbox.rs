@@ -2,9 +2,13 @@
 //! callback, and the [`Delivery`] policy that bounds it.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::Waker;
+#[cfg(feature = "tokio")]
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::error::Error;
 use crate::lock::lock;
 
 /// How a subscriber hands messages to [`recv`](crate::RawSubscriber::recv) or to its
@@ -32,7 +36,49 @@ impl Delivery {
     }
 }
 
-/// A bounded queue of decoded messages with a blocking take.
+/// What an inbox of messages of type `T` holds: the message alone (`Arc<T>`: errors are
+/// not delivered, only counted), or messages and errors in arrival order
+/// (`Result<Arc<T>>`: an async subscriber's stream items).
+pub(crate) trait Item<T>: Send + Sized + 'static {
+    /// A decoded message.
+    fn message(value: Arc<T>) -> Self;
+
+    /// An error to deliver in line, if this kind of inbox delivers errors.
+    fn error(error: Error) -> Option<Self>;
+
+    /// True for a message (not an error).
+    fn is_message(&self) -> bool;
+}
+
+impl<T: Send + Sync + 'static> Item<T> for Arc<T> {
+    fn message(value: Arc<T>) -> Self {
+        value
+    }
+
+    fn error(_: Error) -> Option<Self> {
+        None
+    }
+
+    fn is_message(&self) -> bool {
+        true
+    }
+}
+
+impl<T: Send + Sync + 'static> Item<T> for crate::Result<Arc<T>> {
+    fn message(value: Arc<T>) -> Self {
+        Ok(value)
+    }
+
+    fn error(error: Error) -> Option<Self> {
+        Some(Err(error))
+    }
+
+    fn is_message(&self) -> bool {
+        self.is_ok()
+    }
+}
+
+/// A bounded queue of decoded messages with a blocking take, and an async one.
 pub(crate) struct Inbox<M> {
     state: Mutex<InboxState<M>>,
     arrived: Condvar,
@@ -42,6 +88,8 @@ pub(crate) struct Inbox<M> {
 struct InboxState<M> {
     items: VecDeque<M>,
     closed: bool,
+    /// The task waiting in [`Inbox::poll_take`].
+    waker: Option<Waker>,
 }
 
 impl<M> Inbox<M> {
@@ -50,23 +98,52 @@ impl<M> Inbox<M> {
             state: Mutex::new(InboxState {
                 items: VecDeque::new(),
                 closed: false,
+                waker: None,
             }),
             arrived: Condvar::new(),
             capacity: delivery.capacity(),
         }
     }
 
-    /// Adds a message; returns true if an older one had to make room.
-    pub(crate) fn push(&self, item: M) -> bool {
+    /// Adds a message; returns the older one that had to make room, if any.
+    pub(crate) fn push(&self, item: M) -> Option<M> {
         let mut state = lock(&self.state);
-        let full = state.items.len() >= self.capacity;
-        if full {
-            state.items.pop_front();
-        }
+        let evicted = if state.items.len() >= self.capacity {
+            state.items.pop_front()
+        } else {
+            None
+        };
         state.items.push_back(item);
+        let waker = state.waker.take();
         drop(state);
         self.arrived.notify_one();
-        full
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        evicted
+    }
+
+    /// The oldest message, or `Pending` (and the task is woken by the next `push`).
+    /// `Ready(None)` once the inbox is closed.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<M>> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Poll::Ready(None);
+        }
+        match state.items.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            None => {
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
     }
 
     /// The oldest message, waiting for one until `deadline` (for ever if `None`). `None`
@@ -103,7 +180,11 @@ impl<M> Inbox<M> {
         let mut state = lock(&self.state);
         state.closed = true;
         state.items.clear();
+        let waker = state.waker.take();
         drop(state);
         self.arrived.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }

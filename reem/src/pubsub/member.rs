@@ -13,7 +13,7 @@ use super::frame::{self, Stamp};
 use super::names;
 use super::publish::STAMP_SUFFIX;
 use super::sequence::{Arrival, Seen, Verdict};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lock::lock;
 use crate::marshal::{Commands, ReemMarshal, PUBLISHER_FIELD, SEQ_FIELD};
 
@@ -46,6 +46,11 @@ pub struct Counters {
 pub(crate) trait Outlet<T>: Send + Sync + 'static {
     /// Stores `value`; returns true if an older message that was never taken was discarded.
     fn put(&self, value: T) -> bool;
+
+    /// Hands over an error (a message that did not decode, a lost connection), for an
+    /// outlet that delivers errors in line (an async subscriber's stream). By default
+    /// errors are only counted and reported by the member.
+    fn fail(&self, _error: Error) {}
 }
 
 /// How the stored message of a topic and its stamp are read.
@@ -84,6 +89,9 @@ pub(crate) trait Member: Send + Sync + 'static {
 
     /// Why the most recent message that did not decode was refused.
     fn last_decode_error(&self) -> Option<String>;
+
+    /// The shared connection was lost (`why`); it is being made again.
+    fn disconnected(&self, why: &str);
 }
 
 /// The member of a subscriber to messages of type `T`, delivering to `O`.
@@ -137,15 +145,26 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedMember<T, O> {
         }
     }
 
-    fn decode_failed(&self, why: &dyn Display) {
+    fn decode_failed(&self, error: Error) {
         self.decode_errors.fetch_add(1, Ordering::Relaxed);
-        let message = format!("topic {:?}: {why}", self.topic);
+        let message = format!("topic {:?}: {error}", self.topic);
         tracing::warn!(
             topic = %self.topic,
-            error = %why,
+            error = %error,
             "reem subscriber: a message did not decode; it was skipped"
         );
         *lock(&self.last_decode_error) = Some(message);
+        self.out.fail(error);
+    }
+
+    /// The error of a message that cannot be decoded at all (`why`).
+    fn undecodable(&self, why: &dyn Display) -> Error {
+        Error::InvalidField {
+            key: self.topic.clone(),
+            field: String::new(),
+            expected: "a message this subscriber decodes".to_owned(),
+            found: why.to_string(),
+        }
     }
 }
 
@@ -172,15 +191,17 @@ impl<T: ReemMarshal, O: Outlet<T>> Member for TypedMember<T, O> {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Ok(Err(e)) => self.decode_failed(&e),
-            Err(_) => self.decode_failed(&"the marshaller panicked while decoding"),
+            Ok(Err(e)) => self.decode_failed(e),
+            Err(_) => {
+                self.decode_failed(self.undecodable(&"the marshaller panicked while decoding"))
+            }
         }
     }
 
     fn reject(&self, stamp: Option<Stamp>, why: &dyn Display) {
         let arrival = stamp.map_or(Arrival::Load, Arrival::Announced);
         if stamp.is_none() || self.advance(stamp, arrival) {
-            self.decode_failed(why);
+            self.decode_failed(self.undecodable(why));
         }
     }
 
@@ -233,5 +254,12 @@ impl<T: ReemMarshal, O: Outlet<T>> Member for TypedMember<T, O> {
 
     fn last_decode_error(&self) -> Option<String> {
         lock(&self.last_decode_error).clone()
+    }
+
+    fn disconnected(&self, why: &str) {
+        self.out.fail(Error::Io {
+            context: format!("subscriber of topic {:?}", self.topic),
+            source: std::io::Error::new(std::io::ErrorKind::ConnectionReset, why.to_owned()),
+        });
     }
 }

@@ -82,10 +82,10 @@ mod inbox;
 mod link;
 mod member;
 mod names;
-mod publish;
-mod raw;
+pub(crate) mod publish;
+pub(crate) mod raw;
 mod sequence;
-mod subscriber;
+pub(crate) mod subscriber;
 
 pub use callback::CallbackSubscriber;
 pub use hub::{ConnectionState, Status};

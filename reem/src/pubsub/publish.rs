@@ -2,13 +2,17 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use redis::Value;
 
 use super::frame::{self, Mode, Stamp};
 use super::names;
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
+use crate::lock::lock;
 use crate::marshal::{Commands, ReemMarshal, PUBLISHER_FIELD, SEQ_FIELD};
+use crate::transport::plan::{misused, run, written, Plan, Request, Step};
 
 /// Messages whose stored fields take at most this many bytes travel inside the
 /// notification; larger ones are read from the topic's key by the subscribers.
@@ -69,21 +73,14 @@ pub(crate) const STAMP_SUFFIX: &str = "@stamp";
 /// ```
 #[derive(Clone, Debug)]
 pub struct PublishSpace {
-    iface: RedisInterface,
-    inline_limit: usize,
-    publisher: u64,
-    /// The last sequence number of each topic; a topic's lock is held while it publishes.
-    topics: Arc<Mutex<HashMap<String, Arc<Mutex<u64>>>>>,
+    core: Publisher<Mutex<u64>>,
 }
 
 impl PublishSpace {
     /// A publisher on `iface` (shares its connections), with a new random id.
     pub fn new(iface: &RedisInterface) -> Self {
         Self {
-            iface: iface.clone(),
-            inline_limit: DEFAULT_INLINE_LIMIT,
-            publisher: random_id(),
-            topics: Default::default(),
+            core: Publisher::new(iface),
         }
     }
 
@@ -91,66 +88,147 @@ impl PublishSpace {
     /// notification (default [`DEFAULT_INLINE_LIMIT`]; `0` makes every subscriber read the
     /// key, `usize::MAX` sends every message inline).
     pub fn with_inline_limit(mut self, bytes: usize) -> Self {
-        self.inline_limit = bytes;
+        self.core.inline_limit = bytes;
         self
     }
 
     /// The inline limit in bytes (see [`with_inline_limit`](Self::with_inline_limit)).
     pub fn inline_limit(&self) -> usize {
-        self.inline_limit
+        self.core.inline_limit
     }
 
     /// This publisher's id, as stored in `@pub` (16 hex digits).
     pub fn publisher_id(&self) -> String {
-        format!("{:016x}", self.publisher)
+        self.core.publisher_id()
     }
 
     /// The interface this publisher uses.
     pub fn interface(&self) -> &RedisInterface {
-        &self.iface
+        &self.core.iface
     }
 
     /// Stores `value` as the latest message of `topic` and notifies its subscribers, in one
     /// atomic step (one round trip). An error means nothing changed, except
     /// [`Error::Unconfirmed`] (the reply was lost: it may have been applied).
     pub fn publish<T: ReemMarshal>(&self, topic: &str, value: &T) -> Result<()> {
-        let mut cmds = Commands::new();
-        value.write(topic, &mut cmds)?;
-        let counter = self.counter(topic);
-        let mut last = counter.lock().unwrap_or_else(PoisonError::into_inner);
-        let stamp = Stamp {
+        let message = Message::of(topic, value);
+        let counter = self.core.counter(topic);
+        let mut last = lock(&counter);
+        run(
+            self.core.iface.transport(),
+            self.core.plan(topic, message, &mut last),
+        )
+    }
+}
+
+/// What the blocking and async publishers share: the interface, the inline limit, the id,
+/// and one sequence counter per topic behind a lock of type `L`, held while a publish on
+/// the topic is in flight (a `std` mutex for the blocking face, a `tokio` one for the
+/// async face).
+#[derive(Debug)]
+pub(crate) struct Publisher<L> {
+    pub(crate) iface: RedisInterface,
+    pub(crate) inline_limit: usize,
+    publisher: u64,
+    /// The last sequence number of each topic.
+    topics: Arc<Mutex<HashMap<String, Arc<L>>>>,
+}
+
+impl<L> Clone for Publisher<L> {
+    fn clone(&self) -> Self {
+        Publisher {
+            iface: self.iface.clone(),
+            inline_limit: self.inline_limit,
             publisher: self.publisher,
-            seq: *last + 1,
-        };
-        let note = if T::stores_one_hash() {
-            self.stamp_hash(topic, &stamp, &mut cmds)
-        } else {
-            self.stamp_companion(topic, &stamp, &mut cmds)?
-        };
-        let cluster = self.iface.is_cluster();
-        let channel = names::channel(self.iface.db(), topic, cluster);
-        // On a Redis Cluster, sharded: the notification goes from the topic's own master, in
-        // the same transaction (a plain PUBLISH would be broadcast to every node).
-        cmds.cmd(if cluster { "SPUBLISH" } else { "PUBLISH" })
-            .arg(channel.as_bytes())
-            .arg(note);
-        let replies = self.iface.transport().transaction(topic, &cmds);
-        // The number is used up once the transaction may have been applied.
-        if matches!(&replies, Ok(_) | Err(Error::Unconfirmed { .. })) {
-            *last = stamp.seq;
+            topics: Arc::clone(&self.topics),
         }
-        match replies?.into_iter().find_map(|r| match r {
-            redis::Value::ServerError(e) => Some(e),
-            _ => None,
-        }) {
-            Some(e) => Err(Error::from_server_error(topic, &e)),
-            None => Ok(()),
+    }
+}
+
+impl<L: Default> Publisher<L> {
+    pub(crate) fn new(iface: &RedisInterface) -> Self {
+        Publisher {
+            iface: iface.clone(),
+            inline_limit: DEFAULT_INLINE_LIMIT,
+            publisher: random_id(),
+            topics: Default::default(),
         }
     }
 
+    pub(crate) fn publisher_id(&self) -> String {
+        format!("{:016x}", self.publisher)
+    }
+
+    /// The lock around the last sequence number of `topic`.
+    pub(crate) fn counter(&self, topic: &str) -> Arc<L> {
+        let mut topics = lock(&self.topics);
+        Arc::clone(topics.entry(topic.to_owned()).or_default())
+    }
+
+    /// The plan of one publish of `message` on `topic`, whose last sequence number is
+    /// `last` (locked by the caller until the plan is over).
+    pub(crate) fn plan<'a>(
+        &'a self,
+        topic: &'a str,
+        message: Message<'a>,
+        last: &'a mut u64,
+    ) -> Publish<'a> {
+        Publish {
+            topic,
+            inline_limit: self.inline_limit,
+            publisher: self.publisher,
+            db: self.iface.db(),
+            cluster: self.iface.is_cluster(),
+            message: Some(message),
+            cmds: Commands::new(),
+            last,
+            seq: 0,
+        }
+    }
+}
+
+/// A message to publish, written by its marshaller before any lock is taken.
+pub(crate) struct Message<'a> {
+    cmds: Result<Commands<'a>>,
+    /// The marshaller stores one hash at the key (the stamp goes inside it).
+    one_hash: bool,
+}
+
+impl<'a> Message<'a> {
+    pub(crate) fn of<T: ReemMarshal>(topic: &str, value: &'a T) -> Self {
+        let mut cmds = Commands::new();
+        Message {
+            cmds: value.write(topic, &mut cmds).map(|()| cmds),
+            one_hash: T::stores_one_hash(),
+        }
+    }
+}
+
+/// One publish: `MULTI`, the message's commands, its stamp, `PUBLISH`, `EXEC`.
+///
+/// **Sequence numbers.** The number is taken (`*last` advanced) when the transaction is
+/// built, before it is handed to the transport, and given back only when the transaction
+/// was provably not applied (refused, or never sent). If the plan is abandoned in between
+/// (an async publish dropped while in flight), the number stays used: subscribers see a
+/// gap, counted in `skipped`, never a number used twice.
+pub(crate) struct Publish<'a> {
+    topic: &'a str,
+    inline_limit: usize,
+    publisher: u64,
+    db: i64,
+    cluster: bool,
+    message: Option<Message<'a>>,
+    /// The transaction in flight.
+    cmds: Commands<'a>,
+    last: &'a mut u64,
+    seq: u64,
+}
+
+impl<'a> Publish<'a> {
     /// Adds the stamp to the message's hash; returns the notification: the whole hash when
     /// it is small enough, else the stamp alone.
-    fn stamp_hash(&self, topic: &str, stamp: &Stamp, cmds: &mut Commands<'_>) -> Vec<u8> {
+    fn stamp_hash(&self, stamp: &Stamp, cmds: &mut Commands<'_>) -> Vec<u8> {
+        let topic = self.topic;
         let seq = itoa::Buffer::new().format(stamp.seq).to_owned();
         cmds.cmd("HSET")
             .arg(topic)
@@ -181,13 +259,8 @@ impl PublishSpace {
 
     /// Keeps the stamp of a message stored by a hand-written marshaller in the topic's
     /// companion key; returns the notification.
-    fn stamp_companion(
-        &self,
-        topic: &str,
-        stamp: &Stamp,
-        cmds: &mut Commands<'_>,
-    ) -> Result<Vec<u8>> {
-        let key = names::same_slot_key(topic, STAMP_SUFFIX, self.iface.is_cluster())?;
+    fn stamp_companion(&self, stamp: &Stamp, cmds: &mut Commands<'_>) -> Result<Vec<u8>> {
+        let key = names::same_slot_key(self.topic, STAMP_SUFFIX, self.cluster)?;
         cmds.cmd("HSET")
             .arg(key)
             .arg(PUBLISHER_FIELD)
@@ -197,9 +270,55 @@ impl PublishSpace {
         Ok(stamp.header(Mode::ReadMarshalled))
     }
 
-    fn counter(&self, topic: &str) -> Arc<Mutex<u64>> {
-        let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(topics.entry(topic.to_owned()).or_default())
+    /// The whole transaction, with the next sequence number (taken).
+    fn transaction(&mut self, message: Message<'a>) -> Result<Commands<'a>> {
+        let mut cmds = message.cmds?;
+        let stamp = Stamp {
+            publisher: self.publisher,
+            seq: *self.last + 1,
+        };
+        let note = if message.one_hash {
+            self.stamp_hash(&stamp, &mut cmds)
+        } else {
+            self.stamp_companion(&stamp, &mut cmds)?
+        };
+        let channel = names::channel(self.db, self.topic, self.cluster);
+        // On a Redis Cluster, sharded: the notification goes from the topic's own master, in
+        // the same transaction (a plain PUBLISH would be broadcast to every node).
+        cmds.cmd(if self.cluster { "SPUBLISH" } else { "PUBLISH" })
+            .arg(channel.as_bytes())
+            .arg(note);
+        self.seq = stamp.seq;
+        *self.last = stamp.seq;
+        Ok(cmds)
+    }
+}
+
+impl Plan for Publish<'_> {
+    type Output = ();
+
+    fn step(&mut self, replies: Option<Result<Vec<Value>>>) -> Step<'_, ()> {
+        match (self.message.take(), replies) {
+            (Some(message), None) => match self.transaction(message) {
+                Ok(cmds) => {
+                    self.cmds = cmds;
+                    Step::Transaction(Request {
+                        key: self.topic,
+                        cmds: &self.cmds,
+                    })
+                }
+                Err(e) => Step::Done(Err(e)),
+            },
+            (None, Some(replies)) if self.seq > 0 => {
+                // The number stays used once the transaction may have been applied.
+                if matches!(&replies, Err(e) if !matches!(e, Error::Unconfirmed { .. })) {
+                    *self.last = self.seq - 1;
+                }
+                self.seq = 0;
+                Step::Done(replies.and_then(|r| written(self.topic, r)))
+            }
+            _ => Step::Done(Err(misused(self.topic))),
+        }
     }
 }
 
@@ -214,4 +333,68 @@ fn random_id() -> u64 {
     );
     h.write_u32(std::process::id());
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan<'a>(message: Message<'a>, last: &'a mut u64) -> Publish<'a> {
+        Publish {
+            topic: "t",
+            inline_limit: DEFAULT_INLINE_LIMIT,
+            publisher: 7,
+            db: 0,
+            cluster: false,
+            message: Some(message),
+            cmds: Commands::new(),
+            last,
+            seq: 0,
+        }
+    }
+
+    fn unconfirmed() -> Error {
+        Error::Unconfirmed {
+            key: "t".into(),
+            reason: "lost".into(),
+        }
+    }
+
+    #[test]
+    fn a_sequence_number_is_given_back_only_when_nothing_was_applied() {
+        let pose = 1.5f64;
+        let mut last = 4;
+        // Applied: the number is used.
+        let mut p = plan(Message::of("t", &pose), &mut last);
+        let Step::Transaction(request) = p.step(None) else {
+            panic!("a transaction")
+        };
+        let cmds = format!("{:?}", request.cmds);
+        assert!(cmds.contains("\"@seq\", \"5\""), "{cmds}");
+        assert!(matches!(p.step(Some(Ok(vec![]))), Step::Done(Ok(()))));
+        assert_eq!(last, 5);
+        // Refused before EXEC: nothing applied, the number is given back.
+        let mut p = plan(Message::of("t", &pose), &mut last);
+        assert!(matches!(p.step(None), Step::Transaction(_)));
+        let refused = Error::Refused {
+            key: "t".into(),
+            code: "NOPERM".into(),
+            message: "no".into(),
+        };
+        assert!(matches!(p.step(Some(Err(refused))), Step::Done(Err(_))));
+        assert_eq!(last, 5);
+        // Unconfirmed: it may have been applied, the number stays used.
+        let mut p = plan(Message::of("t", &pose), &mut last);
+        assert!(matches!(p.step(None), Step::Transaction(_)));
+        assert!(matches!(
+            p.step(Some(Err(unconfirmed()))),
+            Step::Done(Err(_))
+        ));
+        assert_eq!(last, 6);
+        // Abandoned in flight (a dropped async publish): the number stays used.
+        let mut p = plan(Message::of("t", &pose), &mut last);
+        assert!(matches!(p.step(None), Step::Transaction(_)));
+        drop(p);
+        assert_eq!(last, 7);
+    }
 }

@@ -4,10 +4,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::hub::Status;
-use super::inbox::{Delivery, Inbox};
+use super::inbox::{Delivery, Inbox, Item};
 use super::member::{Counters, Outlet};
 use super::subscriber::Core;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::lock::lock;
 use crate::marshal::ReemMarshal;
@@ -47,17 +47,40 @@ pub struct RawSubscriber<T: ReemMarshal + Sync> {
     core: Core<T, Latest<T>>,
 }
 
-/// The newest message, plus the inbox of `recv()`.
-pub(crate) struct Latest<T> {
+/// The newest message, plus the inbox of `recv()` (of an async subscriber's stream when the
+/// inbox holds `Result`s).
+pub(crate) struct Latest<T, M = Arc<T>> {
     value: Mutex<Option<Arc<T>>>,
-    inbox: Inbox<Arc<T>>,
+    pub(crate) inbox: Inbox<M>,
 }
 
-impl<T: Send + Sync + 'static> Outlet<T> for Latest<T> {
+impl<T, M> Latest<T, M> {
+    pub(crate) fn new(delivery: Delivery) -> Self {
+        Latest {
+            value: Mutex::new(None),
+            inbox: Inbox::new(delivery),
+        }
+    }
+
+    /// The newest message, shared.
+    pub(crate) fn latest(&self) -> Option<Arc<T>> {
+        lock(&self.value).clone()
+    }
+}
+
+impl<T: Send + Sync + 'static, M: Item<T>> Outlet<T> for Latest<T, M> {
     fn put(&self, value: T) -> bool {
         let value = Arc::new(value);
         *lock(&self.value) = Some(Arc::clone(&value));
-        self.inbox.push(value)
+        self.inbox
+            .push(M::message(value))
+            .is_some_and(|old| old.is_message())
+    }
+
+    fn fail(&self, error: Error) {
+        if let Some(item) = M::error(error) {
+            self.inbox.push(item);
+        }
     }
 }
 
@@ -70,12 +93,8 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
 
     /// A subscriber to `topic` whose [`recv`](Self::recv) takes messages as `delivery` says.
     pub fn with_delivery(iface: &RedisInterface, topic: &str, delivery: Delivery) -> Result<Self> {
-        let outlet = Latest {
-            value: Mutex::new(None),
-            inbox: Inbox::new(delivery),
-        };
         Ok(Self {
-            core: Core::new(iface, topic, outlet),
+            core: Core::new(iface, topic, Latest::new(delivery)),
         })
     }
 
@@ -111,7 +130,7 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
 
     /// The newest message received, shared (no copy).
     pub fn latest(&self) -> Option<Arc<T>> {
-        lock(&self.core.member.out.value).clone()
+        self.core.member.out.latest()
     }
 
     /// The next message not yet taken, waiting for one if needed. Starts listening if

@@ -40,6 +40,19 @@ impl<T: ReemMarshal, O: Outlet<T>> Core<T, O> {
         Ok(())
     }
 
+    /// [`start`](Self::start) for async callers: returns when the topic is subscribed and
+    /// its stored value read, without blocking the thread.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn start_async(&self) -> Result<()> {
+        if self.is_listening() {
+            return Ok(());
+        }
+        let member: Arc<dyn Member> = Arc::clone(&self.member) as _;
+        let subscription = Subscription::start_async(&self.iface, member).await?;
+        *lock(&self.subscription) = Some(subscription);
+        Ok(())
+    }
+
     /// Unsubscribes.
     pub(crate) fn stop(&self) {
         lock(&self.subscription).take();

@@ -9,6 +9,10 @@
 //! |-----------|------|-------------|
 //! | one node | [`node`] | a pool of reem's own blocking connections ([`conn`]), RESP built by [`resp`] |
 //! | Redis Cluster | [`cluster`] | the `redis` crate's cluster connection (slot map, `MOVED`/`ASK`) driving reem's connections, pooled |
+//! | async, one node | `aio` (feature `tokio`) | the `redis` crate's RESP3 multiplexed connection, one per tokio runtime |
+//!
+//! What the stores send and how they read the replies is written once, as [`plan`]s that
+//! each face runs on its transport: the blocking one here, the async one in `aio`.
 //!
 //! # When a request is sent again
 //! A write is sent again only when its bytes provably reached no server: the connection
@@ -23,9 +27,12 @@
 //! interface's connect timeout ([`cluster`]). `docs/FORMAT.md` ("Delivery and retries")
 //! states the rule per operation.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod aio;
 pub(crate) mod cluster;
 pub(crate) mod conn;
 pub(crate) mod node;
+pub(crate) mod plan;
 pub(crate) mod resp;
 
 use std::path::PathBuf;
@@ -150,14 +157,49 @@ pub(crate) fn pipeline_of(cmds: &Commands<'_>, atomic: bool) -> redis::Pipeline 
     if atomic {
         pipe.atomic();
     }
-    for c in cmds.iter() {
-        let mut cmd = redis::Cmd::new();
-        c.parts().for_each(|part| {
-            cmd.arg(part);
-        });
-        pipe.add_command(cmd);
-    }
+    add_commands(&mut pipe, cmds);
     pipe
+}
+
+/// `cmds` as one `MULTI … EXEC` in a plain (not atomic) `redis` crate pipeline: every reply
+/// comes back (`MULTI`'s, one per queued command, `EXEC`'s), as [`exec_replies`] reads
+/// them.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) fn transaction_of(cmds: &Commands<'_>) -> redis::Pipeline {
+    let mut pipe = redis::Pipeline::with_capacity(cmds.len() + 2);
+    pipe.cmd("MULTI");
+    add_commands(&mut pipe, cmds);
+    pipe.cmd("EXEC");
+    pipe
+}
+
+fn add_commands(pipe: &mut redis::Pipeline, cmds: &Commands<'_>) {
+    for c in cmds.iter() {
+        pipe.add_command(cmd_of(&c));
+    }
+}
+
+/// One queued command as a `redis` crate command.
+pub(crate) fn cmd_of(c: &crate::marshal::Command<'_>) -> redis::Cmd {
+    let mut cmd = redis::Cmd::new();
+    c.parts().for_each(|part| {
+        cmd.arg(part);
+    });
+    cmd
+}
+
+/// The refusal of a write on a connection whose user may not run `MULTI` (found out when
+/// the connection was opened): nothing is sent.
+pub(crate) fn multi_refused(key: &str, e: &redis::ServerError) -> Error {
+    Error::Refused {
+        key: key.to_owned(),
+        code: e.code().to_owned(),
+        message: format!(
+            "{} (this Redis user may not run MULTI: reem writes every message in one \
+             transaction, so nothing was sent)",
+            e.details().unwrap_or("")
+        ),
+    }
 }
 
 /// The shared handle on a transport.

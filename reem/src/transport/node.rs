@@ -187,15 +187,7 @@ impl Transport for Node {
     fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
         let bytes = resp::transaction(cmds);
         let replies = self.request(key, &bytes, cmds.len() + 2, Resend::Never, true, |con| {
-            con.transactions().map_err(|e| Error::Refused {
-                key: key.to_owned(),
-                code: e.code().to_owned(),
-                message: format!(
-                    "{} (this Redis user may not run MULTI: reem writes every message in one \
-                     transaction, so nothing was sent)",
-                    e.details().unwrap_or("")
-                ),
-            })
+            con.transactions().map_err(|e| super::multi_refused(key, e))
         })?;
         exec_replies(key, replies)
     }

@@ -1,0 +1,542 @@
+//! `reem::aio` against hand-written async `redis` code (a `MultiplexedConnection`) sending
+//! the same commands, on one tokio runtime, alternating round by round.
+//!
+//! | row | what |
+//! |-----|------|
+//! | A1–A4 | W1–W4 (set/get of a 10-field message, a 1 MiB `Array1<f64>`, an 8 MiB `Array2<u8>`) through `aio::KeyValueStore` |
+//! | A5 | publish → item of a `Stream` subscriber, 10-field message (raw: the same store-and-publish transaction; "A5 bare": a bare `PUBLISH`, as W5) |
+//! | A6 | sets per second of 64 concurrent tasks on one interface vs 64 tasks on one raw multiplexed connection |
+//! | D1 | the design question, raw vs raw: a set through a connection whose driver runs on a private runtime thread, against one whose driver runs on the caller's runtime |
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ndarray::{Array1, Array2};
+use redis::aio::MultiplexedConnection;
+use redis::PushInfo;
+use reem::{aio, ReemMarshal};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+use crate::measure::{compare, throughput, Row};
+use crate::workloads::{row, scale, Bench, Ten};
+
+/// A current-thread runtime: each operation is one `block_on`, for reem and raw alike, so
+/// both drive their connection on the measuring thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A raw multiplexed connection with TCP_NODELAY and reem's default response timeout
+/// (30 s; the crate's own is 500 ms), opened on the current runtime.
+async fn raw_connection(url: &str) -> MultiplexedConnection {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .unwrap()
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
+    redis::Client::open(info)
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap()
+}
+
+/// The raw side's `MULTI; UNLINK key; HSET key <header> <pairs>; EXEC`.
+fn raw_set(key: &str, schema: &reem::schema::Schema, pairs: &[(&str, &[u8])]) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    p.atomic()
+        .cmd("UNLINK")
+        .arg(key)
+        .ignore()
+        .cmd("HSET")
+        .arg(key)
+        .arg("@label")
+        .arg(&schema.label)
+        .arg("@fp")
+        .arg(&schema.fingerprint_hex)
+        .arg("@schema")
+        .arg(&schema.json);
+    for (k, v) in pairs {
+        p.arg(*k).arg(*v);
+    }
+    p.ignore();
+    p
+}
+
+/// `name value` pairs, borrowed.
+fn borrowed<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a [u8])> {
+    pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect()
+}
+
+pub fn rows(b: &mut Bench) -> Vec<Row> {
+    let rt = runtime();
+    let kv = aio::KeyValueStore::new(&b.iface);
+    let mut raw = rt.block_on(raw_connection(&b.url));
+    let mut rows = Vec::new();
+
+    // A1/A2: the 10-field message.
+    let msg = Ten::new(1);
+    let schema = Ten::schema().unwrap();
+    let set = compare(
+        scale(b.quick, 20),
+        100,
+        || rt.block_on(kv.set("a1", &msg)).unwrap(),
+        || {
+            // Encoded each time, as reem does (and as W1's raw side does).
+            let pairs = msg.pairs();
+            let p = raw_set("a1", schema, &borrowed(&pairs));
+            rt.block_on(p.query_async::<()>(&mut raw)).unwrap();
+        },
+    );
+    rows.push(row(
+        "A1",
+        "aio set, 10-field message",
+        set,
+        "≤ 1.10",
+        "raw: MultiplexedConnection, MULTI/UNLINK/HSET/EXEC",
+    ));
+    let get = compare(
+        scale(b.quick, 20),
+        100,
+        || assert_eq!(rt.block_on(kv.get::<Ten>("a1")).unwrap(), msg),
+        || {
+            let h: HashMap<String, String> = rt
+                .block_on(redis::cmd("HGETALL").arg("a1").query_async(&mut raw))
+                .unwrap();
+            assert_eq!(Ten::from_map(&h), msg);
+        },
+    );
+    rows.push(row(
+        "A2",
+        "aio get, 10-field message",
+        get,
+        "≤ 1.10",
+        "raw: HGETALL into a HashMap",
+    ));
+
+    // A3: 1 MiB Array1<f64>.
+    let arr = Array1::from_iter((0..131_072).map(|i| i as f64 * 0.5));
+    let schema = <Array1<f64> as ReemMarshal>::schema().unwrap();
+    let bytes: Vec<u8> = bytemuck::cast_slice(arr.as_slice().unwrap()).to_vec();
+    let set = compare(
+        scale(b.quick, 10),
+        50,
+        || rt.block_on(kv.set("a3", &arr)).unwrap(),
+        || {
+            let p = raw_set(
+                "a3",
+                schema,
+                &[
+                    ("dtype", b"float64"),
+                    ("shape", b"(131072,)"),
+                    ("strides", b"(8,)"),
+                    ("arr", &bytes),
+                ],
+            );
+            rt.block_on(p.query_async::<()>(&mut raw)).unwrap();
+        },
+    );
+    rows.push(row(
+        "A3 set",
+        "aio set, 1 MiB Array1<f64>",
+        set,
+        "≤ 1.10",
+        "raw: MULTI/UNLINK/HSET/EXEC",
+    ));
+    let get = compare(
+        scale(b.quick, 10),
+        50,
+        || {
+            assert_eq!(
+                rt.block_on(kv.get::<Array1<f64>>("a3")).unwrap().len(),
+                131_072
+            )
+        },
+        || {
+            let mut h: HashMap<String, Vec<u8>> = rt
+                .block_on(redis::cmd("HGETALL").arg("a3").query_async(&mut raw))
+                .unwrap();
+            let v: Vec<f64> = bytemuck::pod_collect_to_vec(&h.remove("arr").unwrap());
+            assert_eq!(v.len(), 131_072);
+        },
+    );
+    rows.push(row(
+        "A3 get",
+        "aio get, 1 MiB Array1<f64>",
+        get,
+        "≤ 1.10",
+        "raw: HGETALL, bytes cast into a Vec<f64>",
+    ));
+
+    // A4: 8 MiB Array2<u8>.
+    let img = Array2::from_shape_fn((2048, 4096), |(i, j)| (i * 31 + j) as u8);
+    let set = compare(
+        scale(b.quick, 5),
+        10,
+        || rt.block_on(kv.set("a4", &img)).unwrap(),
+        || {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg("a4raw").arg("arr").arg(img.as_slice().unwrap());
+            rt.block_on(cmd.exec_async(&mut raw)).unwrap();
+        },
+    );
+    rows.push(row(
+        "A4 set",
+        "aio set, 8 MiB Array2<u8>",
+        set,
+        "≤ 1.10",
+        "raw: one HSET key arr <bytes>",
+    ));
+    let get = compare(
+        scale(b.quick, 5),
+        10,
+        || {
+            assert_eq!(
+                rt.block_on(kv.get::<Array2<u8>>("a4")).unwrap().dim(),
+                (2048, 4096)
+            )
+        },
+        || {
+            let v: Vec<u8> = rt
+                .block_on(
+                    redis::cmd("HGET")
+                        .arg("a4raw")
+                        .arg("arr")
+                        .query_async(&mut raw),
+                )
+                .unwrap();
+            assert_eq!(
+                Array2::from_shape_vec((2048, 4096), v).unwrap().dim(),
+                (2048, 4096)
+            );
+        },
+    );
+    rows.push(row(
+        "A4 get",
+        "aio get, 8 MiB Array2<u8>",
+        get,
+        "≤ 1.10",
+        "raw: one HGET key arr",
+    ));
+
+    rows.extend(publish_to_stream(b, &rt, &mut raw));
+    rows.push(concurrent_sets(b));
+    rows.push(driver_placement(b));
+    rows
+}
+
+/// A5: publish → the item of a `Stream` subscriber.
+fn publish_to_stream(
+    b: &Bench,
+    rt: &tokio::runtime::Runtime,
+    raw: &mut MultiplexedConnection,
+) -> Vec<Row> {
+    let msg = Ten::new(5);
+    let pubs = aio::PublishSpace::new(&b.iface);
+    let mut sub = rt
+        .block_on(aio::Subscriber::<Ten>::new(&b.iface, "a5"))
+        .unwrap();
+    // The raw subscriber: a RESP3 multiplexed connection whose pushes go to a channel, its
+    // driver on the measuring runtime ("near") or on a private runtime thread ("far", one
+    // hop between threads, like reem's shared dispatcher).
+    let (tx, mut near) = tokio::sync::mpsc::unbounded_channel();
+    let raw_sub = rt.block_on(push_subscriber(&b.url, "a5raw", tx));
+    let (tx, mut far) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let url = b.url.clone();
+    let far_thread = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let _sub = push_subscriber(&url, "a5far", tx).await;
+            ready_tx.send(()).unwrap();
+            let _ = stop_rx.await;
+        })
+    });
+    ready_rx.recv().unwrap();
+    let schema = Ten::schema().unwrap();
+    let mut measure = |store: bool, channel: &str, rx: &mut UnboundedReceiver<PushInfo>| {
+        compare(
+            scale(b.quick, 10),
+            50,
+            || {
+                rt.block_on(async {
+                    pubs.publish("a5", &msg).await.unwrap();
+                    // The stored message was yielded at start; each publish is one new item.
+                    loop {
+                        if sub.recv().await.unwrap() == msg {
+                            break;
+                        }
+                    }
+                })
+            },
+            || {
+                rt.block_on(async {
+                    let mut p = if store {
+                        let pairs = msg.pairs();
+                        raw_set(channel, schema, &borrowed(&pairs))
+                    } else {
+                        redis::pipe()
+                    };
+                    p.cmd("PUBLISH").arg(channel).arg(msg.payload()).ignore();
+                    p.exec_async(&mut *raw).await.unwrap();
+                    loop {
+                        let push = rx.recv().await.unwrap();
+                        if push.kind == redis::PushKind::Message {
+                            if let Some(redis::Value::BulkString(p)) = push.data.get(1) {
+                                assert_eq!(Ten::from_payload(p), msg);
+                                break;
+                            }
+                        }
+                    }
+                })
+            },
+        )
+    };
+    let same = measure(true, "a5raw", &mut near);
+    let bare = measure(false, "a5raw", &mut near);
+    let hop = measure(true, "a5far", &mut far);
+    drop(raw_sub);
+    let _ = stop_tx.send(());
+    far_thread.join().unwrap();
+    vec![
+        row(
+            "A5",
+            "aio publish → Stream item, 10-field message",
+            same,
+            "≤ 1.25",
+            "raw: the same MULTI/UNLINK/HSET/PUBLISH/EXEC, the message as payload, decoded from a RESP3 push on the caller's runtime",
+        ),
+        row(
+            "A5 bare",
+            "aio publish → Stream item vs a bare PUBLISH",
+            bare,
+            "(as W5)",
+            "raw: PUBLISH alone (nothing stored), as W5's raw side",
+        ),
+        row(
+            "A5 hop",
+            "aio publish → Stream item vs raw with a hop",
+            hop,
+            "(design)",
+            "raw: as A5, its subscriber connection on another thread (one hop between threads, as reem's shared dispatcher)",
+        ),
+    ]
+}
+
+/// A raw RESP3 connection subscribed to `channel`, its pushes sent to `tx`.
+async fn push_subscriber(
+    url: &str,
+    channel: &str,
+    tx: tokio::sync::mpsc::UnboundedSender<PushInfo>,
+) -> MultiplexedConnection {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .unwrap()
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(redis::ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(settings)).unwrap();
+    let config = redis::AsyncConnectionConfig::new().set_push_sender(tx);
+    let mut c = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap();
+    c.subscribe(channel).await.unwrap();
+    c
+}
+
+/// A6: sets per second of 64 concurrent tasks on one interface, against 64 tasks on one raw
+/// multiplexed connection, in alternating slices.
+fn concurrent_sets(b: &Bench) -> Row {
+    const TASKS: usize = 64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let secs = if b.quick { 0.5 } else { 4.0 };
+    let rounds = if b.quick { 2 } else { 16 };
+    let slice = Duration::from_secs_f64(secs / rounds as f64);
+    let kv = aio::KeyValueStore::new(&b.iface);
+    let raw = rt.block_on(raw_connection(&b.url));
+    let schema = Ten::schema().unwrap();
+    // One slice: `TASKS` tasks, each made by `spawn(i, stop, count)`, run until the slice
+    // is over; (operations, elapsed).
+    let run_slice = |spawn: &dyn Fn(usize, Arc<AtomicBool>, Arc<AtomicU64>) -> JoinHandle<()>| {
+        rt.block_on(async {
+            let count = Arc::new(AtomicU64::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|i| spawn(i, stop.clone(), count.clone()))
+                .collect();
+            tokio::time::sleep(slice).await;
+            stop.store(true, Ordering::Relaxed);
+            for t in tasks {
+                t.await.unwrap();
+            }
+            (count.load(Ordering::Relaxed), start.elapsed())
+        })
+    };
+    let reem_slice = || {
+        run_slice(&|i, stop, count| {
+            let kv = kv.clone();
+            tokio::spawn(async move {
+                let (key, msg) = (format!("a6/{i}"), Ten::new(i as i64));
+                while !stop.load(Ordering::Relaxed) {
+                    kv.set(&key, &msg).await.unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+    };
+    let raw_slice = || {
+        run_slice(&|i, stop, count| {
+            let mut con = raw.clone();
+            tokio::spawn(async move {
+                let (key, msg) = (format!("a6raw/{i}"), Ten::new(i as i64));
+                while !stop.load(Ordering::Relaxed) {
+                    let pairs = msg.pairs();
+                    let p = raw_set(&key, schema, &borrowed(&pairs));
+                    p.query_async::<()>(&mut con).await.unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+    };
+    let (mut reem_n, mut reem_t, mut raw_n, mut raw_t) = (0, Duration::ZERO, 0, Duration::ZERO);
+    // The ratio of each round's two slices, taken back to back: the VM's speed swings over
+    // seconds, and the median of these is steadier than the ratio of the totals.
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        let (reem_round, raw_round) = if round % 2 == 0 {
+            (reem_slice(), raw_slice())
+        } else {
+            let raw_round = raw_slice();
+            (reem_slice(), raw_round)
+        };
+        (reem_n, reem_t) = (reem_n + reem_round.0, reem_t + reem_round.1);
+        (raw_n, raw_t) = (raw_n + raw_round.0, raw_t + raw_round.1);
+        let rate = |(n, t): (u64, Duration)| n as f64 / t.as_secs_f64();
+        ratios.push(rate(reem_round) / rate(raw_round));
+    }
+    ratios.sort_by(f64::total_cmp);
+    let reem = throughput(reem_n, reem_t, reem_n);
+    let raw_stats = throughput(raw_n, raw_t, raw_n);
+    let total = reem.ops_per_s / raw_stats.ops_per_s;
+    Row {
+        id: "A6".into(),
+        what: format!("sets/s, {TASKS} tasks on one interface, {secs} s"),
+        reem,
+        raw: raw_stats,
+        ratio: ratios[ratios.len() / 2],
+        target: "≥ 0.9".into(),
+        note: format!(
+            "median of {rounds} per-round rate ratios (ratio of the totals {total:.2}); raw: 64 tasks on one \
+             MultiplexedConnection, same MULTI/UNLINK/HSET/EXEC; alternating slices"
+        ),
+    }
+}
+
+/// D1: where a connection's driver lives. Raw against raw: sets through a connection opened
+/// on a private runtime thread (the caller on another runtime), against one opened on the
+/// caller's runtime.
+fn driver_placement(b: &Bench) -> Row {
+    let rt = runtime();
+    let here = rt.block_on(raw_connection(&b.url));
+    let private = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (con_tx, con_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let url = b.url.clone();
+    let thread = std::thread::spawn(move || {
+        private.block_on(async move {
+            con_tx.send(raw_connection(&url).await).unwrap();
+            let _ = stop_rx.await;
+        })
+    });
+    let there = con_rx.recv().unwrap();
+    let msg = Ten::new(1);
+    let schema = Ten::schema().unwrap();
+    let pairs = msg.pairs();
+    let set = |mut con: MultiplexedConnection| {
+        let p = raw_set("d1", schema, &borrowed(&pairs));
+        rt.block_on(async move { p.query_async::<()>(&mut con).await })
+            .unwrap()
+    };
+    let lat = compare(
+        scale(b.quick, 20),
+        100,
+        || set(there.clone()),
+        || set(here.clone()),
+    );
+    let _ = stop_tx.send(());
+    thread.join().unwrap();
+    row(
+        "D1",
+        "raw set: driver on a private thread vs on the caller's runtime",
+        lat,
+        "(design)",
+        "why reem::aio opens its connection on the caller's runtime",
+    )
+}
+
+/// Threads of this process: all of them, and those named `reem-*`.
+fn threads() -> (usize, usize) {
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let reem = names
+        .iter()
+        .filter(|n| matches!(n.trim(), "reem-pubsub" | "reem-callback"))
+        .count();
+    (names.len(), reem)
+}
+
+/// How many threads a process has with 100 async subscribers on one interface (on a
+/// 2-worker multi-thread runtime), printed with the report.
+pub fn thread_count(b: &Bench) -> String {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let before = threads();
+    let subs = rt.block_on(async {
+        let mut subs = Vec::new();
+        for i in 0..100 {
+            subs.push(
+                aio::Subscriber::<Ten>::new(&b.iface, &format!("threads/{i}"))
+                    .await
+                    .unwrap(),
+            );
+        }
+        subs
+    });
+    let with = threads();
+    rt.block_on(async move { drop(subs) });
+    format!(
+        "100 async subscribers on one interface: {} threads in the process, {} more than before them \
+         (main + a 2-worker tokio runtime + the report's own: {}); reem-* threads: {}",
+        with.0,
+        with.0 - before.0,
+        before.0,
+        with.1
+    )
+}
