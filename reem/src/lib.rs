@@ -82,6 +82,7 @@ mod handle;
 mod interface;
 mod kv;
 mod lock;
+mod recycle;
 mod transport;
 
 pub mod dynamic;

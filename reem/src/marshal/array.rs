@@ -178,20 +178,33 @@ macro_rules! element_impl {
             }
 
             fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>> {
-                if !bytes.chunks_exact(Self::SIZE).remainder().is_empty() {
+                let chunks = bytes.chunks_exact(Self::SIZE);
+                if !chunks.remainder().is_empty() {
                     return None; // a partial element
                 }
-                let mut v = vec![<$t>::default(); bytes.len() / Self::SIZE];
-                bytemuck::cast_slice_mut::<$t, u8>(&mut v).copy_from_slice(bytes);
-                Some(swapped(v, big_endian))
+                // One pass over memory that is written once: no zeroing first (a vector
+                // of zeros then overwritten costs a second pass over fresh pages).
+                let mut v = Vec::with_capacity(chunks.len());
+                let one = |c: &[u8]| -> [u8; Self::SIZE] { c.try_into().unwrap_or_default() };
+                if big_endian {
+                    v.extend(chunks.map(|c| <$t>::from_be_bytes(one(c))));
+                } else {
+                    v.extend(chunks.map(|c| <$t>::from_le_bytes(one(c))));
+                }
+                Some(v)
             }
 
             fn from_owned(bytes: Vec<u8>, big_endian: bool) -> Option<Vec<Self>> {
                 // Succeeds when the buffer's alignment and length suit the type (always for
-                // 1-byte types); otherwise `from_bytes` copies, or refuses a partial element.
+                // 1-byte types); otherwise `from_bytes` copies (or refuses a partial
+                // element), and the buffer goes back to the thread's spare for the next read.
                 match bytemuck::allocation::try_cast_vec::<u8, $t>(bytes) {
                     Ok(v) => Some(swapped(v, big_endian)),
-                    Err((_, bytes)) => Self::from_bytes(&bytes, big_endian),
+                    Err((_, bytes)) => {
+                        let v = Self::from_bytes(&bytes, big_endian);
+                        crate::recycle::give_back(bytes);
+                        v
+                    }
                 }
             }
 

@@ -4,13 +4,16 @@
 //! included, into one buffer. Parsing reads replies into [`redis::Value`]s with bounds: a
 //! reply whose string values add up to more than the caller's budget is refused before the
 //! bytes are read (the connection is then closed), nesting is limited, and a bulk string
-//! longer than the read buffer is read straight into a vector of its exact size.
+//! longer than the read buffer is read straight from the socket into a vector of its exact
+//! size: the thread's spare buffer when one fits (`recycle`: memory an earlier large read
+//! already touched, so no page faults), else a new one.
 
 use std::io::{self, BufRead, Read};
 
 use redis::Value;
 
 use crate::marshal::{Command, Commands};
+use crate::recycle;
 
 /// Appends one RESP array header `*n\r\n`.
 fn header(out: &mut Vec<u8>, tag: u8, n: usize) {
@@ -117,13 +120,11 @@ fn read_value<R: BufRead>(r: &mut R, budget: &mut u64, depth: usize) -> Result<V
                 return Err(ReadError::TooLarge { size: len });
             }
             *budget -= len;
-            let mut bytes = Vec::with_capacity(len as usize);
-            // Straight from the socket into a vector of the exact size: `take` fills it from
-            // the read buffer, then reads the rest without going through the buffer.
-            let got = r.by_ref().take(len).read_to_end(&mut bytes)?;
-            if got as u64 != len {
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-            }
+            // Straight from the socket into a vector of the exact size (this thread's spare
+            // buffer for large values, whose pages are already in memory): the read buffer's
+            // bytes are copied first, then the rest is read without going through it.
+            let mut bytes = recycle::take(len as usize);
+            r.read_exact(&mut bytes)?;
             let mut crlf = [0u8; 2];
             r.read_exact(&mut crlf)?;
             if &crlf != b"\r\n" {
