@@ -73,7 +73,7 @@ impl Node {
     fn request(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: &resp::Request<'_>,
         replies: usize,
         resend: Resend,
         transaction: bool,
@@ -84,7 +84,7 @@ impl Node {
             tries += 1;
             let mut con = self.take()?;
             check(&con)?;
-            match con.request(bytes, replies, self.settings.max_reply) {
+            match con.request_vectored(bytes, replies, self.settings.max_reply) {
                 Ok(values) => {
                     if transaction && matches!(values.last(), Some(Value::ServerError(_))) {
                         // `EXEC` itself was refused: the connection may still be inside
@@ -161,7 +161,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 
 impl Transport for Node {
     fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
-        let bytes = resp::transaction(cmds);
+        let bytes = resp::transaction_request(cmds);
         let replies = self.request(key, &bytes, cmds.len() + 2, Resend::Never, true, |con| {
             con.transactions().map_err(|e| Error::Refused {
                 key: key.to_owned(),
@@ -177,7 +177,7 @@ impl Transport for Node {
     }
 
     fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
-        let bytes = resp::pipeline(cmds);
+        let bytes = resp::pipeline_request(cmds);
         self.request(key, &bytes, cmds.len(), resend, false, |_| Ok(()))
     }
 
