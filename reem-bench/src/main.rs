@@ -2,8 +2,13 @@
 //! commands, on a private redis-server, alternating round by round.
 //!
 //! ```text
-//! cargo run --release -p reem-bench -- --out target/bench.json [--svg docs/bench.svg] [--quick] [--only W1,W4] [--no-pin]
+//! cargo run --release -p reem-bench -- --out target/bench.json [--svg docs/bench.svg] [--quick] [--only W1,W4,sizes,fanout,rss] [--no-pin]
 //! ```
+//!
+//! Besides the table of workloads W1–W7 it measures how cost grows (`sizes`: get and set
+//! from 1 KiB to 64 MiB; `fanout`: CPU per delivered message with 1 to 1,000 subscribers;
+//! `rss`: peak resident memory of large gets) and draws `bench.svg`, `bench-sizes.svg` and
+//! `bench-fanout.svg` next to the JSON (or the `--svg` path).
 //!
 //! On a machine with at least two CPUs the report pins the redis-server it starts to the
 //! last CPU and itself to the others (`taskset`), as an independent measurement would.
@@ -13,6 +18,8 @@ mod direct;
 mod measure;
 mod plot;
 mod profile;
+mod sides;
+mod sweep;
 mod workloads;
 
 use std::path::PathBuf;
@@ -63,7 +70,7 @@ fn args() -> Args {
                 )
             }
             "-h" | "--help" => {
-                println!("usage: reem-bench [--out target/bench.json] [--svg PATH] [--quick] [--no-pin] [--only W1,W3,...]");
+                println!("usage: reem-bench [--out target/bench.json] [--svg PATH] [--quick] [--no-pin] [--only W1,W3,...,sizes,fanout,rss] [--profile WHAT SECONDS]");
                 std::process::exit(0);
             }
             other => {
@@ -76,6 +83,11 @@ fn args() -> Args {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--side") {
+        sides::child(&argv[2..]);
+        return;
+    }
     let args = args();
     let (url, server) = reem_server::url_or_start().expect("a redis-server to measure against");
     let pinned = if args.pin {
@@ -109,6 +121,19 @@ fn main() {
         }
     }
     print_table(&rows);
+    let sizes = wanted("sizes").then(|| {
+        eprintln!("running sizes…");
+        sweep::sizes_sweep(&mut bench)
+    });
+    let fanout = wanted("fanout").then(|| {
+        eprintln!("running fanout…");
+        sweep::fanout(&mut bench)
+    });
+    let rss = wanted("rss").then(|| {
+        eprintln!("running rss…");
+        sweep::peak_rss(&mut bench)
+    });
+    print_growth(sizes.as_deref(), fanout.as_deref(), rss.as_deref());
     let date = std::process::Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -116,7 +141,10 @@ fn main() {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .unwrap_or_default();
-    let report = serde_json::json!({ "measured": date.trim(), "redis": url_redacted(&url), "quick": args.quick, "pinned": pinned, "rows": rows });
+    let report = serde_json::json!({
+        "measured": date.trim(), "redis": url_redacted(&url), "quick": args.quick,
+        "pinned": pinned, "rows": rows, "sizes": sizes, "fanout": fanout, "peak_rss": rss,
+    });
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).ok();
     }
@@ -124,9 +152,101 @@ fn main() {
         .expect("write the JSON report");
     eprintln!("wrote {}", args.out.display());
     let svg = args.svg.unwrap_or_else(|| args.out.with_extension("svg"));
-    match plot::svg(&rows, &svg, &format!("reem / raw redis, {}", date.trim())) {
-        Ok(()) => eprintln!("wrote {}", svg.display()),
-        Err(e) => eprintln!("could not draw {}: {e}", svg.display()),
+    let sibling = |suffix: &str| {
+        let stem = svg.file_stem().and_then(|s| s.to_str()).unwrap_or("bench");
+        svg.with_file_name(format!("{stem}-{suffix}.svg"))
+    };
+    let title = date.trim();
+    let mut drawn: Vec<(std::path::PathBuf, Result<(), Box<dyn std::error::Error>>)> = Vec::new();
+    if !rows.is_empty() {
+        drawn.push((svg.clone(), plot::svg(&rows, &svg, &format!("reem / raw redis, {title}"))));
+    }
+    if let Some(sizes) = &sizes {
+        let path = sibling("sizes");
+        drawn.push((path.clone(), plot::sizes(sizes, &path, title)));
+    }
+    if let Some(fanout) = &fanout {
+        let path = sibling("fanout");
+        drawn.push((path.clone(), plot::fanout(fanout, &path, title)));
+    }
+    for (path, result) in drawn {
+        match result {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(e) => eprintln!("could not draw {}: {e}", path.display()),
+        }
+    }
+}
+
+fn print_growth(
+    sizes: Option<&[sweep::SizePoint]>,
+    fanout: Option<&[sweep::FanoutPoint]>,
+    rss: Option<&[sweep::PeakRss]>,
+) {
+    if let Some(sizes) = sizes {
+        println!();
+        println!("latency by size, Array1<f64> (medians; each side in its own process):");
+        println!(
+            "| {:>8} | {:<3} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6} | {:>7} | {:>12} |",
+            "size", "op", "reem", "raw", "raw warm", "direct", "ratio", "/direct", "faults r/raw"
+        );
+        for p in sizes {
+            let best = p.raw_us.min(p.raw_warm_us);
+            println!(
+                "| {:>8} | {:<3} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6.2} | {:>7.2} | {:>5.0} / {:<4.0} |",
+                size_name(p.bytes),
+                p.op,
+                us(p.reem_us),
+                us(p.raw_us),
+                us(p.raw_warm_us),
+                us(p.direct_us),
+                p.reem_us / best,
+                p.reem_us / p.direct_us,
+                p.reem_faults,
+                p.raw_faults
+            );
+        }
+    }
+    if let Some(fanout) = fanout {
+        println!();
+        println!("CPU of the receiving thread per delivered message, one topic, 10-field message:");
+        println!("| {:>11} | {:>8} | {:>10} | {:>10} | {:>6} | {:>21} |", "subscribers", "messages", "reem", "raw", "ratio", "delivered reem / raw");
+        for p in fanout {
+            println!(
+                "| {:>11} | {:>8} | {:>10} | {:>10} | {:>6.2} | {:>10} / {:<10} |",
+                p.subscribers,
+                p.messages,
+                us(p.reem_cpu_us),
+                us(p.raw_cpu_us),
+                p.reem_cpu_us / p.raw_cpu_us,
+                p.reem_delivered,
+                p.raw_delivered
+            );
+        }
+    }
+    if let Some(rss) = rss {
+        println!();
+        println!("peak resident memory a fresh process adds (VmHWM):");
+        println!("| {:<24} | {:>4} | {:>9} | {:>9} | {:>9} | {:>9} |", "workload", "gets", "reem", "raw", "raw warm", "direct");
+        for p in rss {
+            let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
+            println!(
+                "| {:<24} | {:>4} | {:>9} | {:>9} | {:>9} | {:>9} |",
+                p.what,
+                p.ops,
+                mib(p.reem_kib),
+                mib(p.raw_kib),
+                mib(p.raw_warm_kib),
+                mib(p.direct_kib)
+            );
+        }
+    }
+}
+
+fn size_name(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
     }
 }
 
@@ -172,12 +292,12 @@ fn us(v: f64) -> String {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "| {:<9} | {:<44} | {:>11} | {:>11} | {:>11} | {:>10} | {:>10} | {:>10} | {:>10} | {:>9} | {:>9} | {:>6} | {:>7} | {:<8} |",
-        "workload", "what", "reem median", "raw median", "direct", "reem p90", "raw p90", "reem p99", "raw p99", "reem op/s", "raw op/s", "ratio", "/direct", "target"
+        "| {:<9} | {:<41} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6} | {:>7} | {:<8} |",
+        "workload", "what", "reem", "raw", "raw warm", "direct", "reem p90", "raw p90", "reem p99", "raw p99", "ratio", "/direct", "target"
     );
     println!(
         "|{}|",
-        [11, 46, 13, 13, 13, 12, 12, 12, 12, 11, 11, 8, 9, 10]
+        [11, 43, 12, 12, 12, 12, 12, 12, 12, 12, 8, 9, 10]
             .iter()
             .map(|w| "-".repeat(*w))
             .collect::<Vec<_>>()
@@ -188,36 +308,50 @@ fn print_table(rows: &[Row]) {
             Some(d) => (us(d.median_us), format!("{:.2}", r.reem.median_us / d.median_us)),
             None => ("-".to_owned(), "-".to_owned()),
         };
+        let warm = r.raw_warm.as_ref().map_or("-".to_owned(), |w| us(w.median_us));
+        let best = r.raw_best();
         println!(
-            "| {:<9} | {:<44} | {:>11} | {:>11} | {:>11} | {:>10} | {:>10} | {:>10} | {:>10} | {:>9.0} | {:>9.0} | {:>6.2} | {:>7} | {:<8} |",
-            r.id, r.what, us(r.reem.median_us), us(r.raw.median_us), direct, us(r.reem.p90_us), us(r.raw.p90_us),
-            us(r.reem.p99_us), us(r.raw.p99_us), r.reem.ops_per_s, r.raw.ops_per_s, r.ratio, floor, r.target
+            "| {:<9} | {:<41} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6.2} | {:>7} | {:<8} |",
+            r.id, r.what, us(r.reem.median_us), us(r.raw.median_us), warm, direct, us(r.reem.p90_us), us(best.p90_us),
+            us(r.reem.p99_us), us(best.p99_us), r.ratio, floor, r.target
         );
     }
     println!();
-    println!("allocations and page faults per op (reem | raw | direct):");
+    println!("medians (throughput rows: time per publish); ratio = reem / the faster raw (rates for W6); raw p90/p99 of the faster raw");
+    println!();
+    println!("allocations and page faults per op (reem | raw | raw warm | direct):");
     for r in rows.iter().filter(|r| !r.reem.allocs_per_op.is_nan()) {
         let side = |s: &measure::Stats| {
             format!(
-                "{:>7.1} allocs {:>10.0} bytes {:>7.1} faults",
+                "{:>6.1} allocs {:>9.0} B {:>6.1} faults",
                 s.allocs_per_op, s.alloc_bytes_per_op, s.faults_per_op
             )
         };
-        let direct = r
-            .direct
-            .as_ref()
-            .map_or(String::new(), |d| format!(" | {}", side(d)));
+        let more = [&r.raw_warm, &r.direct]
+            .iter()
+            .filter_map(|s| s.as_ref())
+            .map(|s| format!(" | {}", side(s)))
+            .collect::<String>();
+        println!("  {:<9} {} | {}{more}", r.id, side(&r.reem), side(&r.raw));
+    }
+    for r in rows.iter().filter(|r| r.hwm_kib.is_some()) {
+        let [a, b, c, d] = r.hwm_kib.unwrap_or_default();
+        let mib = |k: u64| k as f64 / 1024.0;
         println!(
-            "  {:<9} {} | {}{direct}",
+            "  {}: peak resident memory added while measured: reem {:.1} MiB, raw {:.1} MiB, raw warm {:.1} MiB, direct {:.1} MiB",
             r.id,
-            side(&r.reem),
-            side(&r.raw)
+            mib(a),
+            mib(b),
+            mib(c),
+            mib(d)
         );
     }
     for r in rows.iter().filter(|r| r.reem.received.is_some()) {
         println!(
-            "  {}: reem subscriber received {} of {}; raw subscriber received {} of {}",
+            "  {}: {:.0} vs {:.0} publishes/s; reem subscriber received {} of {}; raw subscriber received {} of {}",
             r.id,
+            r.reem.ops_per_s,
+            r.raw.ops_per_s,
             r.reem.received.unwrap_or(0),
             r.reem.n,
             r.raw.received.unwrap_or(0),

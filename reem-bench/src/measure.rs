@@ -34,10 +34,28 @@ pub struct Row {
     /// The direct-RESP floor (see `direct.rs`), where measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direct: Option<Stats>,
+    /// The raw code in a process whose allocator keeps freed memory (`sides::WARM_HEAP`),
+    /// for large values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_warm: Option<Stats>,
+    /// Peak resident memory each side's process added while measured (reem, raw, raw-warm,
+    /// direct), KiB, for workloads whose sides run in processes of their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hwm_kib: Option<[u64; 4]>,
     /// reem median / raw median (for throughput rows: reem rate / raw rate).
     pub ratio: f64,
     pub target: String,
     pub note: String,
+}
+
+impl Row {
+    /// The faster raw side: `raw`, or `raw_warm` if measured and faster.
+    pub fn raw_best(&self) -> &Stats {
+        match &self.raw_warm {
+            Some(w) if w.median_us < self.raw.median_us => w,
+            _ => &self.raw,
+        }
+    }
 }
 
 /// Runs `rounds` rounds of `per_round` operations of each side, alternating which goes
@@ -50,23 +68,6 @@ pub fn compare(
 ) -> (Stats, Stats) {
     let mut stats = compare_sides(rounds, per_round, &mut [&mut reem, &mut raw]).into_iter();
     (stats.next().unwrap(), stats.next().unwrap())
-}
-
-/// Like [`compare`], with a third side (the direct-RESP floor).
-pub fn compare3(
-    rounds: usize,
-    per_round: usize,
-    mut reem: impl FnMut(),
-    mut raw: impl FnMut(),
-    mut direct: impl FnMut(),
-) -> (Stats, Stats, Stats) {
-    let mut stats =
-        compare_sides(rounds, per_round, &mut [&mut reem, &mut raw, &mut direct]).into_iter();
-    (
-        stats.next().unwrap(),
-        stats.next().unwrap(),
-        stats.next().unwrap(),
-    )
 }
 
 /// `rounds` rounds of `per_round` operations of every side, the order rotating (and
@@ -130,20 +131,27 @@ impl Side {
         self.faults += minor_faults() - faults;
     }
 
-    fn stats(mut self) -> Stats {
-        self.times.sort();
+    fn stats(self) -> Stats {
         let n = self.times.len();
-        let at = |q: f64| self.times[((n as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e6;
-        let total: f64 = self.times.iter().map(Duration::as_secs_f64).sum();
+        Stats::of(self.times, self.allocs, self.bytes, self.faults, n)
+    }
+}
+
+impl Stats {
+    /// The statistics of `times`, with the counts of `n` operations.
+    pub fn of(mut times: Vec<Duration>, allocs: u64, bytes: u64, faults: u64, n: usize) -> Stats {
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e6;
+        let total: f64 = times.iter().map(Duration::as_secs_f64).sum();
         Stats {
             n,
             median_us: at(0.5),
             p90_us: at(0.9),
             p99_us: at(0.99),
             ops_per_s: n as f64 / total,
-            allocs_per_op: self.allocs as f64 / n as f64,
-            alloc_bytes_per_op: self.bytes as f64 / n as f64,
-            faults_per_op: self.faults as f64 / n as f64,
+            allocs_per_op: allocs as f64 / n as f64,
+            alloc_bytes_per_op: bytes as f64 / n as f64,
+            faults_per_op: faults as f64 / n as f64,
             received: None,
         }
     }

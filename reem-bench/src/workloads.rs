@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use ndarray::{Array, Array1, Array2, Dimension};
+use ndarray::{Array, Array1, Dimension};
 use redis::{Connection, Value};
 use reem::marshal::array::Element;
 use reem::Fields;
 use reem::{KeyValueStore, PublishSpace, RawSubscriber, RedisInterface, ReemMarshal};
 
 use crate::direct::Direct;
-use crate::measure::{compare, compare3, throughput, Row, Stats};
+use crate::measure::{compare, throughput, Row, Stats};
 
 /// W1/W2/W5/W6: a 10-field message (5 f64, 3 i64, 2 short strings).
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
@@ -120,7 +120,7 @@ impl Ten {
         s
     }
 
-    fn from_payload(p: &[u8]) -> Self {
+    pub fn from_payload(p: &[u8]) -> Self {
         Self::from_pairs(p.split(|b| *b == b'\n').filter_map(|l| {
             let eq = l.iter().position(|b| *b == b'=')?;
             Some((&l[..eq], &l[eq + 1..]))
@@ -141,7 +141,7 @@ fn pairs(v: &Value) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 /// Moves the value of `field` out of an `HGETALL` reply.
-fn take_field(v: Value, field: &[u8]) -> Vec<u8> {
+pub fn take_field(v: Value, field: &[u8]) -> Vec<u8> {
     let Value::Array(items) = v else {
         panic!("not a hash")
     };
@@ -216,6 +216,8 @@ fn row(id: &str, what: &str, (reem, raw): (Stats, Stats), target: &str, note: &s
         reem,
         raw,
         direct: None,
+        raw_warm: None,
+        hwm_kib: None,
         ratio,
         target: target.into(),
         note: note.into(),
@@ -288,7 +290,7 @@ pub fn w1_w2(b: &mut Bench) -> Vec<Row> {
 }
 
 /// The small fields reem stores with an array (its header, dtype, shape, strides).
-fn array_fields<A: Element, D: Dimension + 'static>(
+pub fn array_fields<A: Element, D: Dimension + 'static>(
     a: &Array<A, D>,
 ) -> Vec<(&'static str, Vec<u8>)> {
     let schema = <Array<A, D> as ReemMarshal>::schema().unwrap();
@@ -313,115 +315,87 @@ fn array_fields<A: Element, D: Dimension + 'static>(
 pub trait Elem: Element + bytemuck::Pod {}
 impl<T: Element + bytemuck::Pod> Elem for T {}
 
-/// Set of `a` at `{key}reem`, `{key}raw`, `{key}direct`: reem's `kv.set`; raw `MULTI; UNLINK;
-/// HSET key <small fields>; HSET key arr <bytes>; EXEC` (the commands reem sends); direct
-/// the same bytes by hand, the array written from its own memory.
-pub fn array_set<A: Elem, D: Dimension + 'static>(
+/// A large-value workload, each side in its own process ([`crate::sides`]): `op` (`get` or
+/// `set`) of an array of `dtype` with `shape`.
+///
+/// - get: reem's `kv.get`; raw `HGETALL` into a `Value`, `arr` moved out and made the array
+///   (moved for one-byte elements, else cast once); direct: the `HGETALL` reply read by
+///   hand, `arr` straight into a reused element buffer. All read the key reem stored.
+/// - set: reem's `kv.set`; raw `MULTI; UNLINK; HSET key <small fields>; HSET key arr
+///   <bytes>; EXEC` (the commands reem sends) as an atomic pipeline; direct: the same RESP
+///   by hand, the array written from its own memory by one vectored write.
+pub fn large(
     b: &mut Bench,
+    op: &'static str,
+    dtype: &'static str,
+    shape: &[usize],
     key: &str,
-    a: &Array<A, D>,
     rounds: usize,
     per_round: usize,
-) -> (Stats, Stats, Stats) {
-    let small = array_fields(a);
-    let bytes: &[u8] = bytemuck::cast_slice(a.as_slice().unwrap());
-    let (kv, raw, direct) = (&b.kv, &mut b.raw, &mut b.direct);
-    let (k_reem, k_raw, k_direct) = (format!("{key}reem"), format!("{key}raw"), format!("{key}direct"));
-    let small_refs: Vec<(&str, &[u8])> = small.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-    compare3(
-        rounds,
-        per_round,
-        || kv.set(&k_reem, a).unwrap(),
-        || {
-            let mut p = redis::pipe();
-            p.atomic().cmd("UNLINK").arg(&k_raw).ignore();
-            p.cmd("HSET").arg(&k_raw);
-            for (k, v) in &small {
-                p.arg(*k).arg(v.as_slice());
-            }
-            p.ignore();
-            p.cmd("HSET").arg(&k_raw).arg("arr").arg(bytes).ignore();
-            p.exec(raw).unwrap();
-        },
-        || direct.write_large(&k_direct, &small_refs, "arr", bytes),
-    )
+) -> Vec<crate::sides::SideResult> {
+    if op == "get" {
+        match dtype {
+            "f64" => crate::sides::store::<f64>(&b.kv, key, shape),
+            "f32" => crate::sides::store::<f32>(&b.kv, key, shape),
+            "u16" => crate::sides::store::<u16>(&b.kv, key, shape),
+            "u8" => crate::sides::store::<u8>(&b.kv, key, shape),
+            other => panic!("dtype {other}"),
+        }
+    }
+    let specs: Vec<crate::sides::Spec> = ["reem", "raw", "raw-warm", "direct"]
+        .into_iter()
+        .map(|side| crate::sides::Spec {
+            side,
+            op,
+            dtype,
+            shape: shape.to_vec(),
+            key: key.to_owned(),
+        })
+        .collect();
+    crate::sides::compare_procs(&b.url, rounds, per_round, &specs)
 }
 
-/// Get of the array reem stored at `key`: reem's `kv.get`; raw `HGETALL` into a `Value`,
-/// `arr` moved out and made the array (moved for one-byte elements, else cast once); direct
-/// the `HGETALL` read by hand, `arr` straight into a reused element buffer.
-pub fn array_get<A: Elem, D: Dimension + 'static>(
+#[allow(clippy::too_many_arguments)]
+fn large_row(
     b: &mut Bench,
-    key: &str,
-    a: &Array<A, D>,
-    rounds: usize,
+    id: &str,
+    what: &str,
+    op: &'static str,
+    dtype: &'static str,
+    shape: &[usize],
     per_round: usize,
-) -> (Stats, Stats, Stats) {
-    b.kv.set(key, a).unwrap();
-    let dim = a.raw_dim();
-    let n = a.len();
-    let (kv, raw, direct) = (&b.kv, &mut b.raw, &mut b.direct);
-    let mut floor = vec![A::default(); n];
-    compare3(
-        rounds,
-        per_round,
-        || assert_eq!(kv.get::<Array<A, D>>(key).unwrap().len(), n),
-        || {
-            let v: Value = redis::cmd("HGETALL").arg(key).query(raw).unwrap();
-            let bytes = take_field(v, b"arr");
-            let elems: Vec<A> = match bytemuck::allocation::try_cast_vec(bytes) {
-                Ok(v) => v,
-                Err((_, bytes)) => bytemuck::pod_collect_to_vec(&bytes),
-            };
-            let arr = Array::from_shape_vec(dim.clone(), elems).unwrap();
-            assert_eq!(arr.len(), n);
-        },
-        || {
-            direct.read_large(key, "arr", bytemuck::cast_slice_mut(&mut floor));
-            assert_eq!(floor.len(), n);
-        },
-    )
+    target: &str,
+    note: &str,
+) -> Row {
+    let rounds = scale(b.quick, 10);
+    let mut sides = large(b, op, dtype, shape, id, rounds, per_round).into_iter();
+    let mut next = || sides.next().unwrap();
+    let (reem, raw, warm, direct) = (next(), next(), next(), next());
+    let added = |s: &crate::sides::SideResult| s.hwm_end_kib.saturating_sub(s.hwm_start_kib);
+    let hwm = [added(&reem), added(&raw), added(&warm), added(&direct)];
+    let mut r = row3(id, what, (reem.stats, raw.stats, direct.stats), target, note);
+    r.raw_warm = Some(warm.stats);
+    r.ratio = r.reem.median_us / r.raw_best().median_us;
+    r.hwm_kib = Some(hwm);
+    r
 }
+
+const NOTE_SET: &str = "raw: MULTI, UNLINK, HSET of the small fields, HSET arr, EXEC (atomic pipeline); direct: the same RESP by hand, one vectored write; each side in its own process";
+const NOTE_GET: &str = "raw: HGETALL into a Value, arr moved (u8) or cast once into the element Vec, in a process with glibc's defaults and in one that keeps freed memory (the ratio is to the faster); direct: HGETALL read by hand, arr into a reused buffer; each side in its own process";
 
 pub fn w3(b: &mut Bench) -> Vec<Row> {
-    let arr = Array1::from_iter((0..131_072).map(|i| i as f64 * 0.5)); // 1 MiB
-    let (r, n) = (scale(b.quick, 10), 50);
-    let set = array_set(b, "w3set", &arr, r, n);
-    let get = array_get(b, "w3", &arr, r, n);
-    let f32s = Array1::from_iter((0..262_144).map(|i| i as f32 * 0.5)); // 1 MiB
-    let get32 = array_get(b, "w3f32", &f32s, r, n);
-    let u16s = Array1::from_iter((0..524_288).map(|i| i as u16)); // 1 MiB
-    let get16 = array_get(b, "w3u16", &u16s, r, n);
-    let note_set = "raw: MULTI, UNLINK, HSET of the small fields, HSET arr, EXEC; direct: the same RESP by hand, one vectored write";
-    let note_get = "raw: HGETALL into a Value, arr cast into a Vec; direct: HGETALL read by hand, arr into a reused buffer";
     vec![
-        row3("W3 set", "set, 1 MiB Array1<f64>", set, "≤ 0.8", note_set),
-        row3("W3 get", "get, 1 MiB Array1<f64>", get, "≤ 1.0", note_get),
-        row3("W3 get32", "get, 1 MiB Array1<f32>", get32, "≤ 1.0", note_get),
-        row3("W3 get16", "get, 1 MiB Array1<u16>", get16, "≤ 1.0", note_get),
+        large_row(b, "W3 set", "set, 1 MiB Array1<f64>", "set", "f64", &[131_072], 50, "≤ 0.8", NOTE_SET),
+        large_row(b, "W3 get", "get, 1 MiB Array1<f64>", "get", "f64", &[131_072], 50, "≤ 1.0", NOTE_GET),
+        large_row(b, "W3 get32", "get, 1 MiB Array1<f32>", "get", "f32", &[262_144], 50, "≤ 1.0", NOTE_GET),
+        large_row(b, "W3 get16", "get, 1 MiB Array1<u16>", "get", "u16", &[524_288], 50, "≤ 1.0", NOTE_GET),
     ]
 }
 
 pub fn w4(b: &mut Bench) -> Vec<Row> {
-    let arr = Array2::from_shape_fn((2048, 4096), |(i, j)| (i * 31 + j) as u8); // 8 MiB
-    let (r, n) = (scale(b.quick, 10), 6);
-    let set = array_set(b, "w4set", &arr, r, n);
-    let get = array_get(b, "w4", &arr, r, n);
     vec![
-        row3(
-            "W4 set",
-            "set, 8 MiB Array2<u8>",
-            set,
-            "≤ 0.8",
-            "raw: MULTI, UNLINK, HSET of the small fields, HSET arr, EXEC; direct: by hand, one vectored write",
-        ),
-        row3(
-            "W4 get",
-            "get, 8 MiB Array2<u8>",
-            get,
-            "≤ 0.9",
-            "raw: HGETALL into a Value, arr moved into the array; direct: arr into a reused buffer",
-        ),
+        large_row(b, "W4 set", "set, 8 MiB Array2<u8>", "set", "u8", &[2048, 4096], 6, "≤ 0.8", NOTE_SET),
+        large_row(b, "W4 get", "get, 8 MiB Array2<u8>", "get", "u8", &[2048, 4096], 6, "≤ 0.9", NOTE_GET),
     ]
 }
 
@@ -466,7 +440,7 @@ fn raw_subscriber<T: Send + 'static>(
 
 /// The raw side of a publish, doing what reem's does: `MULTI; UNLINK k; HSET k <header>
 /// <fields>; HSET k @pub <id> @seq <n>; PUBLISH k <payload>; EXEC`.
-fn raw_publish(raw: &mut Connection, key: &str, msg: &Ten, seq: u64, schema: &reem::schema::Schema) {
+pub fn raw_publish(raw: &mut Connection, key: &str, msg: &Ten, seq: u64, schema: &reem::schema::Schema) {
     let mut p = redis::pipe();
     p.atomic().cmd("UNLINK").arg(key).ignore().cmd("HSET").arg(key);
     for (k, v) in header(schema) {
@@ -645,6 +619,8 @@ pub fn w6(b: &mut Bench) -> Vec<Row> {
         reem,
         raw: raw_stats,
         direct: None,
+        raw_warm: None,
+        hwm_kib: None,
         ratio,
         target: "≥ 0.9".into(),
         note: "ratio of rates; raw: the same MULTI/UNLINK/HSET/HSET/PUBLISH/EXEC per message, a raw subscriber decoding each; alternating slices".into(),
