@@ -14,6 +14,7 @@
 //! last CPU and itself to the others (`taskset`), as an independent measurement would.
 
 mod alloc;
+mod cpu;
 mod direct;
 mod measure;
 mod plot;
@@ -358,7 +359,7 @@ fn print_table(rows: &[Row]) {
             r.raw.n
         );
     }
-    for r in rows.iter().filter(|r| r.id == "W7") {
-        println!("  W7: {}", r.note);
+    for r in rows.iter().filter(|r| r.id == "W6" || r.id == "W7") {
+        println!("  {}: {}", r.id, r.note);
     }
 }

@@ -122,24 +122,6 @@ pub struct FanoutPoint {
     pub raw_delivered: u64,
 }
 
-/// CPU time used so far by the threads of this process named `name`, µs: the first field
-/// of `/proc/self/task/*/schedstat` (nanoseconds on the CPU); 0 where there is none.
-fn thread_cpu_us(name: &str) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    dir.flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name)
-        })
-        .filter_map(|task| {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-            stat.split(' ').next()?.parse::<f64>().ok()
-        })
-        .sum::<f64>()
-        / 1e3
-}
-
 /// Publishes `messages` 10-field messages on one topic read by `n` subscribers in this
 /// process, and measures the CPU of the receiving thread: reem's dispatcher (one connection,
 /// each message decoded once per subscriber, as reem does), and a raw subscriber thread
@@ -170,7 +152,7 @@ fn fanout_one(b: &mut Bench, n: usize, messages: u64) -> FanoutPoint {
         subs.iter().map(|s| s.counters().received).sum()
     };
     let base = delivered(&subs);
-    let cpu0 = thread_cpu_us("reem-pubsub");
+    let cpu0 = crate::cpu::thread_named_us("reem-pubsub");
     for _ in 0..messages {
         pubs.publish(&topic, &msg).unwrap();
     }
@@ -179,7 +161,7 @@ fn fanout_one(b: &mut Bench, n: usize, messages: u64) -> FanoutPoint {
     while delivered(&subs) < want && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let reem_cpu = thread_cpu_us("reem-pubsub") - cpu0;
+    let reem_cpu = crate::cpu::thread_named_us("reem-pubsub") - cpu0;
     let reem_delivered = delivered(&subs) - base;
     drop(subs);
 
@@ -213,7 +195,7 @@ fn fanout_one(b: &mut Bench, n: usize, messages: u64) -> FanoutPoint {
             .unwrap()
     };
     ready_rx.recv().unwrap();
-    let cpu0 = thread_cpu_us("raw-fanout");
+    let cpu0 = crate::cpu::thread_named_us("raw-fanout");
     let schema = <Ten as reem::ReemMarshal>::schema().unwrap();
     for seq in 1..=messages {
         crate::workloads::raw_publish(&mut b.raw, &channel, &msg, seq, schema);
@@ -223,7 +205,7 @@ fn fanout_one(b: &mut Bench, n: usize, messages: u64) -> FanoutPoint {
     while got.load(Ordering::Relaxed) < want && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let raw_cpu = thread_cpu_us("raw-fanout") - cpu0;
+    let raw_cpu = crate::cpu::thread_named_us("raw-fanout") - cpu0;
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap();
     let per = |cpu: f64, count: u64| cpu / count.max(1) as f64;

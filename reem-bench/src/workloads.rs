@@ -571,6 +571,14 @@ pub fn w5(b: &mut Bench) -> Vec<Row> {
     rows
 }
 
+/// Where the time of one side's publishes went: CPU per publish, µs.
+#[derive(Default, Clone, Copy)]
+struct Spent {
+    publisher: f64,
+    subscriber: f64,
+    server: f64,
+}
+
 pub fn w6(b: &mut Bench) -> Vec<Row> {
     let secs = if b.quick { 0.5 } else { 2.0 };
     let rounds = if b.quick { 2 } else { 8 };
@@ -582,37 +590,81 @@ pub fn w6(b: &mut Bench) -> Vec<Row> {
     let stop = Arc::new(AtomicBool::new(false));
     let (_rx, count, t) = raw_subscriber(&b.url, "w6raw", stop.clone(), Ten::from_payload);
     let schema = Ten::schema().unwrap();
+    let mut info = raw_connection(&b.url);
     let raw = &mut b.raw;
     let mut seq = 0;
-    let mut raw_publish = || {
-        seq += 1;
-        raw_publish(raw, "w6raw", &msg, seq, schema);
+    let reem_seen = || {
+        let c = sub.counters();
+        c.received + c.skipped + c.decode_errors
+    };
+    let raw_seen = || count.load(Ordering::Relaxed);
+    // One slice of one side: publish for `slice` seconds, then wait until its subscriber
+    // has received everything (the time includes that wait: the rate is what the
+    // subscriber sustains), noting the CPU of the publisher, the subscriber and the server.
+    let mut run_slice = |reem: bool, spent: &mut Spent| -> (u64, Duration) {
+        let (sub_name, seen): (&str, &dyn Fn() -> u64) = if reem {
+            ("reem-pubsub", &reem_seen)
+        } else {
+            ("raw-sub", &raw_seen)
+        };
+        let before = seen();
+        let (p0, s0, v0) = (
+            crate::cpu::this_thread_us(),
+            crate::cpu::thread_named_us(sub_name),
+            crate::cpu::server_us(&mut info),
+        );
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed().as_secs_f64() < slice {
+            if reem {
+                pubs.publish("w6", &msg).unwrap();
+            } else {
+                seq += 1;
+                raw_publish(raw, "w6raw", &msg, seq, schema);
+            }
+            n += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen() - before < n && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let took = start.elapsed();
+        spent.publisher += crate::cpu::this_thread_us() - p0;
+        spent.subscriber += crate::cpu::thread_named_us(sub_name) - s0;
+        spent.server += crate::cpu::server_us(&mut info) - v0;
+        (n, took)
     };
     // Both sides publish for `secs` in all, in alternating slices, so that machine noise
     // over time hits both; both subscribers listen throughout.
     let (mut reem_sent, mut reem_time, mut raw_sent, mut raw_time) =
         (0, Duration::ZERO, 0, Duration::ZERO);
+    let (mut reem_cpu, mut raw_cpu) = (Spent::default(), Spent::default());
     let received_before = sub.counters().received;
     for round in 0..rounds {
-        let reem_slice = || run_for(slice, || pubs.publish("w6", &msg).unwrap());
-        if round % 2 == 0 {
-            let (n, d) = reem_slice();
-            (reem_sent, reem_time) = (reem_sent + n, reem_time + d);
-            let (n, d) = run_for(slice, &mut raw_publish);
-            (raw_sent, raw_time) = (raw_sent + n, raw_time + d);
-        } else {
-            let (n, d) = run_for(slice, &mut raw_publish);
-            (raw_sent, raw_time) = (raw_sent + n, raw_time + d);
-            let (n, d) = reem_slice();
-            (reem_sent, reem_time) = (reem_sent + n, reem_time + d);
+        for reem in if round % 2 == 0 { [true, false] } else { [false, true] } {
+            if reem {
+                let (n, d) = run_slice(true, &mut reem_cpu);
+                (reem_sent, reem_time) = (reem_sent + n, reem_time + d);
+            } else {
+                let (n, d) = run_slice(false, &mut raw_cpu);
+                (raw_sent, raw_time) = (raw_sent + n, raw_time + d);
+            }
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap();
     let reem = throughput(reem_sent, reem_time, sub.counters().received - received_before);
     let raw_stats = throughput(raw_sent, raw_time, count.load(Ordering::Relaxed));
     let ratio = reem.ops_per_s / raw_stats.ops_per_s;
+    let per = |s: Spent, n: u64| {
+        let n = n.max(1) as f64;
+        format!(
+            "publisher thread {:.1} µs, subscriber thread {:.1} µs, server {:.1} µs",
+            s.publisher / n,
+            s.subscriber / n,
+            s.server / n
+        )
+    };
     vec![Row {
         id: "W6".into(),
         what: format!("publishes/s for {secs} s, one subscriber"),
@@ -623,18 +675,12 @@ pub fn w6(b: &mut Bench) -> Vec<Row> {
         hwm_kib: None,
         ratio,
         target: "≥ 0.9".into(),
-        note: "ratio of rates; raw: the same MULTI/UNLINK/HSET/HSET/PUBLISH/EXEC per message, a raw subscriber decoding each; alternating slices".into(),
+        note: format!(
+            "CPU per publish: reem {}; raw {}. Ratio of rates, each slice timed until its subscriber has everything; raw: the same MULTI/UNLINK/HSET/HSET/PUBLISH/EXEC per message, a raw subscriber decoding each; alternating slices",
+            per(reem_cpu, reem_sent),
+            per(raw_cpu, raw_sent)
+        ),
     }]
-}
-
-fn run_for(secs: f64, mut f: impl FnMut()) -> (u64, Duration) {
-    let start = Instant::now();
-    let mut n = 0;
-    while start.elapsed().as_secs_f64() < secs {
-        f();
-        n += 1;
-    }
-    (n, start.elapsed())
 }
 
 pub fn w7(b: &mut Bench) -> Vec<Row> {
