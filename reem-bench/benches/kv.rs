@@ -120,14 +120,17 @@ fn decode_1mib_f64(bencher: divan::Bencher) {
     let pairs: Vec<redis::Value> = out
         .iter()
         .filter(|c| c.is("HSET"))
-        .flat_map(|c| c.args().skip(1).map(|a| redis::Value::BulkString(a.to_vec())).collect::<Vec<_>>())
+        .flat_map(|c| {
+            c.args()
+                .skip(1)
+                .map(|a| redis::Value::BulkString(a.to_vec()))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let r = redis::Value::Array(pairs);
-    bencher
-        .with_inputs(|| r.clone())
-        .bench_local_values(|r| {
-            <ndarray::Array1<f64> as ReemMarshal>::interpret_read("k", r).unwrap()
-        });
+    bencher.with_inputs(|| r.clone()).bench_local_values(|r| {
+        <ndarray::Array1<f64> as ReemMarshal>::interpret_read("k", r).unwrap()
+    });
 }
 
 fn main() {

@@ -58,7 +58,10 @@ fn args() -> Args {
             "--no-pin" => a.pin = false,
             "--profile" => {
                 let what = it.next().expect("--profile WHAT SECONDS");
-                let secs = it.next().and_then(|s| s.parse().ok()).expect("--profile WHAT SECONDS");
+                let secs = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("--profile WHAT SECONDS");
                 a.profile = Some((what, secs));
             }
             "--only" => {
@@ -160,7 +163,10 @@ fn main() {
     let title = date.trim();
     let mut drawn: Vec<(std::path::PathBuf, Result<(), Box<dyn std::error::Error>>)> = Vec::new();
     if !rows.is_empty() {
-        drawn.push((svg.clone(), plot::svg(&rows, &svg, &format!("reem / raw redis, {title}"))));
+        drawn.push((
+            svg.clone(),
+            plot::svg(&rows, &svg, &format!("reem / raw redis, {title}")),
+        ));
     }
     if let Some(sizes) = &sizes {
         let path = sibling("sizes");
@@ -210,7 +216,10 @@ fn print_growth(
     if let Some(fanout) = fanout {
         println!();
         println!("CPU of the receiving thread per delivered message, one topic, 10-field message:");
-        println!("| {:>11} | {:>8} | {:>10} | {:>10} | {:>6} | {:>21} |", "subscribers", "messages", "reem", "raw", "ratio", "delivered reem / raw");
+        println!(
+            "| {:>11} | {:>8} | {:>10} | {:>10} | {:>6} | {:>21} |",
+            "subscribers", "messages", "reem", "raw", "ratio", "delivered reem / raw"
+        );
         for p in fanout {
             println!(
                 "| {:>11} | {:>8} | {:>10} | {:>10} | {:>6.2} | {:>10} / {:<10} |",
@@ -227,7 +236,10 @@ fn print_growth(
     if let Some(rss) = rss {
         println!();
         println!("peak resident memory a fresh process adds (VmHWM):");
-        println!("| {:<24} | {:>4} | {:>9} | {:>9} | {:>9} | {:>9} |", "workload", "gets", "reem", "raw", "raw warm", "direct");
+        println!(
+            "| {:<24} | {:>4} | {:>9} | {:>9} | {:>9} | {:>9} |",
+            "workload", "gets", "reem", "raw", "raw warm", "direct"
+        );
         for p in rss {
             let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
             println!(
@@ -306,10 +318,16 @@ fn print_table(rows: &[Row]) {
     );
     for r in rows {
         let (direct, floor) = match &r.direct {
-            Some(d) => (us(d.median_us), format!("{:.2}", r.reem.median_us / d.median_us)),
+            Some(d) => (
+                us(d.median_us),
+                format!("{:.2}", r.reem.median_us / d.median_us),
+            ),
             None => ("-".to_owned(), "-".to_owned()),
         };
-        let warm = r.raw_warm.as_ref().map_or("-".to_owned(), |w| us(w.median_us));
+        let warm = r
+            .raw_warm
+            .as_ref()
+            .map_or("-".to_owned(), |w| us(w.median_us));
         let best = r.raw_best();
         println!(
             "| {:<9} | {:<41} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6.2} | {:>7} | {:<8} |",

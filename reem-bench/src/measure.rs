@@ -141,7 +141,8 @@ impl Stats {
     /// The statistics of `times`, with the counts of `n` operations.
     pub fn of(mut times: Vec<Duration>, allocs: u64, bytes: u64, faults: u64, n: usize) -> Stats {
         times.sort();
-        let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e6;
+        let at =
+            |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e6;
         let total: f64 = times.iter().map(Duration::as_secs_f64).sum();
         Stats {
             n,

@@ -18,6 +18,7 @@ pub const WHAT: &[&str] = &[
     "set-f64-reem",
     "set-u8-reem",
     "publish-small-reem",
+    "publish-small-raw",
 ];
 
 pub fn run(b: &mut Bench, what: &str, secs: f64) {
@@ -35,13 +36,23 @@ pub fn run(b: &mut Bench, what: &str, secs: f64) {
             b.kv.get::<Array1<f64>>("p/f64").unwrap();
         }),
         "get-f64-raw" => Box::new(|b| {
-            let v: Value = redis::cmd("HGETALL").arg("p/f64").query(&mut b.raw).unwrap();
+            let v: Value = redis::cmd("HGETALL")
+                .arg("p/f64")
+                .query(&mut b.raw)
+                .unwrap();
             let Value::Array(items) = v else { panic!() };
-            let Some(Value::BulkString(arr)) = items.into_iter().skip_while(|k| *k != Value::BulkString(b"arr".to_vec())).nth(1) else { panic!() };
+            let Some(Value::BulkString(arr)) = items
+                .into_iter()
+                .skip_while(|k| *k != Value::BulkString(b"arr".to_vec()))
+                .nth(1)
+            else {
+                panic!()
+            };
             let _v: Vec<f64> = bytemuck::pod_collect_to_vec(&arr);
         }),
         "get-f64-direct" => Box::new(move |b| {
-            b.direct.read_large("p/f64", "arr", bytemuck::cast_slice_mut(&mut floor));
+            b.direct
+                .read_large("p/f64", "arr", bytemuck::cast_slice_mut(&mut floor));
         }),
         "get-u8-reem" => Box::new(|b| {
             b.kv.get::<Array2<u8>>("p/u8").unwrap();
@@ -53,8 +64,28 @@ pub fn run(b: &mut Bench, what: &str, secs: f64) {
         "set-u8-reem" => Box::new(move |b| b.kv.set("p/u8w", &u8s).unwrap()),
         "publish-small-reem" => Box::new(move |_| {
             pubs.publish("p/pub", &msg).unwrap();
-            while sub.recv_timeout(std::time::Duration::from_secs(2)).unwrap().is_none() {}
+            while sub
+                .recv_timeout(std::time::Duration::from_secs(2))
+                .unwrap()
+                .is_none()
+            {}
         }),
+        "publish-small-raw" => {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (rx, _, _t) = crate::workloads::raw_subscriber(
+                &b.url.clone(),
+                "p/pubraw",
+                stop,
+                crate::workloads::Ten::from_payload,
+            );
+            let schema = <Ten as reem::ReemMarshal>::schema().unwrap();
+            let mut seq = 0;
+            Box::new(move |b| {
+                seq += 1;
+                crate::workloads::raw_publish(&mut b.raw, "p/pubraw", &msg, seq, schema);
+                rx.recv_timeout(std::time::Duration::from_secs(2)).unwrap();
+            })
+        }
         other => panic!("--profile {other}: one of {WHAT:?}"),
     };
     let start = Instant::now();

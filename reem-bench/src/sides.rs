@@ -159,7 +159,12 @@ impl Proc {
 /// Measures every side in its own process: a warm-up of `per_round.min(5)` operations each,
 /// then `rounds` rounds of `per_round` operations, the order rotating as in
 /// [`crate::measure::compare_sides`].
-pub fn compare_procs(url: &str, rounds: usize, per_round: usize, specs: &[Spec]) -> Vec<SideResult> {
+pub fn compare_procs(
+    url: &str,
+    rounds: usize,
+    per_round: usize,
+    specs: &[Spec],
+) -> Vec<SideResult> {
     let mut procs: Vec<Proc> = specs.iter().map(|s| Proc::start(url, s)).collect();
     let n = procs.len();
     for p in &mut procs {
@@ -299,8 +304,14 @@ fn serve<A: Elem, D: ndarray::Dimension + 'static>(
             let mut direct = Direct::connect(url);
             let small = array_fields(&value);
             Box::new(move || {
-                let refs: Vec<(&str, &[u8])> = small.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-                direct.write_large(&write_key, &refs, "arr", bytemuck::cast_slice(value.as_slice().unwrap()))
+                let refs: Vec<(&str, &[u8])> =
+                    small.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                direct.write_large(
+                    &write_key,
+                    &refs,
+                    "arr",
+                    bytemuck::cast_slice(value.as_slice().unwrap()),
+                )
             })
         }
         other => panic!("side {other:?}"),
@@ -325,7 +336,14 @@ fn serve<A: Elem, D: ndarray::Dimension + 'static>(
             let faults = minor_faults() - f0;
             let times: Vec<String> = times.iter().map(|t| t.to_string()).collect();
             // The line itself allocates: counted before it is made.
-            writeln!(out, "done {} {} {faults} {}", c1 - c0, b1 - b0, times.join(" ")).unwrap();
+            writeln!(
+                out,
+                "done {} {} {faults} {}",
+                c1 - c0,
+                b1 - b0,
+                times.join(" ")
+            )
+            .unwrap();
             out.flush().unwrap();
         } else {
             writeln!(out, "hwm {}", hwm_kib()).unwrap();

@@ -84,7 +84,10 @@ pub fn peak_rss(b: &mut Bench) -> Vec<PeakRss> {
         }
         for ops in [1, 20] {
             let mut kib = [0u64; 4];
-            for (i, side) in ["reem", "raw", "raw-warm", "direct"].into_iter().enumerate() {
+            for (i, side) in ["reem", "raw", "raw-warm", "direct"]
+                .into_iter()
+                .enumerate()
+            {
                 let spec = Spec {
                     side,
                     op: "get",
@@ -128,10 +131,18 @@ pub struct FanoutPoint {
 /// doing the same with the `redis` crate's sync `PubSub` (one connection, the payload
 /// decoded once per subscriber and handed to each subscriber's slot).
 pub fn fanout(b: &mut Bench) -> Vec<FanoutPoint> {
-    let counts: &[usize] = if b.quick { &[1, 10, 100] } else { &[1, 10, 100, 1000] };
+    let counts: &[usize] = if b.quick {
+        &[1, 10, 100]
+    } else {
+        &[1, 10, 100, 1000]
+    };
     let mut out = Vec::new();
     for &n in counts {
-        let messages: u64 = if b.quick { 200 } else { (20_000 / n as u64).clamp(200, 2000) };
+        let messages: u64 = if b.quick {
+            200
+        } else {
+            (20_000 / n as u64).clamp(200, 2000)
+        };
         eprintln!("  {n} subscribers, {messages} messages");
         out.push(fanout_one(b, n, messages));
     }
@@ -178,7 +189,8 @@ fn fanout_one(b: &mut Bench, n: usize, messages: u64) -> FanoutPoint {
             .spawn(move || {
                 let slots: Vec<std::sync::Mutex<Option<Arc<Ten>>>> =
                     (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-                con.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                con.set_read_timeout(Some(Duration::from_millis(50)))
+                    .unwrap();
                 let mut ps = con.as_pubsub();
                 ps.subscribe(&channel).unwrap();
                 ready_tx.send(()).unwrap();

@@ -128,6 +128,28 @@ impl Ten {
     }
 }
 
+/// The hash inside a reem inline notification (`reem2 h <publisher> <seq>\n` then
+/// `<length>:<bytes>` items, docs/FORMAT.md), as the reply `HGETALL` would give.
+fn inline_notification(p: &[u8]) -> Value {
+    let nl = p
+        .iter()
+        .position(|b| *b == b'\n')
+        .expect("a notification header");
+    assert!(p.starts_with(b"reem2 h "), "an inline notification");
+    let mut body = &p[nl + 1..];
+    let mut items = Vec::with_capacity(32);
+    while !body.is_empty() {
+        let colon = body.iter().position(|b| *b == b':').unwrap();
+        let len: usize = std::str::from_utf8(&body[..colon])
+            .unwrap()
+            .parse()
+            .unwrap();
+        items.push(Value::BulkString(body[colon + 1..colon + 1 + len].to_vec()));
+        body = &body[colon + 1 + len..];
+    }
+    Value::Array(items)
+}
+
 /// The `(name, value)` pairs of an `HGETALL` reply (RESP2 flat array).
 fn pairs(v: &Value) -> impl Iterator<Item = (&[u8], &[u8])> {
     let items = match v {
@@ -224,7 +246,13 @@ fn row(id: &str, what: &str, (reem, raw): (Stats, Stats), target: &str, note: &s
     }
 }
 
-fn row3(id: &str, what: &str, (reem, raw, direct): (Stats, Stats, Stats), target: &str, note: &str) -> Row {
+fn row3(
+    id: &str,
+    what: &str,
+    (reem, raw, direct): (Stats, Stats, Stats),
+    target: &str,
+    note: &str,
+) -> Row {
     let mut r = row(id, what, (reem, raw), target, note);
     r.direct = Some(direct);
     r
@@ -373,7 +401,13 @@ fn large_row(
     let (reem, raw, warm, direct) = (next(), next(), next(), next());
     let added = |s: &crate::sides::SideResult| s.hwm_end_kib.saturating_sub(s.hwm_start_kib);
     let hwm = [added(&reem), added(&raw), added(&warm), added(&direct)];
-    let mut r = row3(id, what, (reem.stats, raw.stats, direct.stats), target, note);
+    let mut r = row3(
+        id,
+        what,
+        (reem.stats, raw.stats, direct.stats),
+        target,
+        note,
+    );
     r.raw_warm = Some(warm.stats);
     r.ratio = r.reem.median_us / r.raw_best().median_us;
     r.hwm_kib = Some(hwm);
@@ -385,24 +419,84 @@ const NOTE_GET: &str = "raw: HGETALL into a Value, arr moved (u8) or cast once i
 
 pub fn w3(b: &mut Bench) -> Vec<Row> {
     vec![
-        large_row(b, "W3 set", "set, 1 MiB Array1<f64>", "set", "f64", &[131_072], 50, "≤ 0.8", NOTE_SET),
-        large_row(b, "W3 get", "get, 1 MiB Array1<f64>", "get", "f64", &[131_072], 50, "≤ 1.0", NOTE_GET),
-        large_row(b, "W3 get32", "get, 1 MiB Array1<f32>", "get", "f32", &[262_144], 50, "≤ 1.0", NOTE_GET),
-        large_row(b, "W3 get16", "get, 1 MiB Array1<u16>", "get", "u16", &[524_288], 50, "≤ 1.0", NOTE_GET),
+        large_row(
+            b,
+            "W3 set",
+            "set, 1 MiB Array1<f64>",
+            "set",
+            "f64",
+            &[131_072],
+            50,
+            "≤ 0.8",
+            NOTE_SET,
+        ),
+        large_row(
+            b,
+            "W3 get",
+            "get, 1 MiB Array1<f64>",
+            "get",
+            "f64",
+            &[131_072],
+            50,
+            "≤ 1.0",
+            NOTE_GET,
+        ),
+        large_row(
+            b,
+            "W3 get32",
+            "get, 1 MiB Array1<f32>",
+            "get",
+            "f32",
+            &[262_144],
+            50,
+            "≤ 1.0",
+            NOTE_GET,
+        ),
+        large_row(
+            b,
+            "W3 get16",
+            "get, 1 MiB Array1<u16>",
+            "get",
+            "u16",
+            &[524_288],
+            50,
+            "≤ 1.0",
+            NOTE_GET,
+        ),
     ]
 }
 
 pub fn w4(b: &mut Bench) -> Vec<Row> {
     vec![
-        large_row(b, "W4 set", "set, 8 MiB Array2<u8>", "set", "u8", &[2048, 4096], 6, "≤ 0.8", NOTE_SET),
-        large_row(b, "W4 get", "get, 8 MiB Array2<u8>", "get", "u8", &[2048, 4096], 6, "≤ 0.9", NOTE_GET),
+        large_row(
+            b,
+            "W4 set",
+            "set, 8 MiB Array2<u8>",
+            "set",
+            "u8",
+            &[2048, 4096],
+            6,
+            "≤ 0.8",
+            NOTE_SET,
+        ),
+        large_row(
+            b,
+            "W4 get",
+            "get, 8 MiB Array2<u8>",
+            "get",
+            "u8",
+            &[2048, 4096],
+            6,
+            "≤ 0.9",
+            NOTE_GET,
+        ),
     ]
 }
 
 /// A raw subscriber thread (`raw-sub`): for every message on `channel`, `decode` (which may
 /// use a second raw connection of its own) and hand the result over; stops when `stop` is
 /// set.
-fn raw_subscriber<T: Send + 'static>(
+pub fn raw_subscriber<T: Send + 'static>(
     url: &str,
     channel: &str,
     stop: Arc<AtomicBool>,
@@ -440,9 +534,20 @@ fn raw_subscriber<T: Send + 'static>(
 
 /// The raw side of a publish, doing what reem's does: `MULTI; UNLINK k; HSET k <header>
 /// <fields>; HSET k @pub <id> @seq <n>; PUBLISH k <payload>; EXEC`.
-pub fn raw_publish(raw: &mut Connection, key: &str, msg: &Ten, seq: u64, schema: &reem::schema::Schema) {
+pub fn raw_publish(
+    raw: &mut Connection,
+    key: &str,
+    msg: &Ten,
+    seq: u64,
+    schema: &reem::schema::Schema,
+) {
     let mut p = redis::pipe();
-    p.atomic().cmd("UNLINK").arg(key).ignore().cmd("HSET").arg(key);
+    p.atomic()
+        .cmd("UNLINK")
+        .arg(key)
+        .ignore()
+        .cmd("HSET")
+        .arg(key);
     for (k, v) in header(schema) {
         p.arg(k).arg(v);
     }
@@ -470,31 +575,57 @@ pub fn w5(b: &mut Bench) -> Vec<Row> {
         sub.listen().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let (rx, _, t) = raw_subscriber(&b.url, "w5raw", stop.clone(), Ten::from_payload);
+        // The third side: reem's publish, received by a blocking redis-crate subscriber
+        // thread that decodes reem's notification with reem's own `interpret_read` (what a
+        // subscriber link without the async runtime would cost).
+        let (brx, _, bt) = raw_subscriber(&b.url, "w5b", stop.clone(), |p| {
+            Ten::interpret_read("w5b", inline_notification(p)).unwrap()
+        });
         let msg = Ten::new(5);
         let schema = Ten::schema().unwrap();
         let raw = &mut b.raw;
         let mut seq = 0;
-        let lat = compare(
+        let mut stats = crate::measure::compare_sides(
             scale(b.quick, 10),
             50,
-            || {
-                pubs.publish("w5", &msg).unwrap();
-                while sub.recv_timeout(Duration::from_secs(2)).unwrap().is_none() {}
-            },
-            || {
-                seq += 1;
-                raw_publish(raw, "w5raw", &msg, seq, schema);
-                assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap(), msg);
-            },
-        );
+            &mut [
+                &mut || {
+                    pubs.publish("w5", &msg).unwrap();
+                    while sub.recv_timeout(Duration::from_secs(2)).unwrap().is_none() {}
+                },
+                &mut || {
+                    seq += 1;
+                    raw_publish(raw, "w5raw", &msg, seq, schema);
+                    assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap(), msg);
+                },
+                &mut || {
+                    pubs.publish("w5b", &msg).unwrap();
+                    assert_eq!(brx.recv_timeout(Duration::from_secs(2)).unwrap(), msg);
+                },
+            ],
+        )
+        .into_iter();
         stop.store(true, Ordering::Relaxed);
         t.join().unwrap();
+        bt.join().unwrap();
+        let (reem, raw, blocking) = (
+            stats.next().unwrap(),
+            stats.next().unwrap(),
+            stats.next().unwrap(),
+        );
         rows.push(row(
             "W5 small",
             "publish → decoded value, 10-field message",
-            lat,
+            (reem, raw.clone()),
             "≤ 1.15",
             "raw: MULTI, UNLINK, HSET fields, HSET stamp, PUBLISH fields as payload, EXEC; decoded by a raw subscriber (sync PubSub)",
+        ));
+        rows.push(row(
+            "W5 proto",
+            "the same, reem decoding on a blocking link",
+            (blocking, raw),
+            "-",
+            "not reem's subscriber: reem's publish received by a redis-crate sync PubSub thread that decodes reem's notification with reem's interpret_read (no async runtime on the way)",
         ));
     }
     {
@@ -504,7 +635,10 @@ pub fn w5(b: &mut Bench) -> Vec<Row> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut reader = raw_connection(&b.url);
         let (rx, _, t) = raw_subscriber(&b.url, "w5bigraw", stop.clone(), move |_note| {
-            let v: Value = redis::cmd("HGETALL").arg("w5bigraw").query(&mut reader).unwrap();
+            let v: Value = redis::cmd("HGETALL")
+                .arg("w5bigraw")
+                .query(&mut reader)
+                .unwrap();
             bytemuck::pod_collect_to_vec::<u8, f64>(&take_field(v, b"arr"))
         });
         let schema = <Vec<f64> as ReemMarshal>::schema().unwrap();
@@ -555,7 +689,10 @@ pub fn w5(b: &mut Bench) -> Vec<Row> {
                     .arg(seq)
                     .ignore();
                 p.exec(raw).unwrap();
-                assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap().len(), arr.len());
+                assert_eq!(
+                    rx.recv_timeout(Duration::from_secs(2)).unwrap().len(),
+                    arr.len()
+                );
             },
         );
         stop.store(true, Ordering::Relaxed);
@@ -641,7 +778,11 @@ pub fn w6(b: &mut Bench) -> Vec<Row> {
     let (mut reem_cpu, mut raw_cpu) = (Spent::default(), Spent::default());
     let received_before = sub.counters().received;
     for round in 0..rounds {
-        for reem in if round % 2 == 0 { [true, false] } else { [false, true] } {
+        for reem in if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        } {
             if reem {
                 let (n, d) = run_slice(true, &mut reem_cpu);
                 (reem_sent, reem_time) = (reem_sent + n, reem_time + d);
@@ -653,7 +794,11 @@ pub fn w6(b: &mut Bench) -> Vec<Row> {
     }
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap();
-    let reem = throughput(reem_sent, reem_time, sub.counters().received - received_before);
+    let reem = throughput(
+        reem_sent,
+        reem_time,
+        sub.counters().received - received_before,
+    );
     let raw_stats = throughput(raw_sent, raw_time, count.load(Ordering::Relaxed));
     let ratio = reem.ops_per_s / raw_stats.ops_per_s;
     let per = |s: Spent, n: u64| {
@@ -697,9 +842,16 @@ pub fn w7(b: &mut Bench) -> Vec<Row> {
         100,
         || assert_eq!(kv.get_field("w7", &field).unwrap(), 12.5),
         || {
-            let v: Value = redis::cmd("HGET").arg("w7").arg("stamp").query(raw).unwrap();
+            let v: Value = redis::cmd("HGET")
+                .arg("w7")
+                .arg("stamp")
+                .query(raw)
+                .unwrap();
             let Value::BulkString(v) = v else { panic!() };
-            assert_eq!(std::str::from_utf8(&v).unwrap().parse::<f64>().unwrap(), 12.5);
+            assert_eq!(
+                std::str::from_utf8(&v).unwrap().parse::<f64>().unwrap(),
+                12.5
+            );
         },
     );
     // Evidence that the array does not cross the network: the server's output bytes.
