@@ -310,6 +310,15 @@ fn large_reads_one_after_another_see_their_own_bytes() {
     );
     let back = h.kv.get::<Array1<f64>>("be").unwrap();
     assert!(back.iter().enumerate().all(|(i, v)| *v == i as f64));
+    // nalgebra: a large dynamic vector and matrix (the matrix decoded element by element).
+    let v = DVector::from_fn(n, |i, _| i as f64 * 0.125);
+    let m = DMatrix::from_fn(300, 200, |i, j| (i * 1000 + j) as f64);
+    h.kv.set("v", &v).unwrap();
+    h.kv.set("m", &m).unwrap();
+    for _ in 0..2 {
+        assert_eq!(h.kv.get::<DVector<f64>>("v").unwrap(), v);
+        assert_eq!(h.kv.get::<DMatrix<f64>>("m").unwrap(), m);
+    }
     // A one-byte array takes a reply buffer as its own: the next read still decodes.
     let image = Array1::from_shape_fn(7 * n, |i| (i % 251) as u8);
     h.kv.set("image", &image).unwrap();

@@ -13,13 +13,15 @@
 //! so `np.frombuffer(h["arr"], np.dtype(h["dtype"])).reshape(shape)` reads it.
 //!
 //! **Copies.** Writing a contiguous little-endian array borrows its bytes; the key-value
-//! store copies them once, straight into the RESP bytes it sends (`arr` after all small
-//! fields). Reading checks `product(shape) × itemsize == len(arr)` with overflow-checked
+//! store sends them from where they are (`arr` after all small fields, one vectored write:
+//! no copy). Reading checks `product(shape) × itemsize == len(arr)` with overflow-checked
 //! arithmetic *before* allocating; then one-byte elements take the reply's buffer as their
 //! own (a whole-message read moves it out of the reply: no copy), and wider elements are
-//! copied once into an aligned element vector (swapping bytes for big-endian `>f8`-style
-//! dtypes). `dtype` and `shape` are parsed against fixed rules;
-//! nothing stored is ever evaluated.
+//! copied once into an aligned element vector, written once without zeroing it first
+//! (swapping bytes for big-endian `>f8`-style dtypes); the reply's buffer then goes back to
+//! the thread's spare for its next large read, so that only the element vector is fresh
+//! memory. `dtype` and `shape` are parsed against fixed rules; nothing stored is ever
+//! evaluated.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -438,6 +440,14 @@ impl<'v, A: Element> RawArray<'v, A> {
             Cow::Borrowed(bytes) => A::from_bytes(bytes, self.big_endian),
         }
         .unwrap_or_default()
+    }
+
+    /// Done with the stored bytes: a buffer moved out of the reply goes back to the thread's
+    /// spare for its next large read.
+    pub(crate) fn recycle(self) {
+        if let Cow::Owned(bytes) = self.bytes {
+            crate::recycle::give_back(bytes);
+        }
     }
 
     /// The elements in C order, decoded one by one from the stored bytes.

@@ -99,7 +99,10 @@ impl<'a> Request<'a> {
     /// All the bytes in one buffer (tests, and transports that need one).
     #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<u8> {
-        self.slices().iter().flat_map(|s| s.iter().copied()).collect()
+        self.slices()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect()
     }
 }
 
@@ -333,7 +336,10 @@ mod tests {
         let req = transaction_request(&cmds);
         let slices = req.slices();
         assert_eq!(slices.len(), 5);
-        assert!(std::ptr::eq(slices[1].as_ptr(), big.as_ptr()), "written from where it is");
+        assert!(
+            std::ptr::eq(slices[1].as_ptr(), big.as_ptr()),
+            "written from where it is"
+        );
         assert_eq!(slices[3].len(), other.len());
         assert_eq!(req.small.len(), req.small.capacity(), "sized exactly");
         assert_eq!(req.to_vec(), transaction(&cmds));
