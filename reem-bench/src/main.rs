@@ -92,6 +92,11 @@ fn main() {
         sides::child(&argv[2..]);
         return;
     }
+    if argv.get(1).map(String::as_str) == Some("--plot") {
+        let json = argv.get(2).expect("--plot REPORT.json");
+        replot(std::path::Path::new(json));
+        return;
+    }
     let args = args();
     let (url, server) = reem_server::url_or_start().expect("a redis-server to measure against");
     let pinned = if args.pin {
@@ -163,9 +168,10 @@ fn main() {
     let title = date.trim();
     let mut drawn: Vec<(std::path::PathBuf, Result<(), Box<dyn std::error::Error>>)> = Vec::new();
     if !rows.is_empty() {
+        let bars: Vec<plot::Bar> = rows.iter().map(plot::Bar::from).collect();
         drawn.push((
             svg.clone(),
-            plot::svg(&rows, &svg, &format!("reem / raw redis, {title}")),
+            plot::svg(&bars, &svg, &format!("reem / raw redis, {title}")),
         ));
     }
     if let Some(sizes) = &sizes {
@@ -175,6 +181,54 @@ fn main() {
     if let Some(fanout) = &fanout {
         let path = sibling("fanout");
         drawn.push((path.clone(), plot::fanout(fanout, &path, title)));
+    }
+    for (path, result) in drawn {
+        match result {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(e) => eprintln!("could not draw {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Draws the pictures of a saved report again (`--plot target/bench.json`): next to it,
+/// with the date it was measured.
+fn replot(json: &std::path::Path) {
+    let text = std::fs::read_to_string(json).expect("the report");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON report");
+    let title = v["measured"].as_str().unwrap_or_default().to_owned();
+    let bars: Vec<plot::Bar> = v["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| plot::Bar {
+                    id: r["id"].as_str().unwrap_or_default().to_owned(),
+                    ratio: r["ratio"].as_f64().unwrap_or(f64::NAN),
+                    target: r["target"].as_str().unwrap_or_default().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let svg = json.with_extension("svg");
+    let stem = svg
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("bench")
+        .to_owned();
+    let sibling = |suffix: &str| svg.with_file_name(format!("{stem}-{suffix}.svg"));
+    let mut drawn: Vec<(std::path::PathBuf, Result<(), Box<dyn std::error::Error>>)> = Vec::new();
+    if !bars.is_empty() {
+        drawn.push((
+            svg.clone(),
+            plot::svg(&bars, &svg, &format!("reem / raw redis, {title}")),
+        ));
+    }
+    if let Ok(sizes) = serde_json::from_value::<Vec<sweep::SizePoint>>(v["sizes"].clone()) {
+        let path = sibling("sizes");
+        drawn.push((path.clone(), plot::sizes(&sizes, &path, &title)));
+    }
+    if let Ok(fanout) = serde_json::from_value::<Vec<sweep::FanoutPoint>>(v["fanout"].clone()) {
+        let path = sibling("fanout");
+        drawn.push((path.clone(), plot::fanout(&fanout, &path, &title)));
     }
     for (path, result) in drawn {
         match result {

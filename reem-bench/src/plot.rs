@@ -16,8 +16,25 @@ const RAW: RGBColor = RGBColor(200, 80, 60);
 const WARM: RGBColor = RGBColor(230, 150, 40);
 const DIRECT: RGBColor = RGBColor(90, 90, 90);
 
-/// True if the row's ratio meets its target (`≤ x` or `≥ x` in its text).
-fn meets(r: &Row) -> bool {
+/// One bar: a workload's ratio and its target.
+pub struct Bar {
+    pub id: String,
+    pub ratio: f64,
+    pub target: String,
+}
+
+impl From<&Row> for Bar {
+    fn from(r: &Row) -> Bar {
+        Bar {
+            id: r.id.clone(),
+            ratio: r.ratio,
+            target: r.target.clone(),
+        }
+    }
+}
+
+/// True if the bar's ratio meets its target (`≤ x` or `≥ x` in its text).
+fn meets(r: &Bar) -> bool {
     let t = r.target.trim();
     let number = |s: &str| s.trim().parse::<f64>().ok();
     if let Some(x) = t.strip_prefix('≤').and_then(number) {
@@ -29,7 +46,7 @@ fn meets(r: &Row) -> bool {
     }
 }
 
-pub fn svg(rows: &[Row], path: &std::path::Path, title: &str) -> Draw {
+pub fn svg(rows: &[Bar], path: &std::path::Path, title: &str) -> Draw {
     let root = SVGBackend::new(path, (960, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = rows.iter().map(|r| r.ratio).fold(1.3f64, f64::max) * 1.1;
@@ -81,7 +98,8 @@ fn size_label(bytes: f64) -> String {
     }
 }
 
-/// Latency (log) against message size (log), get and set side by side.
+/// Latency (log) against message size (the sizes grow ×4: one step each), get and set side
+/// by side.
 pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw {
     let root = SVGBackend::new(path, (1000, 440)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -91,8 +109,7 @@ pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw 
         if ps.is_empty() {
             continue;
         }
-        let xs = |p: &SizePoint| p.bytes as f64;
-        let (x0, x1) = (xs(ps[0]), xs(ps[ps.len() - 1]));
+        let names: Vec<String> = ps.iter().map(|p| size_label(p.bytes as f64)).collect();
         let all = ps
             .iter()
             .flat_map(|p| [p.reem_us, p.raw_us, p.raw_warm_us, p.direct_us]);
@@ -103,12 +120,20 @@ pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw 
             .x_label_area_size(36)
             .y_label_area_size(60)
             .build_cartesian_2d(
-                (x0 / 1.3..x1 * 1.3).log_scale(),
+                -0.3f64..(ps.len() as f64 - 0.7),
                 (y0 / 1.5..y1 * 1.5).log_scale(),
             )?;
         chart
             .configure_mesh()
-            .x_label_formatter(&|x| size_label(*x))
+            .x_labels(ps.len())
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 0.01 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
             .y_label_formatter(&|y| {
                 if *y >= 1000.0 {
                     format!("{:.0} ms", y / 1000.0)
@@ -126,9 +151,10 @@ pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw 
             ("direct RESP floor", DIRECT, |p| p.direct_us),
         ];
         for (name, colour, y) in series {
+            let xy = |(i, p): (usize, &&SizePoint)| (i as f64, y(p));
             chart
                 .draw_series(LineSeries::new(
-                    ps.iter().map(|p| (xs(p), y(p))),
+                    ps.iter().enumerate().map(xy),
                     colour.stroke_width(2),
                 ))?
                 .label(name)
@@ -137,7 +163,8 @@ pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw 
                 });
             chart.draw_series(
                 ps.iter()
-                    .map(|p| Circle::new((xs(p), y(p)), 3, colour.filled())),
+                    .enumerate()
+                    .map(|p| Circle::new(xy(p), 3, colour.filled())),
             )?;
         }
         chart
@@ -179,6 +206,7 @@ pub fn fanout(points: &[FanoutPoint], path: &std::path::Path, title: &str) -> Dr
     chart
         .configure_mesh()
         .x_desc("subscribers of one topic in one process")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc("CPU µs per message per subscriber")
         .y_label_formatter(&|y| format!("{y:.1} µs"))
         .draw()?;

@@ -6,16 +6,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sides::{self, Spec};
 use crate::workloads::{raw_connection, Bench, Ten};
 
 /// Median latencies of one size, µs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SizePoint {
     pub bytes: usize,
-    pub op: &'static str,
+    pub op: String,
     pub reem_us: f64,
     pub raw_us: f64,
     pub raw_warm_us: f64,
@@ -45,7 +45,7 @@ pub fn sizes_sweep(b: &mut Bench) -> Vec<SizePoint> {
             let r = crate::workloads::large(b, op, "f64", &[bytes / 8], &key, rounds, per_round);
             out.push(SizePoint {
                 bytes,
-                op,
+                op: op.to_owned(),
                 reem_us: r[0].stats.median_us,
                 raw_us: r[1].stats.median_us,
                 raw_warm_us: r[2].stats.median_us,
@@ -112,7 +112,7 @@ pub fn peak_rss(b: &mut Bench) -> Vec<PeakRss> {
 
 /// CPU time of the subscriber side per delivered message, with `n` subscribers of one topic
 /// in one process.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FanoutPoint {
     pub subscribers: usize,
     pub messages: u64,
