@@ -91,7 +91,7 @@ impl Direct {
         command(&mut self.head, &[b"HGETALL", key.as_bytes()]);
         self.w.write_all(&self.head).unwrap();
         let n = self.array_len();
-        assert!(n > 0 && n % 2 == 0, "a hash");
+        assert!(n > 0 && n.is_multiple_of(2), "a hash");
         let mut found = false;
         for _ in 0..n / 2 {
             let len = self.bulk_len();

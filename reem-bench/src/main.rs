@@ -166,7 +166,7 @@ fn main() {
         svg.with_file_name(format!("{stem}-{suffix}.svg"))
     };
     let title = date.trim();
-    let mut drawn: Vec<(std::path::PathBuf, Result<(), Box<dyn std::error::Error>>)> = Vec::new();
+    let mut drawn: Vec<(std::path::PathBuf, plot::Draw)> = Vec::new();
     if !rows.is_empty() {
         let bars: Vec<plot::Bar> = rows.iter().map(plot::Bar::from).collect();
         drawn.push((
@@ -215,7 +215,7 @@ fn replot(json: &std::path::Path) {
         .unwrap_or("bench")
         .to_owned();
     let sibling = |suffix: &str| svg.with_file_name(format!("{stem}-{suffix}.svg"));
-    let mut drawn: Vec<(std::path::PathBuf, Result<(), Box<dyn std::error::Error>>)> = Vec::new();
+    let mut drawn: Vec<(std::path::PathBuf, plot::Draw)> = Vec::new();
     if !bars.is_empty() {
         drawn.push((
             svg.clone(),

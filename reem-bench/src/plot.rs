@@ -7,7 +7,11 @@ use plotters::prelude::*;
 use crate::measure::Row;
 use crate::sweep::{FanoutPoint, SizePoint};
 
-type Draw = Result<(), Box<dyn std::error::Error>>;
+/// What drawing a picture gives.
+pub type Draw = Result<(), Box<dyn std::error::Error>>;
+
+/// A line of a chart: its name, its colour and its value at a point.
+type Series<P> = (&'static str, RGBColor, fn(&P) -> f64);
 
 const GOOD: RGBColor = RGBColor(46, 139, 87);
 const BAD: RGBColor = RGBColor(200, 80, 60);
@@ -144,7 +148,7 @@ pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw 
             .x_desc("message size")
             .y_desc("median latency")
             .draw()?;
-        let series: [(&str, RGBColor, fn(&SizePoint) -> f64); 4] = [
+        let series: [Series<SizePoint>; 4] = [
             ("reem", REEM, |p| p.reem_us),
             ("raw redis crate", RAW, |p| p.raw_us),
             ("raw, heap kept", WARM, |p| p.raw_warm_us),
@@ -210,7 +214,7 @@ pub fn fanout(points: &[FanoutPoint], path: &std::path::Path, title: &str) -> Dr
         .y_desc("CPU µs per message per subscriber")
         .y_label_formatter(&|y| format!("{y:.1} µs"))
         .draw()?;
-    let series: [(&str, RGBColor, fn(&FanoutPoint) -> f64); 2] = [
+    let series: [Series<FanoutPoint>; 2] = [
         ("reem (one dispatcher thread)", REEM, |p| p.reem_cpu_us),
         ("raw redis crate (one PubSub thread)", RAW, |p| p.raw_cpu_us),
     ];
