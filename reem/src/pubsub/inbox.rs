@@ -14,12 +14,12 @@ use crate::lock::lock;
 #[non_exhaustive]
 pub enum Delivery {
     /// Keep only the newest message not yet taken: a newer one replaces it (the replaced
-    /// one counts in [`Counters::dropped`]). The default, because a robot acts on the
+    /// one counts in [`Counters::dropped`](crate::Counters::dropped)). The default, because a robot acts on the
     /// newest state of the world, not on a backlog.
     #[default]
     Latest,
     /// Keep up to this many messages (at least 1) in arrival order; when the queue is full
-    /// the oldest is discarded (and counted in [`Counters::dropped`]).
+    /// the oldest is discarded (and counted in [`Counters::dropped`](crate::Counters::dropped)).
     Queue(usize),
 }
 

@@ -41,7 +41,7 @@ pub struct Schema {
 
 /// One stored field (or group of fields, for arrays and lists) of a message.
 ///
-/// Read from JSON member by member into [`StoredField`], never buffered whole first (as
+/// Read from JSON member by member into `StoredField`, never buffered whole first (as
 /// `#[serde(flatten)]` would), so that a stored schema costs a few times its size to read
 /// and a small stack frame per level of nesting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
