@@ -290,6 +290,54 @@ fn large_image_round_trips(h: Harness) {
     assert_eq!(h.hget("big", "strides").unwrap(), b"(1920, 3, 1)");
 }
 
+on_both!(large_reads_one_after_another_see_their_own_bytes);
+/// Large reads on one thread reuse one read buffer (reem keeps the reply buffer of a copied
+/// array for the next large read): every read must see its own bytes, never an earlier
+/// reply's, whatever the element type, size and byte order of the reads around it.
+fn large_reads_one_after_another_see_their_own_bytes(h: Harness) {
+    let n = 100_000; // 800 KiB of f64: above the size whose buffer is kept
+    let a = Array1::from_shape_fn(n, |i| i as f64 + 0.5);
+    let b = Array1::from_shape_fn(n, |i| -(i as f64) * 3.0);
+    h.kv.set("a", &a).unwrap();
+    h.kv.set("b", &b).unwrap();
+    for _ in 0..3 {
+        assert_eq!(h.kv.get::<Array1<f64>>("a").unwrap(), a);
+        assert_eq!(h.kv.get::<Array1<f64>>("b").unwrap(), b);
+    }
+    // Slightly shorter: the kept buffer is cut to size; the tail of the earlier reply
+    // must not show.
+    let short = Array1::from_shape_fn(n - 1000, |i| (i % 7) as f64);
+    h.kv.set("short", &short).unwrap();
+    assert_eq!(h.kv.get::<Array1<f64>>("short").unwrap(), short);
+    // The same bytes as other element types and a big-endian array.
+    let f32s = Array2::from_shape_fn((400, 500), |(i, j)| (i * 500 + j) as f32 * 0.25);
+    h.kv.set("f32", &f32s).unwrap();
+    assert_eq!(h.kv.get::<Array2<f32>>("f32").unwrap(), f32s);
+    let be: Vec<u8> = (0..n).flat_map(|i| (i as f64).to_be_bytes()).collect();
+    let shape = format!("({n},)");
+    h.write_raw(
+        "be",
+        &[("arr", &be), ("dtype", b">f8"), ("shape", shape.as_bytes())],
+    );
+    let back = h.kv.get::<Array1<f64>>("be").unwrap();
+    assert!(back.iter().enumerate().all(|(i, v)| *v == i as f64));
+    // nalgebra: a large dynamic vector and matrix (the matrix decoded element by element).
+    let v = DVector::from_fn(n, |i, _| i as f64 * 0.125);
+    let m = DMatrix::from_fn(300, 200, |i, j| (i * 1000 + j) as f64);
+    h.kv.set("v", &v).unwrap();
+    h.kv.set("m", &m).unwrap();
+    for _ in 0..2 {
+        assert_eq!(h.kv.get::<DVector<f64>>("v").unwrap(), v);
+        assert_eq!(h.kv.get::<DMatrix<f64>>("m").unwrap(), m);
+    }
+    // A one-byte array takes a reply buffer as its own: the next read still decodes.
+    let image = Array1::from_shape_fn(7 * n, |i| (i % 251) as u8);
+    h.kv.set("image", &image).unwrap();
+    assert_eq!(h.kv.get::<Array1<u8>>("image").unwrap(), image);
+    assert_eq!(h.kv.get::<Array1<f64>>("a").unwrap(), a);
+    assert_eq!(h.kv.get::<Array1<u8>>("image").unwrap(), image);
+}
+
 fn non_symmetric_matrix_is_stored_row_major(h: Harness) {
     let m = Matrix2x3::new(1.0, 2.0, 3.0, 4.0, 5.0, 6.0);
     h.kv.set("m", &m).unwrap();

@@ -285,7 +285,7 @@ fn publish_to_stream(
                     } else {
                         redis::pipe()
                     };
-                    p.cmd("PUBLISH").arg(channel).arg(msg.payload()).ignore();
+                    p.cmd("PUBLISH").arg(channel).arg(msg.payload(0)).ignore();
                     p.exec_async(&mut *raw).await.unwrap();
                     loop {
                         let push = rx.recv().await.unwrap();
@@ -440,6 +440,9 @@ fn concurrent_sets(b: &Bench) -> Row {
         what: format!("sets/s, {TASKS} tasks on one interface, {secs} s"),
         reem,
         raw: raw_stats,
+        direct: None,
+        raw_warm: None,
+        hwm_kib: None,
         ratio: ratios[ratios.len() / 2],
         target: "≥ 0.9".into(),
         note: format!(

@@ -29,6 +29,9 @@ fn row(id: &str, what: &str, (reem, raw): (Stats, Stats), note: &str) -> Row {
         ratio: reem.median_us / raw.median_us,
         reem,
         raw,
+        direct: None,
+        raw_warm: None,
+        hwm_kib: None,
         target: "≤ 1.10".into(),
         note: note.into(),
     }

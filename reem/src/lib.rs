@@ -87,6 +87,7 @@ mod handle;
 mod interface;
 mod kv;
 mod lock;
+mod recycle;
 mod transport;
 
 #[cfg(feature = "tokio")]

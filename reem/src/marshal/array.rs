@@ -13,13 +13,15 @@
 //! so `np.frombuffer(h["arr"], np.dtype(h["dtype"])).reshape(shape)` reads it.
 //!
 //! **Copies.** Writing a contiguous little-endian array borrows its bytes; the key-value
-//! store copies them once, straight into the RESP bytes it sends (`arr` after all small
-//! fields). Reading checks `product(shape) × itemsize == len(arr)` with overflow-checked
+//! store sends them from where they are (`arr` after all small fields, one vectored write:
+//! no copy). Reading checks `product(shape) × itemsize == len(arr)` with overflow-checked
 //! arithmetic *before* allocating; then one-byte elements take the reply's buffer as their
 //! own (a whole-message read moves it out of the reply: no copy), and wider elements are
-//! copied once into an aligned element vector (swapping bytes for big-endian `>f8`-style
-//! dtypes). `dtype` and `shape` are parsed against fixed rules;
-//! nothing stored is ever evaluated.
+//! copied once into an aligned element vector, written once without zeroing it first
+//! (swapping bytes for big-endian `>f8`-style dtypes); the reply's buffer then goes back to
+//! the thread's spare for its next large read, so that only the element vector is fresh
+//! memory. `dtype` and `shape` are parsed against fixed rules; nothing stored is ever
+//! evaluated.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -178,20 +180,33 @@ macro_rules! element_impl {
             }
 
             fn from_bytes(bytes: &[u8], big_endian: bool) -> Option<Vec<Self>> {
-                if !bytes.chunks_exact(Self::SIZE).remainder().is_empty() {
+                let chunks = bytes.chunks_exact(Self::SIZE);
+                if !chunks.remainder().is_empty() {
                     return None; // a partial element
                 }
-                let mut v = vec![<$t>::default(); bytes.len() / Self::SIZE];
-                bytemuck::cast_slice_mut::<$t, u8>(&mut v).copy_from_slice(bytes);
-                Some(swapped(v, big_endian))
+                // One pass over memory that is written once: no zeroing first (a vector
+                // of zeros then overwritten costs a second pass over fresh pages).
+                let mut v = Vec::with_capacity(chunks.len());
+                let one = |c: &[u8]| -> [u8; Self::SIZE] { c.try_into().unwrap_or_default() };
+                if big_endian {
+                    v.extend(chunks.map(|c| <$t>::from_be_bytes(one(c))));
+                } else {
+                    v.extend(chunks.map(|c| <$t>::from_le_bytes(one(c))));
+                }
+                Some(v)
             }
 
             fn from_owned(bytes: Vec<u8>, big_endian: bool) -> Option<Vec<Self>> {
                 // Succeeds when the buffer's alignment and length suit the type (always for
-                // 1-byte types); otherwise `from_bytes` copies, or refuses a partial element.
+                // 1-byte types); otherwise `from_bytes` copies (or refuses a partial
+                // element), and the buffer goes back to the thread's spare for the next read.
                 match bytemuck::allocation::try_cast_vec::<u8, $t>(bytes) {
                     Ok(v) => Some(swapped(v, big_endian)),
-                    Err((_, bytes)) => Self::from_bytes(&bytes, big_endian),
+                    Err((_, bytes)) => {
+                        let v = Self::from_bytes(&bytes, big_endian);
+                        crate::recycle::give_back(bytes);
+                        v
+                    }
                 }
             }
 
@@ -425,6 +440,14 @@ impl<'v, A: Element> RawArray<'v, A> {
             Cow::Borrowed(bytes) => A::from_bytes(bytes, self.big_endian),
         }
         .unwrap_or_default()
+    }
+
+    /// Done with the stored bytes: a buffer moved out of the reply goes back to the thread's
+    /// spare for its next large read.
+    pub(crate) fn recycle(self) {
+        if let Cow::Owned(bytes) = self.bytes {
+            crate::recycle::give_back(bytes);
+        }
     }
 
     /// The elements in C order, decoded one by one from the stored bytes.

@@ -8,8 +8,8 @@
 //!
 //! **Copies.** Small arguments (names, numbers as text) are copied into one buffer as they
 //! are queued. Large ones ([`Commands::arg_large`]: array bytes) stay borrowed from the
-//! value being written until the transport copies them once, straight into the bytes it
-//! sends.
+//! value being written until the transport sends them (one server: straight from where they
+//! are, by a vectored write, never copied).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -70,8 +70,8 @@ impl<'a> Commands<'a> {
         self
     }
 
-    /// Appends a large argument to the last command without copying it now: the transport
-    /// copies it once, into the bytes it sends (array bytes, images).
+    /// Appends a large argument to the last command without copying it: the transport sends
+    /// it from where it is (array bytes, images).
     ///
     /// # Panics
     /// If no command was started.

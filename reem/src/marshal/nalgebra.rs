@@ -178,10 +178,13 @@ where
         let (nrows, ncols) = (R::from_usize(rows), C::from_usize(cols));
         let dynamic = R::try_to_usize().is_none() || C::try_to_usize().is_none();
         Ok(if dynamic && (rows <= 1 || cols <= 1) {
-            // The reply's bytes copied once into a vector that becomes the storage.
-            OMatrix::from_vec_generic(nrows, ncols, raw.to_vec())
+            // The reply's bytes become the storage: moved for one-byte elements, else
+            // copied once (and the reply's buffer kept for the thread's next large read).
+            OMatrix::from_vec_generic(nrows, ncols, raw.into_vec())
         } else {
-            OMatrix::from_row_iterator_generic(nrows, ncols, raw.elements())
+            let m = OMatrix::from_row_iterator_generic(nrows, ncols, raw.elements());
+            raw.recycle();
+            m
         })
     }
 }

@@ -17,8 +17,8 @@
 //! struct field `image` they are `image.arr`, `image.dtype`, ….
 //!
 //! **Copies.** Writing a C-contiguous array (the usual case: [`as_slice`](ndarray::ArrayRef::as_slice) is `Some`)
-//! borrows its memory: [`KeyValueStore::set`](crate::KeyValueStore::set) copies it once,
-//! straight into the bytes sent to Redis. A non-contiguous array (sliced with a step,
+//! borrows its memory: [`KeyValueStore::set`](crate::KeyValueStore::set) sends it from
+//! there (no copy). A non-contiguous array (sliced with a step,
 //! transposed, Fortran order) is first gathered once into C order. Reading checks dtype, shape
 //! and byte count before allocating; then a `u8`/`i8` array takes the reply's buffer as its
 //! own (no copy at all), and other element types copy the bytes once from the reply into the

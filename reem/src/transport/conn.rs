@@ -6,7 +6,7 @@
 //! was open; and it reads replies with bounds and without intermediate copies
 //! ([`resp`](super::resp)).
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -47,6 +47,16 @@ impl Write for Stream {
             Stream::Unix(s) => s.write(buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
 
@@ -238,9 +248,29 @@ impl Connection {
         &mut self,
         bytes: &[u8],
         replies: usize,
+        budget: u64,
+    ) -> Result<Vec<Value>, ConnError> {
+        self.send(&mut [IoSlice::new(bytes)], replies, budget)
+    }
+
+    /// Like [`request`](Self::request), with the bytes of `req` written by vectored writes
+    /// (its large arguments straight from where they are).
+    pub(crate) fn request_vectored(
+        &mut self,
+        req: &resp::Request<'_>,
+        replies: usize,
+        budget: u64,
+    ) -> Result<Vec<Value>, ConnError> {
+        self.send(&mut req.slices(), replies, budget)
+    }
+
+    fn send(
+        &mut self,
+        bytes: &mut [IoSlice<'_>],
+        replies: usize,
         mut budget: u64,
     ) -> Result<Vec<Value>, ConnError> {
-        if let Err(e) = self.stream.get_mut().write_all(bytes) {
+        if let Err(e) = write_all_vectored(self.stream.get_mut(), bytes) {
             self.broken = true;
             return Err(ConnError::NotSent(e));
         }
@@ -260,6 +290,20 @@ impl Connection {
         }
         Ok(out)
     }
+}
+
+/// Writes every byte of `bufs` (`Write::write_all_vectored` is not stable yet). An error
+/// means the last byte was not written.
+fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn connect(endpoint: &Endpoint, settings: &Settings) -> io::Result<Stream> {

@@ -73,7 +73,7 @@ impl Node {
     fn request(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: &resp::Request<'_>,
         replies: usize,
         resend: Resend,
         transaction: bool,
@@ -88,7 +88,7 @@ impl Node {
             tries += 1;
             let mut con = self.take()?;
             check(&con)?;
-            match con.request(bytes, replies, self.settings.max_reply) {
+            match con.request_vectored(bytes, replies, self.settings.max_reply) {
                 Ok(values) if is_loading(&values) && !past(loading_deadline) => {
                     // The server is loading its data after a restart and refused everything
                     // (a refused `MULTI` means the commands after it were refused too):
@@ -185,7 +185,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 
 impl Transport for Node {
     fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
-        let bytes = resp::transaction(cmds);
+        let bytes = resp::transaction_request(cmds);
         let replies = self.request(key, &bytes, cmds.len() + 2, Resend::Never, true, |con| {
             con.transactions().map_err(|e| super::multi_refused(key, e))
         })?;
@@ -193,7 +193,7 @@ impl Transport for Node {
     }
 
     fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
-        let bytes = resp::pipeline(cmds);
+        let bytes = resp::pipeline_request(cmds);
         self.request(key, &bytes, cmds.len(), resend, false, |_| Ok(()))
     }
 

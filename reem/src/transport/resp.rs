@@ -1,16 +1,21 @@
 //! RESP2: the bytes of queued [`Commands`], and replies parsed from a socket.
 //!
-//! Encoding computes the exact size first and copies every argument once, large ones
-//! included, into one buffer. Parsing reads replies into [`redis::Value`]s with bounds: a
+//! Encoding computes the exact size first. A [`Request`] holds the framing and the small
+//! arguments in one buffer and borrows every large argument where it is, for a vectored
+//! write (an array being stored is not copied in memory at all); [`pipeline`] and
+//! [`transaction`] copy everything once into one buffer. Parsing reads replies into [`redis::Value`]s with bounds: a
 //! reply whose string values add up to more than the caller's budget is refused before the
 //! bytes are read (the connection is then closed), nesting is limited, and a bulk string
-//! longer than the read buffer is read straight into a vector of its exact size.
+//! longer than the read buffer is read straight from the socket into a vector of its exact
+//! size: the thread's spare buffer when one fits (`recycle`: memory an earlier large read
+//! already touched, so no page faults), else a new one.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, IoSlice, Read};
 
 use redis::Value;
 
 use crate::marshal::{Command, Commands};
+use crate::recycle;
 
 /// Appends one RESP array header `*n\r\n`.
 fn header(out: &mut Vec<u8>, tag: u8, n: usize) {
@@ -43,6 +48,90 @@ fn put_command(out: &mut Vec<u8>, cmd: &Command<'_>) {
 const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
 const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
 
+/// Arguments at least this long are not copied into a [`Request`]: they are written from
+/// where they are (the array being stored) by a vectored write.
+pub(crate) const BORROW_FROM: usize = 16 * 1024;
+
+/// The bytes of a request, for a vectored write: the framing and every small argument in
+/// one buffer, each large argument (at least [`BORROW_FROM`] bytes) borrowed where it is,
+/// so that an array being stored is never copied in memory on its way to the socket.
+#[derive(Debug)]
+pub(crate) struct Request<'a> {
+    small: Vec<u8>,
+    /// Each large argument and where it goes: before `small[at..]`.
+    large: Vec<(usize, &'a [u8])>,
+}
+
+impl<'a> Request<'a> {
+    fn with_capacity(small: usize) -> Self {
+        Request {
+            small: Vec::with_capacity(small),
+            large: Vec::new(),
+        }
+    }
+
+    fn put_command(&mut self, cmd: &Command<'a>) {
+        header(&mut self.small, b'*', cmd.parts().len());
+        for arg in cmd.parts() {
+            header(&mut self.small, b'$', arg.len());
+            if arg.len() >= BORROW_FROM {
+                self.large.push((self.small.len(), arg));
+            } else {
+                self.small.extend_from_slice(arg);
+            }
+            self.small.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// The pieces to write, in order.
+    pub(crate) fn slices(&self) -> Vec<IoSlice<'_>> {
+        let mut out = Vec::with_capacity(2 * self.large.len() + 1);
+        let mut from = 0;
+        for (at, large) in &self.large {
+            out.push(IoSlice::new(&self.small[from..*at]));
+            out.push(IoSlice::new(large));
+            from = *at;
+        }
+        out.push(IoSlice::new(&self.small[from..]));
+        out
+    }
+
+    /// All the bytes in one buffer (tests, and transports that need one).
+    #[cfg(test)]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.slices()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect()
+    }
+}
+
+/// Small bytes of `cmd` in a [`Request`]: the framing, plus the arguments not borrowed.
+fn small_len(cmd: &Command<'_>) -> usize {
+    header_len(cmd.parts().len())
+        + cmd
+            .parts()
+            .map(|a| header_len(a.len()) + if a.len() >= BORROW_FROM { 0 } else { a.len() } + 2)
+            .sum::<usize>()
+}
+
+/// `cmds` as one transaction (`MULTI`, the commands, `EXEC`), large arguments borrowed.
+pub(crate) fn transaction_request<'a>(cmds: &'a Commands<'_>) -> Request<'a> {
+    let size = MULTI.len() + EXEC.len() + cmds.iter().map(|c| small_len(&c)).sum::<usize>();
+    let mut out = Request::with_capacity(size);
+    out.small.extend_from_slice(MULTI);
+    cmds.iter().for_each(|c| out.put_command(&c));
+    out.small.extend_from_slice(EXEC);
+    out
+}
+
+/// `cmds` as a pipeline, large arguments borrowed.
+pub(crate) fn pipeline_request<'a>(cmds: &'a Commands<'_>) -> Request<'a> {
+    let mut out = Request::with_capacity(cmds.iter().map(|c| small_len(&c)).sum());
+    cmds.iter().for_each(|c| out.put_command(&c));
+    out
+}
+
 /// The bytes of `cmds` as a pipeline: every command after the other.
 pub(crate) fn pipeline(cmds: &Commands<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(cmds.iter().map(|c| command_len(&c)).sum());
@@ -50,7 +139,9 @@ pub(crate) fn pipeline(cmds: &Commands<'_>) -> Vec<u8> {
     out
 }
 
-/// The bytes of `cmds` as one transaction: `MULTI`, the commands, `EXEC`.
+/// The bytes of `cmds` as one transaction: `MULTI`, the commands, `EXEC`, in one buffer (for
+/// a transport that cannot write a [`Request`]).
+#[allow(dead_code)]
 pub(crate) fn transaction(cmds: &Commands<'_>) -> Vec<u8> {
     let size = MULTI.len() + EXEC.len() + cmds.iter().map(|c| command_len(&c)).sum::<usize>();
     let mut out = Vec::with_capacity(size);
@@ -85,7 +176,9 @@ impl From<io::Error> for ReadError {
 /// Reads one reply. `budget` bounds the bytes of all string values in it.
 pub(crate) fn read_reply<R: BufRead>(r: &mut R, budget: &mut u64) -> Result<Value, ReadError> {
     let start = *budget;
-    read_value(r, budget, 0).map_err(|e| match e {
+    // One buffer for every line of the reply (the headers of its values).
+    let mut line = Vec::with_capacity(64);
+    read_value(r, budget, 0, &mut line).map_err(|e| match e {
         // Report everything the reply announced so far, not only the value that crossed.
         ReadError::TooLarge { size } => ReadError::TooLarge {
             size: size + (start - *budget),
@@ -94,13 +187,18 @@ pub(crate) fn read_reply<R: BufRead>(r: &mut R, budget: &mut u64) -> Result<Valu
     })
 }
 
-fn read_value<R: BufRead>(r: &mut R, budget: &mut u64, depth: usize) -> Result<Value, ReadError> {
-    let mut line = Vec::with_capacity(32);
-    read_line(r, &mut line)?;
+fn read_value<R: BufRead>(
+    r: &mut R,
+    budget: &mut u64,
+    depth: usize,
+    line: &mut Vec<u8>,
+) -> Result<Value, ReadError> {
+    line.clear();
+    read_line(r, line)?;
     let (tag, rest) = line
         .split_first()
         .ok_or_else(|| ReadError::Protocol("an empty reply line".to_owned()))?;
-    match tag {
+    match *tag {
         b'+' => Ok(match rest {
             b"OK" => Value::Okay,
             _ => Value::SimpleString(String::from_utf8_lossy(rest).into_owned()),
@@ -117,13 +215,11 @@ fn read_value<R: BufRead>(r: &mut R, budget: &mut u64, depth: usize) -> Result<V
                 return Err(ReadError::TooLarge { size: len });
             }
             *budget -= len;
-            let mut bytes = Vec::with_capacity(len as usize);
-            // Straight from the socket into a vector of the exact size: `take` fills it from
-            // the read buffer, then reads the rest without going through the buffer.
-            let got = r.by_ref().take(len).read_to_end(&mut bytes)?;
-            if got as u64 != len {
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-            }
+            // Straight from the socket into a vector of the exact size (this thread's spare
+            // buffer for large values, whose pages are already in memory): the read buffer's
+            // bytes are copied first, then the rest is read without going through it.
+            let mut bytes = recycle::take(len as usize);
+            r.read_exact(&mut bytes)?;
             let mut crlf = [0u8; 2];
             r.read_exact(&mut crlf)?;
             if &crlf != b"\r\n" {
@@ -146,7 +242,7 @@ fn read_value<R: BufRead>(r: &mut R, budget: &mut u64, depth: usize) -> Result<V
             let n = n as u64;
             let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
             for _ in 0..n {
-                items.push(read_value(r, budget, depth + 1)?);
+                items.push(read_value(r, budget, depth + 1, line)?);
             }
             Ok(Value::Array(items))
         }
@@ -221,6 +317,33 @@ mod tests {
         );
         let p = pipeline(&cmds);
         assert_eq!(p.len(), p.capacity(), "sized exactly");
+        assert_eq!(transaction_request(&cmds).to_vec(), transaction(&cmds));
+        assert_eq!(pipeline_request(&cmds).to_vec(), p);
+    }
+
+    #[test]
+    fn large_arguments_are_borrowed_not_copied() {
+        let big = vec![7u8; BORROW_FROM];
+        let other = vec![8u8; BORROW_FROM + 1];
+        let mut cmds = Commands::new();
+        cmds.cmd("HSET")
+            .arg("k")
+            .arg("a")
+            .arg_large(Cow::Borrowed(&big))
+            .arg("b")
+            .arg(&other);
+        cmds.cmd("PUBLISH").arg("c").arg("n");
+        let req = transaction_request(&cmds);
+        let slices = req.slices();
+        assert_eq!(slices.len(), 5);
+        assert!(
+            std::ptr::eq(slices[1].as_ptr(), big.as_ptr()),
+            "written from where it is"
+        );
+        assert_eq!(slices[3].len(), other.len());
+        assert_eq!(req.small.len(), req.small.capacity(), "sized exactly");
+        assert_eq!(req.to_vec(), transaction(&cmds));
+        assert!(slices[4].ends_with(EXEC));
     }
 
     #[test]
