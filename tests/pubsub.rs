@@ -569,6 +569,29 @@ fn subscriber_survives_a_redis_restart() {
     assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(3)));
 }
 
+/// An outage longer than the `redis` crate's connection manager kept trying (about 6 s):
+/// the subscriber keeps trying until the server is back, then receives again.
+#[test]
+fn subscriber_survives_an_outage_of_several_seconds() {
+    let _serial = shared();
+    let mut h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface);
+    let mut sub = RawSubscriber::<Tick>::new(&h.iface, "long").unwrap();
+    sub.listen().unwrap();
+    pubs.publish("long", &tick(1)).unwrap();
+    assert!(wait_until(DEADLINE, || latest_n(&sub) == Some(1)));
+    h.server.kill();
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(sub.status().state, ConnectionState::Reconnecting);
+    h.server.restart().unwrap();
+    pubs.publish("long", &tick(2)).unwrap();
+    assert!(
+        wait_until(DEADLINE, || latest_n(&sub) == Some(2)),
+        "{:?}",
+        sub.status()
+    );
+}
+
 /// Threads of this process whose name starts with `reem-`.
 fn reem_threads() -> usize {
     std::fs::read_dir("/proc/self/task")

@@ -9,21 +9,17 @@
 //! stored value already delivered. The last subscriber to go stops the task and joins the
 //! thread.
 //!
-//! **Faults.** The connection manager reports a lost connection (a `Disconnection` push),
-//! reconnects with backoff and subscribes every channel again; each confirmation makes the
-//! task re-read that topic's stored message, so nothing published meanwhile is silently
-//! missed (the gap is counted). A silent connection is checked with `PING` every
-//! [`HEALTH_CHECK`], within the interface's response timeout.
-//!
-//! **On a Redis Cluster** the task itself subscribes again, since the crate's cluster
-//! connection does not (see `link.rs`): when a master pushes an `SUNSUBSCRIBE` reem did not
-//! ask for (the topic's slot moved away from it), when a node's connection is lost (a
-//! `Disconnection` push: a failover, maybe) and when the health check fails, the channels
-//! concerned are subscribed again, with backoff ([`FIRST_RETRY`] doubling up to 2 s) until
-//! the slot's master (the new one, or the promoted replica) confirms. Each try first reads
-//! the topic's key through the cluster connection, so that a `MOVED` makes the crate rebuild
-//! its slot map and the subscription goes to the right node; each success re-reads the
-//! topic's stored message, as after a reconnection.
+//! **Faults.** When the connection is lost (a `Disconnection` push, or a `PING` that fails
+//! the health check every [`HEALTH_CHECK`], within the interface's response timeout), the
+//! task subscribes every channel again, with backoff ([`FIRST_RETRY`] doubling up to 2 s, for
+//! ever) until the server confirms: on one server it first makes a new connection; on a Redis
+//! Cluster the crate's connection reconnects, but does not subscribe again (see `link.rs`),
+//! so the task does it also when a master pushes an `SUNSUBSCRIBE` reem did not ask for (the
+//! topic's slot moved away from it). Each try on a cluster first reads the topic's key, so
+//! that a `MOVED` makes the crate rebuild its slot map and the subscription goes to the
+//! slot's master (the new one, or the promoted replica). Each success re-reads the topic's
+//! stored message, as a late joiner would, so nothing published meanwhile is silently
+//! missed (the gap is counted).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -313,7 +309,7 @@ struct Task {
     channels: HashMap<String, Channel>,
     /// Member id → its channel.
     members: HashMap<u64, String>,
-    /// Cluster: the channels to subscribe again, and when to try next.
+    /// The channels to subscribe again, and when to try next.
     pending: HashSet<String>,
     retry_at: Option<tokio::time::Instant>,
     retry_pause: Duration,
@@ -454,12 +450,14 @@ impl Task {
                     ConnectionState::Reconnecting,
                     Some("the connection to Redis was lost".to_owned()),
                 );
-                if self.cluster {
-                    // A node of the cluster is gone (which one, the push does not say): its
-                    // replica may be promoted; every channel is subscribed again.
-                    let all: Vec<String> = self.channels.keys().cloned().collect();
-                    self.subscribe_again(all);
+                // One server: the connection is made again. A cluster: a node is gone (which
+                // one, the push does not say) and its replica may be promoted. Either way
+                // every channel is subscribed again and its stored value re-read.
+                if let Some(link) = self.link.as_mut() {
+                    link.lost();
                 }
+                let all: Vec<String> = self.channels.keys().cloned().collect();
+                self.subscribe_again(all);
             }
             PushKind::SUnsubscribe => {
                 // Unasked (a channel reem unsubscribes is gone from the registry first): the
@@ -571,27 +569,33 @@ impl Task {
         }
     }
 
-    /// Checks a silent connection; after a failure the connection manager reconnects (on a
-    /// cluster, the channels are subscribed again).
+    /// Checks a silent connection (within the interface's response timeout); after a
+    /// failure the connection is made again (one server) and every channel subscribed again.
     async fn health(&mut self) {
+        if self.retry_at.is_some() || (self.cluster && self.channels.is_empty()) {
+            return;
+        }
         let Some(link) = self.link.as_mut() else {
             return;
         };
-        if self.cluster && self.channels.is_empty() {
+        let Err(e) = link.ping(self.channels.keys().map(String::as_str)).await else {
             return;
+        };
+        if !self.cluster {
+            link.lost();
         }
-        if let Err(e) = link.ping(self.channels.keys().map(String::as_str)).await {
-            if lock(&self.status).state == ConnectionState::Connected {
-                self.set_state(ConnectionState::Reconnecting, Some(e.to_string()));
-            }
-            if self.cluster {
-                let all: Vec<String> = self.channels.keys().cloned().collect();
-                self.subscribe_again(all);
-            }
+        if lock(&self.status).state == ConnectionState::Connected {
+            self.set_state(ConnectionState::Reconnecting, Some(e.to_string()));
+        }
+        let all: Vec<String> = self.channels.keys().cloned().collect();
+        self.subscribe_again(all);
+        if self.channels.is_empty() {
+            // Nothing to subscribe, but the connection is made again for the next one.
+            self.retry_at = Some(tokio::time::Instant::now());
         }
     }
 
-    /// Cluster: schedules `channels` to be subscribed again (at once if nothing was pending).
+    /// Schedules `channels` to be subscribed again (at once if nothing was pending).
     fn subscribe_again(&mut self, channels: Vec<String>) {
         for channel in channels {
             if let Some(entry) = self.channels.get_mut(&channel) {
@@ -605,7 +609,16 @@ impl Task {
         }
     }
 
-    /// Cluster: tries once to subscribe every pending channel again; re-reads the stored
+    /// Schedules the next try of [`resubscribe`](Self::resubscribe), backing off.
+    fn retry_later(&mut self, error: Option<String>) {
+        if error.is_some() {
+            self.set_state(ConnectionState::Reconnecting, error);
+        }
+        self.retry_at = Some(tokio::time::Instant::now() + self.retry_pause);
+        self.retry_pause = (self.retry_pause * 2).min(MAX_RETRY);
+    }
+
+    /// Tries once to subscribe every pending channel again; re-reads the stored
     /// message of each channel that is back, and schedules the next try for the others.
     async fn resubscribe(&mut self) {
         self.retry_at = None;
@@ -613,6 +626,11 @@ impl Task {
             return;
         };
         let mut last_error = None;
+        // One server: a lost connection is made again first (a cluster's reconnects itself).
+        if let Err(e) = link.revive().await {
+            self.retry_later(Some(e.to_string()));
+            return;
+        }
         for channel in self.pending.clone() {
             let Some(topic) = self.channels.get(&channel).map(|c| c.topic.clone()) else {
                 self.pending.remove(&channel);
@@ -657,11 +675,7 @@ impl Task {
                 self.set_state(ConnectionState::Connected, None);
             }
         } else {
-            if let Some(e) = last_error {
-                self.set_state(ConnectionState::Reconnecting, Some(e));
-            }
-            self.retry_at = Some(tokio::time::Instant::now() + self.retry_pause);
-            self.retry_pause = (self.retry_pause * 2).min(MAX_RETRY);
+            self.retry_later(last_error);
         }
     }
 }

@@ -1,24 +1,28 @@
 //! [`Link`]: the one connection that carries all the subscriptions of an interface, and the
 //! reads that go with them.
 //!
-//! It is the `redis` crate's RESP3 connection with a push channel: on one server a
-//! [`ConnectionManager`](redis::aio::ConnectionManager), which reconnects by itself and
-//! subscribes again to every channel (reem asks it to try for ever, with a backoff capped at
-//! 2 s); on a Redis Cluster the crate's async
+//! It is the `redis` crate's RESP3 connection with a push channel: on one server a bare
+//! [`MultiplexedConnection`](redis::aio::MultiplexedConnection), made again by the dispatcher
+//! (`hub.rs`) when it reports a `Disconnection`; on a Redis Cluster the crate's async
 //! [`ClusterConnection`](redis::cluster_async::ClusterConnection), with sharded channels
 //! (`SSUBSCRIBE`, each on the master of its slot). Subscribing is a command with a reply, so a
 //! subscription the server refuses (an ACL without the channel) is an error, not a silence.
+//!
+//! **Why not the crate's `ConnectionManager`** (redis 1.8.1, measured): it forwards every
+//! pushed message through a task of its own (one more task switch per message: publish →
+//! decoded value 1.15–1.27× raw with it), it stops reconnecting after about 6 s, and its
+//! pushes may overtake replies. The dispatcher already subscribes again and re-reads the
+//! stored values after a slot move or a failover on a cluster; one server is the same case.
 //!
 //! **What the cluster connection does not do** (redis 1.8.1, measured): it subscribes a
 //! sharded channel again neither after its slot moved (the old owner's `SUNSUBSCRIBE` push
 //! removes it from the crate's own list) nor after a failover (it keeps reconnecting to the
 //! dead master). The dispatcher (`hub.rs`) does it: it calls [`Link::subscribe`] again.
 
-use std::time::Duration;
-
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::AsyncConnectionConfig;
 use redis::{PushInfo, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -27,8 +31,6 @@ use crate::interface::{RedisInterface, SubscriberConfig};
 use crate::marshal::Commands;
 use crate::transport::{exec_replies, pipeline_of};
 
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How often the cluster connection itself redirects or waits on one request, and its
 /// waits in ms (the crate's default starts at 1.28 s).
 const CLUSTER_RETRIES: u32 = 4;
@@ -38,7 +40,7 @@ const CLUSTER_MAX_WAIT_MS: u64 = 200;
 /// The subscriber connection of one interface.
 pub(crate) enum Link {
     /// One Redis server: plain `SUBSCRIBE`.
-    Node(ConnectionManager),
+    Node(Box<NodeLink>),
     /// A Redis Cluster: sharded `SSUBSCRIBE`.
     Cluster(ClusterConnection),
 }
@@ -88,23 +90,44 @@ impl Link {
             .set_protocol(redis::ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(settings))
             .map_err(|e| Error::from_redis("", e))?;
-        let config = ConnectionManagerConfig::new()
+        let config = AsyncConnectionConfig::new()
             .set_push_sender(pushes)
-            .set_automatic_resubscription()
             .set_connection_timeout(Some(iface.connect_timeout()))
-            .set_response_timeout(iface.response_timeout())
-            .set_number_of_retries(usize::MAX)
-            .set_max_delay(MAX_BACKOFF);
-        let manager = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| Error::from_redis("", e))?;
-        Ok(Link::Node(manager))
+            .set_response_timeout(iface.response_timeout());
+        let conn = NodeLink::connect(&client, &config).await?;
+        Ok(Link::Node(Box::new(NodeLink {
+            client,
+            config,
+            conn,
+            dead: false,
+        })))
+    }
+
+    /// Notes that the connection is lost (a `Disconnection` push, a failed `PING`): one
+    /// server's is made again by [`revive`](Self::revive); a cluster's reconnects by itself.
+    pub(crate) fn lost(&mut self) {
+        if let Link::Node(node) = self {
+            node.dead = true;
+        }
+    }
+
+    /// Makes a lost connection to one server again (its subscriptions are gone: the caller
+    /// subscribes every channel again).
+    pub(crate) async fn revive(&mut self) -> Result<()> {
+        if let Link::Node(node) = self {
+            if node.dead {
+                node.conn = NodeLink::connect(&node.client, &node.config).await?;
+                node.dead = false;
+            }
+        }
+        Ok(())
     }
 
     /// Subscribes `channel`; an error if the server refuses.
     pub(crate) async fn subscribe(&mut self, topic: &str, channel: &str) -> Result<()> {
         match self {
-            Link::Node(c) => c
+            Link::Node(node) => node
+                .conn
                 .subscribe(channel)
                 .await
                 .map_err(|e| refused(topic, channel, e)),
@@ -118,7 +141,8 @@ impl Link {
     /// Unsubscribes `channel`.
     pub(crate) async fn unsubscribe(&mut self, topic: &str, channel: &str) -> Result<()> {
         match self {
-            Link::Node(c) => c
+            Link::Node(node) => node
+                .conn
                 .unsubscribe(channel)
                 .await
                 .map_err(|e| Error::from_redis(topic, e)),
@@ -138,10 +162,10 @@ impl Link {
         atomic: bool,
     ) -> Result<Vec<Value>> {
         match self {
-            Link::Node(c) => {
+            Link::Node(node) => {
                 let mut pipe = pipeline_of(cmds, atomic);
                 pipe.ignore_errors();
-                pipe.query_async(c)
+                pipe.query_async(&mut node.conn)
                     .await
                     .map_err(|e| Error::from_redis(topic, e))
             }
@@ -181,8 +205,8 @@ impl Link {
     /// on a cluster, the master of each of `channels`' slots.
     pub(crate) async fn ping(&mut self, channels: impl Iterator<Item = &str>) -> Result<()> {
         match self {
-            Link::Node(c) => redis::cmd("PING")
-                .query_async::<Value>(c)
+            Link::Node(node) => redis::cmd("PING")
+                .query_async::<Value>(&mut node.conn)
                 .await
                 .map(drop)
                 .map_err(|e| Error::from_redis("", e)),
@@ -209,6 +233,28 @@ impl Link {
             Link::Node(_) => false,
             Link::Cluster(_) => true,
         }
+    }
+}
+
+/// The connection to one server, and how to make it again.
+pub(crate) struct NodeLink {
+    client: redis::Client,
+    /// Carries the push sender: a new connection pushes to the same dispatcher.
+    config: AsyncConnectionConfig,
+    conn: MultiplexedConnection,
+    /// Lost: to be made again before use.
+    dead: bool,
+}
+
+impl NodeLink {
+    async fn connect(
+        client: &redis::Client,
+        config: &AsyncConnectionConfig,
+    ) -> Result<MultiplexedConnection> {
+        client
+            .get_multiplexed_async_connection_with_config(config)
+            .await
+            .map_err(|e| Error::from_redis("", e))
     }
 }
 
