@@ -84,6 +84,19 @@ impl<'a> Commands<'a> {
         self
     }
 
+    /// Appends to the last command the arguments of the command at `index`, its first
+    /// `skip` arguments left out, without copying any of them again (small ones are shared,
+    /// large ones stay borrowed). Used to repeat a message's fields in its history entry.
+    pub(crate) fn repeat_args(&mut self, index: usize, skip: usize) {
+        let Some(&start) = self.starts.get(index) else {
+            return;
+        };
+        let end = self.starts.get(index + 1).copied().unwrap_or(self.args.len());
+        let from = (start + 1 + skip).min(end);
+        let repeated: Vec<Arg<'a>> = self.args[from..end].to_vec();
+        self.args.extend(repeated);
+    }
+
     /// Number of commands.
     pub fn len(&self) -> usize {
         self.starts.len()

@@ -77,6 +77,7 @@
 
 mod callback;
 mod frame;
+pub mod history;
 mod hub;
 mod inbox;
 mod link;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use redis::Value;
 
 use super::frame::{self, Mode, Stamp};
+use super::history;
 use super::names;
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
@@ -97,6 +98,27 @@ impl PublishSpace {
         self.core.inline_limit
     }
 
+    /// Keeps about the last `n` messages of every topic this publisher publishes on, in a
+    /// Redis Stream next to the topic (`{topic}@history`, in the topic's cluster slot),
+    /// appended in the same transaction as the message (`XADD … MAXLEN ~ n`). Subscribers
+    /// made [`with_history`](crate::RawSubscriber::with_history) start from it and fill
+    /// reconnection gaps from it; `reem record` reads it, so nothing is lost at full rate.
+    ///
+    /// Off by default: it costs Redis memory, about `n` × the message's size (a 1 MiB image
+    /// with `n = 100` keeps ~100 MiB; `MAXLEN ~` trims by whole stream nodes, so a few more
+    /// may stay). `n = 0` turns it off. Only for messages stored as one hash (every derived
+    /// type); a hand-written multi-key marshaller's publish is then an [`Error::Encode`].
+    /// `docs/RECORDING.md` has the details.
+    pub fn with_history(mut self, n: usize) -> Self {
+        self.core.history = (n > 0).then_some(n);
+        self
+    }
+
+    /// How many messages per topic the history keeps (`None`: no history).
+    pub fn history(&self) -> Option<usize> {
+        self.core.history
+    }
+
     /// This publisher's id, as stored in `@pub` (16 hex digits).
     pub fn publisher_id(&self) -> String {
         self.core.publisher_id()
@@ -129,6 +151,8 @@ impl PublishSpace {
 pub(crate) struct Publisher<L> {
     pub(crate) iface: RedisInterface,
     pub(crate) inline_limit: usize,
+    /// Messages kept in each topic's history stream (`None`: none).
+    pub(crate) history: Option<usize>,
     publisher: u64,
     /// The last sequence number of each topic.
     topics: Arc<Mutex<HashMap<String, Arc<L>>>>,
@@ -139,6 +163,7 @@ impl<L> Clone for Publisher<L> {
         Publisher {
             iface: self.iface.clone(),
             inline_limit: self.inline_limit,
+            history: self.history,
             publisher: self.publisher,
             topics: Arc::clone(&self.topics),
         }
@@ -150,6 +175,7 @@ impl<L: Default> Publisher<L> {
         Publisher {
             iface: iface.clone(),
             inline_limit: DEFAULT_INLINE_LIMIT,
+            history: None,
             publisher: random_id(),
             topics: Default::default(),
         }
@@ -176,6 +202,7 @@ impl<L: Default> Publisher<L> {
         Publish {
             topic,
             inline_limit: self.inline_limit,
+            history: self.history,
             publisher: self.publisher,
             db: self.iface.db(),
             cluster: self.iface.is_cluster(),
@@ -214,6 +241,7 @@ impl<'a> Message<'a> {
 pub(crate) struct Publish<'a> {
     topic: &'a str,
     inline_limit: usize,
+    history: Option<usize>,
     publisher: u64,
     db: i64,
     cluster: bool,
@@ -282,6 +310,9 @@ impl<'a> Publish<'a> {
         } else {
             self.stamp_companion(&stamp, &mut cmds)?
         };
+        if let Some(n) = self.history {
+            history::append(&mut cmds, self.topic, n, message.one_hash, self.cluster)?;
+        }
         let channel = names::channel(self.db, self.topic, self.cluster);
         // On a Redis Cluster, sharded: the notification goes from the topic's own master, in
         // the same transaction (a plain PUBLISH would be broadcast to every node).
@@ -343,6 +374,7 @@ mod tests {
         Publish {
             topic: "t",
             inline_limit: DEFAULT_INLINE_LIMIT,
+            history: None,
             publisher: 7,
             db: 0,
             cluster: false,
