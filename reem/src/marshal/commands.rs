@@ -91,7 +91,11 @@ impl<'a> Commands<'a> {
         let Some(&start) = self.starts.get(index) else {
             return;
         };
-        let end = self.starts.get(index + 1).copied().unwrap_or(self.args.len());
+        let end = self
+            .starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or(self.args.len());
         let from = (start + 1 + skip).min(end);
         let repeated: Vec<Arg<'a>> = self.args[from..end].to_vec();
         self.args.extend(repeated);

@@ -11,7 +11,11 @@
 use redis::Value;
 
 use super::frame::{self, Stamp};
+use super::hub::load;
+use super::link::Link;
+use super::member::Member;
 use super::names;
+use super::sequence::Arrival;
 use crate::error::{Error, Result};
 use crate::marshal::Commands;
 
@@ -21,6 +25,10 @@ pub const HISTORY_SUFFIX: &str = "@history";
 /// Entries read per `XRANGE` / `XREVRANGE` when walking a history: a page of large
 /// messages (1 MiB images) stays a few tens of MiB.
 pub(crate) const PAGE: usize = 16;
+
+/// At most this many entries are walked back to find where a reconnected subscriber left
+/// off: a bound on the work a hostile or huge stream can cause.
+const RECOVER_LIMIT: usize = 100_000;
 
 /// The key of `topic`'s history stream, in the topic's cluster slot (`cluster`: refused for
 /// a topic that cannot be given a hash tag, see [`names::same_slot_key`]).
@@ -150,6 +158,98 @@ pub fn entries(key: &str, reply: Value) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Brings `member` up to date after it (re)subscribed. The subscription is already
+/// active, so what is published from now on is announced; what came before is read here:
+/// when the member asked for history and the topic has one, the entries it has not seen
+/// (the last `k` at start, the gap after a reconnection), in order, up to the stream's end
+/// at the time of reading; otherwise (or when the history is empty) the stored latest
+/// message. Reading the latest message after the history would jump over messages whose
+/// notifications are still on their way; the sequence numbers keep anything from being
+/// delivered twice at the seam.
+pub(crate) async fn catch_up(link: &mut Link, member: &dyn Member) -> Result<()> {
+    let k = member.history();
+    if k > 0 {
+        match replay(link, member, k).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the topic's history failed")
+            }
+        }
+    }
+    load(link, member, Arrival::Load).await
+}
+
+/// Offers `member` the history entries it misses: walks back from the newest entry to the
+/// first one it already has (at most `k` entries when it has none yet, at most
+/// [`RECOVER_LIMIT`] otherwise), then reads forward from there to the end, a page at a
+/// time. False when the history is empty (or absent).
+async fn replay(link: &mut Link, member: &dyn Member, k: usize) -> Result<bool> {
+    let topic = member.topic().to_owned();
+    let key = history_key(&topic, link.is_cluster())?;
+    let fresh = !member.has_seen_any();
+    let limit = if fresh { k } else { RECOVER_LIMIT.max(k) };
+    let read = |cmd: &str, a: &str, b: &str, count: usize| {
+        let mut cmds = Commands::new();
+        cmds.cmd(cmd)
+            .arg(&key)
+            .arg(a)
+            .arg(b)
+            .arg("COUNT")
+            .arg(itoa::Buffer::new().format(count));
+        cmds
+    };
+    // Walk back: find where the forward read starts.
+    let mut walked = 0usize;
+    let mut oldest: Option<EntryId> = None;
+    let mut after_known: Option<EntryId> = None;
+    'back: while walked < limit {
+        let count = PAGE.min(limit - walked);
+        let end = oldest.map_or_else(|| "+".to_owned(), |id| id.exclusive());
+        let cmds = read("XREVRANGE", &end, "-", count);
+        let reply = link.run(&topic, &cmds, false).await?.pop();
+        let page = entries(&key, reply.unwrap_or(Value::Nil))?;
+        for entry in &page {
+            if !fresh && entry.stamp().is_some_and(|s| member.knows(s)) {
+                after_known = Some(entry.id);
+                break 'back;
+            }
+            walked += 1;
+            oldest = Some(entry.id);
+        }
+        if page.len() < count {
+            break;
+        }
+    }
+    let mut from = match (after_known, oldest) {
+        (Some(known), _) => known.exclusive(),
+        (None, Some(oldest)) => oldest.to_string(),
+        (None, None) => return Ok(false),
+    };
+    // Forward to the end (bounded: a stream written faster than it is read is left to the
+    // live notifications after this many).
+    let mut budget = limit.saturating_add(RECOVER_LIMIT);
+    while budget > 0 {
+        let cmds = read("XRANGE", &from, "+", PAGE);
+        let reply = link.run(&topic, &cmds, false).await?.pop();
+        let page = entries(&key, reply.unwrap_or(Value::Nil))?;
+        let full = page.len() == PAGE;
+        let Some(last) = page.last().map(|e| e.id) else {
+            break;
+        };
+        budget = budget.saturating_sub(page.len());
+        for entry in page {
+            let stamp = entry.stamp();
+            member.offer(stamp, Arrival::History, entry.hash);
+        }
+        if !full {
+            break;
+        }
+        from = last.exclusive();
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,10 +260,7 @@ mod tests {
             history_key("robot/pose", true).unwrap(),
             "{robot/pose}@history"
         );
-        assert_eq!(
-            history_key("{r1}/pose", true).unwrap(),
-            "{r1}/pose@history"
-        );
+        assert_eq!(history_key("{r1}/pose", true).unwrap(), "{r1}/pose@history");
     }
 
     #[test]
@@ -172,13 +269,23 @@ mod tests {
         let mut cmds = Commands::new();
         cmds.cmd("MULTI");
         cmds.cmd("UNLINK").arg("t");
-        cmds.cmd("HSET").arg("t").arg("@label").arg("L").arg("x").arg("1");
+        cmds.cmd("HSET")
+            .arg("t")
+            .arg("@label")
+            .arg("L")
+            .arg("x")
+            .arg("1");
         cmds.cmd("HSET")
             .arg("t")
             .arg("a.arr")
             .arg_large(std::borrow::Cow::Borrowed(&big));
         cmds.cmd("HSET").arg("other").arg("y").arg("2");
-        cmds.cmd("HSET").arg("t").arg("@pub").arg("p").arg("@seq").arg("3");
+        cmds.cmd("HSET")
+            .arg("t")
+            .arg("@pub")
+            .arg("p")
+            .arg("@seq")
+            .arg("3");
         append(&mut cmds, "t", 100, true, false).unwrap();
         let xadd = cmds.last().unwrap();
         let parts: Vec<&[u8]> = xadd.parts().collect();

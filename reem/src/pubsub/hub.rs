@@ -31,6 +31,7 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
 use super::frame::{self, Mode};
+use super::history;
 use super::link::Link;
 use super::member::Member;
 use super::names;
@@ -401,7 +402,7 @@ impl Task {
         entry.members.push((id, Arc::clone(&member)));
         self.pending.remove(&channel);
         self.members.insert(id, channel);
-        load(link, &*member, Arrival::Load).await
+        history::catch_up(link, &*member).await
     }
 
     async fn remove(&mut self, id: u64) {
@@ -492,7 +493,7 @@ impl Task {
                 };
                 if let Some(link) = self.link.as_mut() {
                     for (_, member) in members {
-                        if let Err(e) = load(link, &*member, Arrival::Load).await {
+                        if let Err(e) = history::catch_up(link, &*member).await {
                             tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the stored value failed");
                         }
                     }
@@ -656,7 +657,7 @@ impl Task {
                         None => continue,
                     };
                     for (_, member) in members {
-                        if let Err(e) = load(link, &*member, Arrival::Load).await {
+                        if let Err(e) = history::catch_up(link, &*member).await {
                             tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the stored value failed");
                         }
                     }
@@ -690,7 +691,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// Reads `member`'s stored message (on the link, so with the subscription's view) and
 /// offers it. Errors only if Redis could not be asked.
-async fn load(link: &mut Link, member: &dyn Member, arrival: Arrival) -> Result<()> {
+pub(super) async fn load(link: &mut Link, member: &dyn Member, arrival: Arrival) -> Result<()> {
     let request = member.load(link.is_cluster())?;
     let replies = link
         .run(member.topic(), &request.cmds, request.atomic)

@@ -105,6 +105,11 @@ impl<M> Inbox<M> {
         }
     }
 
+    /// True when at most one message is kept (latest wins).
+    pub(crate) fn keeps_one(&self) -> bool {
+        self.capacity == 1
+    }
+
     /// Adds a message; returns the older one that had to make room, if any.
     pub(crate) fn push(&self, item: M) -> Option<M> {
         let mut state = lock(&self.state);

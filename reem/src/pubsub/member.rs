@@ -4,7 +4,7 @@
 use std::fmt::Display;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use redis::Value;
@@ -92,6 +92,19 @@ pub(crate) trait Member: Send + Sync + 'static {
 
     /// The shared connection was lost (`why`); it is being made again.
     fn disconnected(&self, why: &str);
+
+    /// How many messages of the topic's history to start with (0: none, read only the
+    /// stored latest); when not 0, gaps after a reconnection are filled from the history too.
+    fn history(&self) -> usize {
+        0
+    }
+
+    /// True once a message with a stamp was accepted.
+    fn has_seen_any(&self) -> bool;
+
+    /// True if the message stamped `stamp` was already accepted (or an older one's number
+    /// is behind the last accepted of its publisher).
+    fn knows(&self, stamp: Stamp) -> bool;
 }
 
 /// The member of a subscriber to messages of type `T`, delivering to `O`.
@@ -100,6 +113,8 @@ pub(crate) struct TypedMember<T, O> {
     /// The stored message carries its stamp in its own hash (else in the companion key).
     one_hash: bool,
     seen: Mutex<Seen>,
+    /// Messages of the topic's history to start with (0: none).
+    history: AtomicUsize,
     received: AtomicU64,
     skipped: AtomicU64,
     decode_errors: AtomicU64,
@@ -116,6 +131,7 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedMember<T, O> {
             topic: topic.to_owned(),
             one_hash: T::stores_one_hash(),
             seen: Mutex::new(Seen::default()),
+            history: AtomicUsize::new(0),
             received: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
@@ -125,6 +141,12 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedMember<T, O> {
             out,
             _type: PhantomData,
         }
+    }
+
+    /// Asks for the last `k` messages of the topic's history at start, and for the gaps
+    /// after reconnections to be filled from it (0: neither).
+    pub(crate) fn set_history(&self, k: usize) {
+        self.history.store(k, Ordering::Relaxed);
     }
 
     /// Counts a panic of the callback.
@@ -236,7 +258,7 @@ impl<T: ReemMarshal, O: Outlet<T>> Member for TypedMember<T, O> {
         }
         let announced = match arrival {
             Arrival::Announced(a) => Some(a),
-            Arrival::Load => None,
+            Arrival::Load | Arrival::History => None,
         };
         self.offer(stamp.or(announced), arrival, reply);
     }
@@ -254,6 +276,18 @@ impl<T: ReemMarshal, O: Outlet<T>> Member for TypedMember<T, O> {
 
     fn last_decode_error(&self) -> Option<String> {
         lock(&self.last_decode_error).clone()
+    }
+
+    fn history(&self) -> usize {
+        self.history.load(Ordering::Relaxed)
+    }
+
+    fn has_seen_any(&self) -> bool {
+        lock(&self.seen).any()
+    }
+
+    fn knows(&self, stamp: Stamp) -> bool {
+        lock(&self.seen).judge(Some(stamp), Arrival::History) == Verdict::Seen
     }
 
     fn disconnected(&self, why: &str) {

@@ -98,6 +98,23 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
         })
     }
 
+    /// Starts with the last `k` messages of the topic's history (kept by a publisher made
+    /// [`PublishSpace::with_history`](crate::PublishSpace::with_history)), then the live ones,
+    /// in order, none twice and none missing at the seam; after a reconnection, the
+    /// messages published meanwhile are read from the history (as far as it reaches back)
+    /// and delivered in order before the live ones, and only what the history no longer
+    /// holds counts in [`Counters::skipped`]. Call it before `listen`.
+    ///
+    /// A subscriber that keeps only the newest message ([`Delivery::Latest`], or a queue of
+    /// one) has no use for older ones: it reads only the stored latest message, as without
+    /// history. A topic without history behaves as without this call.
+    pub fn with_history(self, k: usize) -> Self {
+        if !self.core.member.out.inbox.keeps_one() {
+            self.core.member.set_history(k);
+        }
+        self
+    }
+
     /// The topic.
     pub fn topic(&self) -> &str {
         self.core.topic()

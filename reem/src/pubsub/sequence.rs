@@ -31,6 +31,10 @@ pub(crate) enum Arrival {
     Announced(Stamp),
     /// The stored latest value, read at start or after the connection was restored.
     Load,
+    /// An entry of the topic's history stream, read in order at start or after the
+    /// connection was restored: never delivered again, whatever its distance to the last
+    /// number (the history is read forward from what the subscriber already has).
+    History,
 }
 
 /// The verdict on a stamp.
@@ -79,9 +83,15 @@ impl Seen {
                     skipped: if trusted { gap } else { 0 },
                 }
             }
+            Some(_) if arrival == Arrival::History => Verdict::Seen,
             Some(from) if from - stamp.seq >= WINDOW => Verdict::New { skipped: 0 },
             Some(_) => Verdict::Seen,
         }
+    }
+
+    /// True once a stamp was accepted.
+    pub(crate) fn any(&self) -> bool {
+        !self.last.is_empty()
     }
 
     /// Records `stamp` as the last one accepted from its publisher.
