@@ -95,6 +95,8 @@ pub mod aio;
 pub mod dynamic;
 pub mod marshal;
 pub mod pubsub;
+#[cfg(feature = "record")]
+pub mod record;
 pub mod schema;
 
 pub use error::{Error, Result};

@@ -76,7 +76,7 @@
 //! details.
 
 mod callback;
-mod frame;
+pub(crate) mod frame;
 pub mod history;
 mod hub;
 mod inbox;
