@@ -15,7 +15,9 @@ Exit status:
      text that does not fit the field's type; nothing was written
   6  `set` found that the message changed type or lost a field while it wrote;
      nothing was written (read it again and retry)
-  7  `echo` or `hz`: no message arrived within --timeout";
+  7  `echo` or `hz`: no message arrived within --timeout
+  8  `info` or `play`: the recording is damaged (truncated, corrupt); everything
+     before the damage was read, and where it stops is printed";
 
 /// Lists, reads, edits and watches reem messages in Redis, without their Rust types: every
 /// message carries its schema.
@@ -75,6 +77,13 @@ pub enum Command {
     /// Measure the publish rate of TOPIC: rate, and min / max / standard deviation of the
     /// intervals, once a second.
     Hz(HzArgs),
+    /// Record topics into an MCAP file (Foxglove Studio, Rerun and `mcap` read it), from
+    /// their history when they have one, else as they are published. Ctrl-C stops.
+    Record(crate::cmd::record::RecordArgs),
+    /// Publish the messages of an MCAP recording again, with their recorded timing.
+    Play(crate::cmd::play::PlayArgs),
+    /// Summarise an MCAP recording: topics, types, message counts, duration, rates, size.
+    Info(crate::cmd::info::InfoArgs),
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,8 @@ pub enum Code {
     Changed = 6,
     /// No message within the timeout.
     Timeout = 7,
+    /// A recording is damaged (`info`, `play`).
+    Damaged = 8,
 }
 
 /// A failed command: an exit status and a one-line message.

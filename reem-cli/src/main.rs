@@ -37,6 +37,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, err_palette: Palette) -> fail::Result {
+    // Reading a file needs no Redis.
+    if let Command::Info(a) = &cli.command {
+        let mut out = BufWriter::new(io::stdout().lock());
+        let result = cmd::info::run(a, &mut out);
+        return result.and(out.flush().map_err(Failure::from));
+    }
     let iface = connect(&cli.url, cli.cluster)?;
     let palette = Palette::stdout(cli.color);
     let stdout = io::stdout();
@@ -52,6 +58,9 @@ fn run(cli: &Cli, err_palette: Palette) -> fail::Result {
             cmd::echo::run(&iface, a, &mut out, view(a.full), &mut err, err_palette)
         }
         Command::Hz(a) => cmd::hz::run(&iface, a, &mut out, palette),
+        Command::Record(a) => cmd::record::run(&iface, a, &mut err),
+        Command::Play(a) => cmd::play::run(&iface, a, &mut err),
+        Command::Info(_) => Ok(()),
     };
     // Print what was written before a failure, then report it.
     let flushed = out.flush().map_err(Failure::from);

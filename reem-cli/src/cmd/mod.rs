@@ -3,7 +3,11 @@
 pub mod echo;
 pub mod get;
 pub mod hz;
+pub mod info;
+pub mod json_record;
 pub mod ls;
+pub mod play;
+pub mod record;
 pub mod schema;
 pub mod set;
 

@@ -1,0 +1,542 @@
+//! `reem record`: topics into an MCAP file, like `ros2 bag record`.
+//!
+//! A topic with a history stream (`PublishSpace::with_history`) is read from it, in pages,
+//! so nothing is lost at any publish rate; a topic without one is subscribed (reem's own
+//! subscriber: what a slow recorder misses is what a subscriber would miss), and its history
+//! is used as soon as it appears. One MCAP channel per topic, one schema record per stored
+//! `@schema`; see `docs/RECORDING.md`.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use redis::Value;
+use reem::marshal::{
+    Commands, HashView, LABEL_FIELD, PUBLISHER_FIELD, SCHEMA_FIELD, SEQ_FIELD,
+};
+use reem::pubsub::history::{entries, history_key, EntryId};
+use reem::pubsub::Delivery;
+use reem::record::{
+    encode_hash, RecordWriter, StoredMessage, WriterOptions, JSON_ENCODING, JSON_SCHEMA_ENCODING,
+    REEM_ENCODING, REEM_SCHEMA_ENCODING,
+};
+use reem::{RawSubscriber, RedisInterface, ReemMarshal};
+
+use crate::fail::{one_line, Code, Failure, Result};
+
+/// Entries read from a history per request.
+const PAGE: usize = 64;
+/// Messages taken from a subscriber per turn.
+const TURN: usize = 256;
+/// Messages kept between a subscriber and the writer.
+const QUEUE: usize = 65_536;
+/// How often a topic without history is checked for one, and `--all` looks for new topics.
+const PROBE: Duration = Duration::from_secs(1);
+/// A chunk is written out at least this often, so that a killed recorder loses little.
+const FLUSH: Duration = Duration::from_secs(2);
+/// How often the progress line is redrawn.
+const PROGRESS: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The MCAP file to write (replaced if it exists)
+    #[arg(short, long, value_name = "FILE.mcap")]
+    pub output: PathBuf,
+    /// The topics to record
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub topics: Vec<String>,
+    /// Record every topic: those stored now, and new ones as they appear
+    #[arg(long)]
+    pub all: bool,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Stop once the file reaches this many megabytes (10^6 bytes; within one chunk)
+    #[arg(long, value_name = "MB")]
+    pub max_size: Option<f64>,
+    /// How messages are written: `reem` (the stored hash: decodes as its Rust type, replays
+    /// exactly) or `json` (fields as JSON with a JSON Schema, for Foxglove Studio and Rerun)
+    #[arg(long, value_enum, default_value_t = Encoding::Reem)]
+    pub encoding: Encoding,
+    /// Write chunks without compression (zstd otherwise)
+    #[arg(long)]
+    pub no_compression: bool,
+}
+
+/// How messages are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Encoding {
+    /// The stored hash (`reem-hash`, schema `reem-schema`).
+    Reem,
+    /// JSON (`json`, schema `jsonschema`); arrays of bytes as base64.
+    Json,
+}
+
+/// Set by Ctrl-C or SIGTERM: the running command finishes cleanly.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C and SIGTERM set the stop flag (once per process).
+pub fn stop_on_signals() -> &'static AtomicBool {
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    &STOP
+}
+
+/// A message read from a subscriber, with when it arrived.
+pub struct Heard {
+    at: Instant,
+    msg: StoredMessage,
+}
+
+impl ReemMarshal for Heard {
+    fn get_label() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("reem-cli.Recorded")
+    }
+
+    fn write(&self, key: &str, _: &mut Commands<'_>) -> reem::Result<()> {
+        Err(reem::Error::NoMarshaller {
+            key: key.to_owned(),
+            what: "reem-cli.Recorded (read only)".to_owned(),
+        })
+    }
+
+    fn read(key: &str, out: &mut Commands<'_>) {
+        reem::marshal::hash::read(key, out)
+    }
+
+    fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
+        Ok(Heard {
+            at: Instant::now(),
+            msg: StoredMessage::interpret_read(key, reply)?,
+        })
+    }
+
+    fn delete(key: &str, out: &mut Commands<'_>) {
+        reem::marshal::hash::delete(key, out)
+    }
+
+    fn stores_one_hash() -> bool {
+        true
+    }
+}
+
+/// One recorded topic.
+struct Topic {
+    name: String,
+    history: String,
+    /// Reading the history from this exclusive bound (`-`: from its start).
+    after: Option<String>,
+    /// Subscribed while the topic has no history.
+    live: Option<RawSubscriber<Heard>>,
+    /// The last sequence number recorded live from each publisher (so that the history,
+    /// once it appears, does not record them again).
+    last_live: HashMap<Vec<u8>, u64>,
+    next_probe: Instant,
+    messages: u64,
+    bytes: u64,
+}
+
+/// The server's clock: its time at the recorder's start, and the local instant then.
+struct Clock {
+    server_ns: u64,
+    start: Instant,
+}
+
+impl Clock {
+    fn read(iface: &RedisInterface) -> Result<Self> {
+        let reply = iface.raw_query(&redis::cmd("TIME"))?;
+        let start = Instant::now();
+        let part = |v: Option<&Value>| match v {
+            Some(Value::BulkString(b)) => std::str::from_utf8(b).ok()?.parse::<u64>().ok(),
+            _ => None,
+        };
+        let (secs, micros) = match &reply {
+            Value::Array(a) => (part(a.first()), part(a.get(1))),
+            _ => (None, None),
+        };
+        let (Some(secs), Some(micros)) = (secs, micros) else {
+            return Err(Failure::new(
+                Code::Redis,
+                format!("the server's TIME reply is not a time: {reply:?}"),
+            ));
+        };
+        Ok(Clock {
+            server_ns: secs * 1_000_000_000 + micros * 1000,
+            start,
+        })
+    }
+
+    fn at(&self, t: Instant) -> u64 {
+        self.server_ns + t.saturating_duration_since(self.start).as_nanos() as u64
+    }
+
+    fn start_ms(&self) -> u64 {
+        self.server_ns / 1_000_000
+    }
+}
+
+/// The log time of a history entry: its server milliseconds, plus its number within the
+/// millisecond as nanoseconds (so that entries of one millisecond keep their order).
+fn entry_time(id: EntryId) -> u64 {
+    id.ms * 1_000_000 + id.seq.min(999_999)
+}
+
+pub fn run(iface: &RedisInterface, args: &RecordArgs, err: &mut impl Write) -> Result {
+    let stop = stop_on_signals();
+    let deadline = crate::listen::seconds(args.duration)?.map(|d| Instant::now() + d);
+    let max_bytes = match args.max_size {
+        Some(mb) if mb.is_finite() && mb > 0.0 => Some((mb * 1e6) as u64),
+        Some(mb) => {
+            return Err(Failure::new(
+                Code::Usage,
+                format!("--max-size {mb}: give a number of megabytes, like 100 or 0.5"),
+            ))
+        }
+        None => None,
+    };
+    let mut options = WriterOptions::default();
+    options.compress = !args.no_compression;
+    let mut writer = RecordWriter::create(&args.output, options).map_err(file_failure)?;
+    let clock = Clock::read(iface)?;
+    let mut rec = Recorder {
+        iface,
+        clock,
+        encoding: args.encoding,
+        topics: Vec::new(),
+        json_schemas: HashMap::new(),
+    };
+    if args.all {
+        rec.discover()?;
+    } else {
+        for t in &args.topics {
+            rec.add(t)?;
+        }
+    }
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let (mut last_flush, mut last_progress, mut last_discover) = (started, started, started);
+    let mut stopped_by = "Ctrl-C";
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            stopped_by = "--duration";
+            break;
+        }
+        if max_bytes.is_some_and(|m| writer.bytes_written() >= m) {
+            stopped_by = "--max-size";
+            break;
+        }
+        let mut busy = false;
+        for i in 0..rec.topics.len() {
+            busy |= rec.turn(i, &mut writer)? > 0;
+        }
+        let now = Instant::now();
+        if args.all && now.duration_since(last_discover) >= PROBE {
+            rec.discover()?;
+            last_discover = now;
+        }
+        if now.duration_since(last_flush) >= FLUSH {
+            writer.flush().map_err(file_failure)?;
+            last_flush = now;
+        }
+        if tty && now.duration_since(last_progress) >= PROGRESS {
+            let _ = write!(err, "\r\x1b[K{}", rec.progress(&writer, started));
+            last_progress = now;
+        }
+        if !busy {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    // What is already queued or stored is recorded before finishing.
+    for _ in 0..64 {
+        let mut busy = false;
+        for i in 0..rec.topics.len() {
+            busy |= rec.turn(i, &mut writer)? > 0;
+        }
+        if !busy {
+            break;
+        }
+    }
+    if tty {
+        let _ = write!(err, "\r\x1b[K");
+    }
+    let messages = writer.messages();
+    let line = rec.progress(&writer, started);
+    writer.finish().map_err(file_failure)?;
+    let size = std::fs::metadata(&args.output).map_or(0, |m| m.len());
+    writeln!(
+        err,
+        "recorded {messages} message{} to {} ({:.1} MB; stopped by {stopped_by}): {line}",
+        if messages == 1 { "" } else { "s" },
+        args.output.display(),
+        size as f64 / 1e6,
+    )?;
+    Ok(())
+}
+
+struct Recorder<'i> {
+    iface: &'i RedisInterface,
+    clock: Clock,
+    encoding: Encoding,
+    topics: Vec<Topic>,
+    /// JSON Schemas made from stored schemas, by stored schema text.
+    json_schemas: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Recorder<'_> {
+    /// Starts recording `topic`: from its history after its newest entry, if it has one;
+    /// else subscribed.
+    fn add(&mut self, topic: &str) -> Result {
+        if self.topics.iter().any(|t| t.name == topic) {
+            return Ok(());
+        }
+        let history = history_key(topic, self.iface.is_cluster())?;
+        let newest = self.iface.raw_query(
+            redis::cmd("XREVRANGE")
+                .arg(&history)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1),
+        );
+        let newest = match newest {
+            Ok(reply) => entries(&history, reply)?.first().map(|e| e.id),
+            // Not a stream (another program's key): record from pub/sub.
+            Err(reem::Error::WrongRedisType { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let (after, live) = match newest {
+            Some(id) => (Some(id.exclusive()), None),
+            None => {
+                let mut sub =
+                    RawSubscriber::<Heard>::with_delivery(self.iface, topic, Delivery::Queue(QUEUE))?;
+                sub.listen()?;
+                // The stored latest message was published before the start.
+                while sub.try_recv().is_some() {}
+                (None, Some(sub))
+            }
+        };
+        self.topics.push(Topic {
+            name: topic.to_owned(),
+            history,
+            after,
+            live,
+            last_live: HashMap::new(),
+            next_probe: Instant::now() + PROBE,
+            messages: 0,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    /// `--all`: every topic stored now (a hash with a publish stamp) or with a history.
+    fn discover(&mut self) -> Result {
+        let mut found = Vec::new();
+        let cluster = self.iface.is_cluster();
+        self.iface.scan("*", |keys, node| {
+            let mut cmds = Commands::new();
+            for k in &keys {
+                cmds.cmd("TYPE").arg(k);
+            }
+            let types = node.query(&cmds)?;
+            for (k, ty) in keys.iter().zip(types) {
+                let Ok(name) = std::str::from_utf8(k) else {
+                    continue;
+                };
+                let ty = match &ty {
+                    Value::SimpleString(s) => s.as_str(),
+                    Value::Okay => "ok",
+                    _ => "",
+                };
+                if ty == "stream" {
+                    if let Some(topic) = name.strip_suffix("@history") {
+                        let topic = match topic.strip_prefix('{').and_then(|t| t.strip_suffix('}'))
+                        {
+                            Some(t) if history_key(t, cluster).ok().as_deref() == Some(name) => t,
+                            _ => topic,
+                        };
+                        found.push(topic.to_owned());
+                    }
+                } else if ty == "hash" {
+                    found.push(name.to_owned());
+                }
+            }
+            Ok(())
+        })?;
+        // A hash is a topic when it carries a publish stamp.
+        for name in found {
+            if self.topics.iter().any(|t| t.name == name) {
+                continue;
+            }
+            let stamped = self.iface.raw_query(
+                redis::cmd("HEXISTS").arg(&name).arg(PUBLISHER_FIELD),
+            );
+            let has_history = self
+                .iface
+                .raw_query(redis::cmd("EXISTS").arg(history_key(&name, cluster)?));
+            let yes = |r: reem::Result<Value>| matches!(r, Ok(Value::Int(1)));
+            if yes(stamped) || yes(has_history) {
+                self.add(&name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records what topic `i` has now; returns how many messages.
+    fn turn(&mut self, i: usize, writer: &mut RecordWriter) -> Result<usize> {
+        if self.topics[i].after.is_some() {
+            return self.from_history(i, writer);
+        }
+        let mut heard = Vec::new();
+        if let Some(sub) = &self.topics[i].live {
+            while heard.len() < TURN {
+                match sub.try_recv() {
+                    Some(h) => heard.push(h),
+                    None => break,
+                }
+            }
+        }
+        let n = heard.len();
+        for h in heard {
+            let time = self.clock.at(h.at);
+            let topic = &mut self.topics[i];
+            if let (Some(p), Some(seq)) = (h.msg.get(PUBLISHER_FIELD), seq_of(&h.msg)) {
+                topic.last_live.insert(p.to_vec(), seq);
+            }
+            self.write(i, &h.msg, time, writer)?;
+        }
+        // A history appeared: read it from now on (it holds what the subscriber misses).
+        let topic = &mut self.topics[i];
+        if n == 0 && Instant::now() >= topic.next_probe {
+            topic.next_probe = Instant::now() + PROBE;
+            let exists = self
+                .iface
+                .raw_query(redis::cmd("EXISTS").arg(&topic.history));
+            if matches!(exists, Ok(Value::Int(1))) {
+                topic.after = Some("-".to_owned());
+            }
+        }
+        Ok(n)
+    }
+
+    fn from_history(&mut self, i: usize, writer: &mut RecordWriter) -> Result<usize> {
+        let topic = &self.topics[i];
+        let Some(after) = topic.after.clone() else {
+            return Ok(0);
+        };
+        let reply = self.iface.raw_query(
+            redis::cmd("XRANGE")
+                .arg(&topic.history)
+                .arg(&after)
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE),
+        )?;
+        let page = entries(&topic.history, reply)?;
+        let n = page.len();
+        let start_ms = self.clock.start_ms();
+        for entry in page {
+            self.topics[i].after = Some(entry.id.exclusive());
+            if entry.id.ms < start_ms {
+                continue;
+            }
+            let msg = StoredMessage::from_reply(&self.topics[i].name, entry.hash)?;
+            let topic = &self.topics[i];
+            let recorded_live = match (msg.get(PUBLISHER_FIELD), seq_of(&msg)) {
+                (Some(p), Some(seq)) => topic.last_live.get(p).is_some_and(|&l| seq <= l),
+                _ => false,
+            };
+            if recorded_live {
+                continue;
+            }
+            self.write(i, &msg, entry_time(entry.id), writer)?;
+        }
+        // Once the history is read, the subscriber is not needed.
+        if n < PAGE {
+            self.topics[i].live = None;
+        }
+        Ok(n)
+    }
+
+    fn write(
+        &mut self,
+        i: usize,
+        msg: &StoredMessage,
+        time: u64,
+        writer: &mut RecordWriter,
+    ) -> Result {
+        let topic = &self.topics[i].name;
+        let label = msg
+            .get(LABEL_FIELD)
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let schema = msg.get(SCHEMA_FIELD).unwrap_or_default();
+        let seq = seq_of(msg).unwrap_or(0);
+        let payload;
+        let channel = match self.encoding {
+            Encoding::Reem => {
+                payload = encode_hash(msg.pairs.iter().map(|(n, v)| (&n[..], &v[..])));
+                writer.channel(topic, &label, REEM_SCHEMA_ENCODING, schema, REEM_ENCODING)
+            }
+            Encoding::Json => {
+                let reply = Value::Array(
+                    msg.pairs
+                        .iter()
+                        .flat_map(|(n, v)| [Value::BulkString(n.clone()), Value::BulkString(v.clone())])
+                        .collect(),
+                );
+                let hash = HashView::from_hgetall(topic, &reply)?;
+                let decoded = reem::dynamic::decode(topic, &hash, reem::dynamic::Arrays::Full)?;
+                payload = serde_json::to_vec(&super::json_record::message(&decoded, seq))
+                    .map_err(|e| Failure::new(Code::NotReem, e.to_string()))?;
+                let json_schema = self
+                    .json_schemas
+                    .entry(schema.to_vec())
+                    .or_insert_with(|| super::json_record::schema_of(&decoded));
+                writer.channel(topic, &label, JSON_SCHEMA_ENCODING, json_schema, JSON_ENCODING)
+            }
+        }
+        .map_err(file_failure)?;
+        writer
+            .write(channel, seq, time, time, &payload)
+            .map_err(file_failure)?;
+        let t = &mut self.topics[i];
+        t.messages += 1;
+        t.bytes += payload.len() as u64;
+        Ok(())
+    }
+
+    /// `N msgs, X MB, S s | topic: n (r/s) ...`
+    fn progress(&self, writer: &RecordWriter, started: Instant) -> String {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let mut line = format!(
+            "{} msgs, {:.1} MB written, {:.0} s",
+            writer.messages(),
+            writer.bytes_written() as f64 / 1e6,
+            secs
+        );
+        for t in &self.topics {
+            line.push_str(&format!(
+                " | {} {} ({:.0}/s{})",
+                t.name,
+                t.messages,
+                t.messages as f64 / secs,
+                if t.after.is_some() { ", history" } else { "" }
+            ));
+        }
+        line
+    }
+}
+
+fn seq_of(msg: &StoredMessage) -> Option<u64> {
+    std::str::from_utf8(msg.get(SEQ_FIELD)?).ok()?.parse().ok()
+}
+
+/// A file error: where and why, on one line.
+pub fn file_failure(e: reem::Error) -> Failure {
+    Failure::new(Code::Redis, one_line(&e.to_string()))
+}
