@@ -467,7 +467,7 @@ fn python_mcap_reads_the_recording() {
     // The first pose, decoded by Python from the payload alone.
     let first = &seen["first"]["robot/pose"];
     assert_eq!(first["@label"], "test.Pose2");
-    assert_eq!(first["x"], "1");
+    assert_eq!(first["x"], "1.0");
     assert_eq!(first["y"], "-0.25");
     assert_eq!(first["@seq"], "2");
 }

@@ -217,7 +217,7 @@ pub fn run(iface: &RedisInterface, args: &RecordArgs, err: &mut impl Write) -> R
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let (mut last_flush, mut last_progress, mut last_discover) = (started, started, started);
-    let mut stopped_by = "Ctrl-C";
+    let mut stopped_by = "Ctrl-C or SIGTERM";
     loop {
         if stop.load(Ordering::SeqCst) {
             break;
