@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use common::Harness;
 use reem::pubsub::history::{entries, history_key};
 use reem::record::{
-    decode_hash, encode_hash, RecordWriter, Recording, StoredMessage, WriterOptions,
-    REEM_ENCODING, REEM_SCHEMA_ENCODING,
+    decode_hash, encode_hash, RecordWriter, Recording, StoredMessage, WriterOptions, REEM_ENCODING,
+    REEM_SCHEMA_ENCODING,
 };
 use reem::{PublishSpace, ReemMarshal};
 
@@ -187,7 +187,10 @@ fn cut_and_flipped_files_are_read_up_to_the_damage() {
     for cut in cuts {
         let (n, damage) = read_damaged(&whole[..cut], &damaged, total);
         assert!(damage, "a file cut at {cut} of {} is damaged", whole.len());
-        assert!(n >= last.1, "more bytes never read fewer messages ({cut}: {n} < {last:?})");
+        assert!(
+            n >= last.1,
+            "more bytes never read fewer messages ({cut}: {n} < {last:?})"
+        );
         last = (cut, n);
     }
     // Flipped bytes: anything from all messages (a byte of an index) to a damage report.

@@ -53,7 +53,9 @@ fn status(i: u64) -> Status {
 fn camera(i: u64) -> Camera {
     Camera {
         n: i,
-        image: (0..1 << 20).map(|k: u64| ((k / 64 + i) % 251) as u8).collect(),
+        image: (0..1 << 20)
+            .map(|k: u64| ((k / 64 + i) % 251) as u8)
+            .collect(),
     }
 }
 
@@ -184,7 +186,11 @@ fn every_message_is_recorded_at_full_rate_and_played_back_in_time() {
     signal(&recorder, "-TERM");
     let out = finish(recorder);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("recorded 2000 messages"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("recorded 2000 messages"),
+        "{}",
+        out.stderr
+    );
     eprintln!(
         "published 2000 messages in {publish_secs:.2} s ({:.0}/s, {:.0} MB/s); {}",
         2000.0 / publish_secs,
@@ -257,7 +263,11 @@ fn every_message_is_recorded_at_full_rate_and_played_back_in_time() {
     });
     let out = run(reem(&server).arg("play").arg(&path));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("played 2000 messages"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("played 2000 messages"),
+        "{}",
+        out.stderr
+    );
     let got = rx.recv_timeout(Duration::from_secs(60)).unwrap();
     receiver.join().unwrap();
     let values: Vec<Pose2> = got.iter().map(|(_, p)| p.clone()).collect();
@@ -325,7 +335,11 @@ fn a_killed_recorder_leaves_a_file_read_up_to_its_last_chunk() {
     // Play publishes what is there and says where it stops.
     let out = run(reem(&server).args(["play", "--rate", "100"]).arg(&path));
     assert_eq!(out.code, 8, "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("played {n} messages")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("played {n} messages")),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -375,7 +389,14 @@ fn json_channels_carry_the_fields_and_a_json_schema() {
     let path = file("json.mcap");
     let recorder = record(
         &server,
-        &["-o", path.to_str().unwrap(), "--encoding", "json", "robot/status", "robot/camera"],
+        &[
+            "-o",
+            path.to_str().unwrap(),
+            "--encoding",
+            "json",
+            "robot/status",
+            "robot/camera",
+        ],
     );
     for i in 1..=20 {
         pubs.publish("robot/status", &status(i)).unwrap();
@@ -413,7 +434,10 @@ fn json_channels_carry_the_fields_and_a_json_schema() {
     // A JSON channel does not decode as a Rust type.
     let mut rec = Recording::open(&path).unwrap();
     let first = rec.messages::<Status>("robot/status").next().unwrap();
-    assert!(matches!(first, Err(reem::Error::SchemaMismatch { .. })), "{first:?}");
+    assert!(
+        matches!(first, Err(reem::Error::SchemaMismatch { .. })),
+        "{first:?}"
+    );
 }
 
 /// Python's `mcap` package (from PyPI, in a venv made by `scripts/mcap-env.sh`) reads the
@@ -470,4 +494,100 @@ fn python_mcap_reads_the_recording() {
     assert_eq!(first["x"], "1.0");
     assert_eq!(first["y"], "-0.25");
     assert_eq!(first["@seq"], "2");
+}
+
+/// Messages published at an uneven pace (2–30 ms apart) are played back at that pace:
+/// the median difference between recorded and replayed intervals is within 5 ms, and
+/// `--rate 2` plays twice as fast; `--topics`, `--remap` and `--start` choose what is played.
+#[test]
+fn play_keeps_the_recorded_pace() {
+    let server = RedisServer::start().unwrap();
+    let iface = RedisInterface::new(&server.url()).unwrap();
+    let pubs = PublishSpace::new(&iface).with_history(1000);
+    pubs.publish("robot/pose", &pose(0)).unwrap();
+    pubs.publish("robot/other", &pose(0)).unwrap();
+    let path = file("paced.mcap");
+    let recorder = record(
+        &server,
+        &["-o", path.to_str().unwrap(), "robot/pose", "robot/other"],
+    );
+    let mut rng = 12345u64;
+    for i in 1..=100 {
+        pubs.publish("robot/pose", &pose(i)).unwrap();
+        pubs.publish("robot/other", &pose(i)).unwrap();
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(2 + (rng >> 33) % 29));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&recorder, "-TERM");
+    assert_eq!(finish(recorder).code, 0);
+    let recorded: Vec<u64> = Recording::open(&path)
+        .unwrap()
+        .messages::<Pose2>("robot/pose")
+        .map(|m| m.unwrap().0.log_time)
+        .collect();
+    assert_eq!(recorded.len(), 100);
+
+    let play = |rate: &str, extra: &[&str]| {
+        let sub_iface = RedisInterface::new(&server.url()).unwrap();
+        let mut sub =
+            RawSubscriber::<Pose2>::with_delivery(&sub_iface, "replay/pose", Delivery::Queue(500))
+                .unwrap();
+        sub.listen().unwrap();
+        while sub.try_recv().is_some() {}
+        let mut other =
+            RawSubscriber::<Pose2>::with_delivery(&sub_iface, "robot/other", Delivery::Queue(500))
+                .unwrap();
+        other.listen().unwrap();
+        while other.try_recv().is_some() {}
+        let receiver = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Some(p) = sub.recv_timeout(Duration::from_secs(5)).unwrap() {
+                got.push((Instant::now(), p.x as u64));
+            }
+            got
+        });
+        let out = run(reem(&server)
+            .args(["play", "--rate", rate, "--topics", "robot/pose", "--remap"])
+            .arg("robot/pose:=replay/pose")
+            .args(extra)
+            .arg(&path));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let got = receiver.join().unwrap();
+        assert!(other.try_recv().is_none(), "--topics left robot/other out");
+        got
+    };
+    let rate: f64 = 1.0;
+    let got = play("1", &[]);
+    assert_eq!(
+        got.iter().map(|g| g.1).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+    let diffs: Vec<f64> = recorded
+        .windows(2)
+        .zip(got.windows(2))
+        .map(|(r, g)| {
+            let r = (r[1] - r[0]) as f64 / 1e6 / rate;
+            let g = g[1].0.duration_since(g[0].0).as_secs_f64() * 1e3;
+            (r - g).abs()
+        })
+        .collect();
+    let off = median(diffs);
+    eprintln!("paced replay: median inter-arrival difference {off:.3} ms");
+    assert!(off <= 5.0, "{off} ms");
+    let span = |g: &[(Instant, u64)]| g.last().unwrap().0.duration_since(g[0].0).as_secs_f64();
+    let recorded_span = (recorded[99] - recorded[0]) as f64 / 1e9;
+    let twice = play("2", &[]);
+    assert_eq!(twice.len(), 100);
+    let ratio = span(&twice) / recorded_span;
+    assert!(
+        (0.4..0.65).contains(&ratio),
+        "--rate 2 took {ratio} of the time"
+    );
+    // --start skips the first part of the recording.
+    let later = play("4", &["--start", &format!("{}", recorded_span / 2.0)]);
+    assert!(!later.is_empty() && later.len() < 80, "{}", later.len());
+    assert_eq!(later.last().unwrap().1, 100);
 }

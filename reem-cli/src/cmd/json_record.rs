@@ -33,12 +33,9 @@ pub fn schema_of(msg: &DynMessage) -> Vec<u8> {
 
 fn value(v: &DynValue) -> Value {
     match v {
-        DynValue::Struct(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), value(v)))
-                .collect(),
-        ),
+        DynValue::Struct(fields) => {
+            Value::Object(fields.iter().map(|(k, v)| (k.clone(), value(v))).collect())
+        }
         DynValue::List(items) => Value::Array(items.iter().map(value).collect()),
         DynValue::Array(a) => match &a.body {
             ArrayBody::Full(Elements::U8(bytes)) => Value::String(base64(bytes)),

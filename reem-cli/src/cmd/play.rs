@@ -75,7 +75,10 @@ pub fn run(iface: &RedisInterface, args: &PlayArgs, err: &mut impl Write) -> Res
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(Failure::new(
             Code::Usage,
-            format!("--rate {}: give a positive factor, like 1 or 0.5", args.rate),
+            format!(
+                "--rate {}: give a positive factor, like 1 or 0.5",
+                args.rate
+            ),
         ));
     }
     let skip = crate::listen::seconds(Some(args.start))?
@@ -143,7 +146,8 @@ pub fn run(iface: &RedisInterface, args: &PlayArgs, err: &mut impl Write) -> Res
             }
             // Wait for the message's time (in short naps, to notice Ctrl-C).
             let (wall, base) = *clock.get_or_insert((Instant::now(), at));
-            let due = wall + Duration::from_secs_f64(at.saturating_sub(base) as f64 / 1e9 / args.rate);
+            let due =
+                wall + Duration::from_secs_f64(at.saturating_sub(base) as f64 / 1e9 / args.rate);
             loop {
                 let now = Instant::now();
                 if now >= due || stop.load(Ordering::SeqCst) {
@@ -161,7 +165,11 @@ pub fn run(iface: &RedisInterface, args: &PlayArgs, err: &mut impl Write) -> Res
             played += 1;
         }
         if let Some(d) = rec.damage() {
-            writeln!(err, "played {played} messages in {:.1} s", started.elapsed().as_secs_f64())?;
+            writeln!(
+                err,
+                "played {played} messages in {:.1} s",
+                started.elapsed().as_secs_f64()
+            )?;
             return Err(Failure::new(
                 Code::Damaged,
                 format!(

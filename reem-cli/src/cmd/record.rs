@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use redis::Value;
-use reem::marshal::{
-    Commands, HashView, LABEL_FIELD, PUBLISHER_FIELD, SCHEMA_FIELD, SEQ_FIELD,
-};
+use reem::marshal::{Commands, HashView, LABEL_FIELD, PUBLISHER_FIELD, SCHEMA_FIELD, SEQ_FIELD};
 use reem::pubsub::history::{entries, history_key, EntryId};
 use reem::pubsub::Delivery;
 use reem::record::{
@@ -312,8 +310,11 @@ impl Recorder<'_> {
         let (after, live) = match newest {
             Some(id) => (Some(id.exclusive()), None),
             None => {
-                let mut sub =
-                    RawSubscriber::<Heard>::with_delivery(self.iface, topic, Delivery::Queue(QUEUE))?;
+                let mut sub = RawSubscriber::<Heard>::with_delivery(
+                    self.iface,
+                    topic,
+                    Delivery::Queue(QUEUE),
+                )?;
                 sub.listen()?;
                 // The stored latest message was published before the start.
                 while sub.try_recv().is_some() {}
@@ -372,9 +373,9 @@ impl Recorder<'_> {
             if self.topics.iter().any(|t| t.name == name) {
                 continue;
             }
-            let stamped = self.iface.raw_query(
-                redis::cmd("HEXISTS").arg(&name).arg(PUBLISHER_FIELD),
-            );
+            let stamped = self
+                .iface
+                .raw_query(redis::cmd("HEXISTS").arg(&name).arg(PUBLISHER_FIELD));
             let has_history = self
                 .iface
                 .raw_query(redis::cmd("EXISTS").arg(history_key(&name, cluster)?));
@@ -486,7 +487,9 @@ impl Recorder<'_> {
                 let reply = Value::Array(
                     msg.pairs
                         .iter()
-                        .flat_map(|(n, v)| [Value::BulkString(n.clone()), Value::BulkString(v.clone())])
+                        .flat_map(|(n, v)| {
+                            [Value::BulkString(n.clone()), Value::BulkString(v.clone())]
+                        })
                         .collect(),
                 );
                 let hash = HashView::from_hgetall(topic, &reply)?;
@@ -497,7 +500,13 @@ impl Recorder<'_> {
                     .json_schemas
                     .entry(schema.to_vec())
                     .or_insert_with(|| super::json_record::schema_of(&decoded));
-                writer.channel(topic, &label, JSON_SCHEMA_ENCODING, json_schema, JSON_ENCODING)
+                writer.channel(
+                    topic,
+                    &label,
+                    JSON_SCHEMA_ENCODING,
+                    json_schema,
+                    JSON_ENCODING,
+                )
             }
         }
         .map_err(file_failure)?;
