@@ -467,7 +467,7 @@ fn python_mcap_reads_the_recording() {
     );
     for i in 1..=30 {
         pubs.publish("robot/pose", &pose(i)).unwrap();
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             pubs.publish("robot/status", &status(i)).unwrap();
         }
     }

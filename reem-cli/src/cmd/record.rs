@@ -390,7 +390,7 @@ impl Recorder<'_> {
     /// Records what topic `i` has now; returns how many messages.
     fn turn(&mut self, i: usize, writer: &mut RecordWriter) -> Result<usize> {
         if self.topics[i].after.is_some() {
-            return self.from_history(i, writer);
+            return self.read_history(i, writer);
         }
         let mut heard = Vec::new();
         if let Some(sub) = &self.topics[i].live {
@@ -424,7 +424,7 @@ impl Recorder<'_> {
         Ok(n)
     }
 
-    fn from_history(&mut self, i: usize, writer: &mut RecordWriter) -> Result<usize> {
+    fn read_history(&mut self, i: usize, writer: &mut RecordWriter) -> Result<usize> {
         let topic = &self.topics[i];
         let Some(after) = topic.after.clone() else {
             return Ok(0);
