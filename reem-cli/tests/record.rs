@@ -591,3 +591,132 @@ fn play_keeps_the_recorded_pace() {
     assert!(!later.is_empty() && later.len() < 80, "{}", later.len());
     assert_eq!(later.last().unwrap().1, 100);
 }
+
+/// `--all` records the topics stored at start and the ones that appear later, with or
+/// without history; `--duration` stops the recorder by itself.
+#[test]
+fn all_records_every_topic_including_new_ones() {
+    let server = RedisServer::start().unwrap();
+    let iface = RedisInterface::new(&server.url()).unwrap();
+    let with = PublishSpace::new(&iface).with_history(500);
+    let without = PublishSpace::new(&iface);
+    with.publish("robot/a", &pose(0)).unwrap();
+    without.publish("robot/b", &pose(0)).unwrap();
+    // Not topics: a plain hash and a string.
+    iface
+        .raw_query(redis::cmd("HSET").arg("plain").arg("f").arg("v"))
+        .unwrap();
+    iface
+        .raw_query(redis::cmd("SET").arg("s").arg("v"))
+        .unwrap();
+    let path = file("all.mcap");
+    let recorder = record(
+        &server,
+        &["-o", path.to_str().unwrap(), "--all", "--duration", "5"],
+    );
+    for i in 1..=50 {
+        with.publish("robot/a", &pose(i)).unwrap();
+        without.publish("robot/b", &pose(i)).unwrap();
+        // A topic that appears after the start, with history: all of it is recorded.
+        with.publish("robot/c", &status(i)).unwrap();
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    let out = finish(recorder);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stopped by --duration"),
+        "{}",
+        out.stderr
+    );
+    let info = info_json(&server, &path, 0);
+    assert_eq!(topic(&info, "robot/a")["count"], 50, "{info}");
+    assert_eq!(topic(&info, "robot/b")["count"], 50, "{info}");
+    assert_eq!(topic(&info, "robot/c")["count"], 50, "{info}");
+    assert_eq!(info["topics"].as_array().unwrap().len(), 3, "{info}");
+}
+
+/// `--max-size` stops the recording once the file is that large (within one chunk).
+#[test]
+fn max_size_stops_the_recording() {
+    let server = RedisServer::start().unwrap();
+    let iface = RedisInterface::new(&server.url()).unwrap();
+    let pubs = PublishSpace::new(&iface).with_history(100);
+    pubs.publish("robot/camera", &camera(0)).unwrap();
+    let path = file("max-size.mcap");
+    let mut recorder = reem(&server)
+        .args(["record", "--max-size", "2", "--no-compression", "-o"])
+        .arg(&path)
+        .arg("robot/camera")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut i = 0;
+    let started = Instant::now();
+    while recorder.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(20) {
+        i += 1;
+        pubs.publish("robot/camera", &camera(i)).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = finish(recorder);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stopped by --max-size"),
+        "{}",
+        out.stderr
+    );
+    let size = std::fs::metadata(&path).unwrap().len();
+    // 2 MB, plus at most one chunk (4 MiB) and the summary.
+    assert!(size >= 2_000_000 && size < 2_000_000 + (5 << 20), "{size}");
+    let info = info_json(&server, &path, 0);
+    assert!(info["messages"].as_u64().unwrap() >= 2, "{info}");
+}
+
+/// On a Redis Cluster: the history streams are read on each topic's master.
+#[test]
+fn records_from_a_cluster() {
+    let cluster = reem_server::RedisCluster::start().unwrap();
+    let url = cluster.urls().join(",");
+    let iface = RedisInterface::cluster(&cluster.urls()).unwrap();
+    let pubs = PublishSpace::new(&iface).with_history(1000);
+    let topics = ["robot/pose", "robot/scan", "{fleet}/pose"];
+    for t in topics {
+        pubs.publish(t, &pose(0)).unwrap();
+    }
+    let path = file("cluster.mcap");
+    let recorder = StdCommand::new(assert_cmd::cargo::cargo_bin("reem"))
+        .args(["--url", &url, "record", "-o"])
+        .arg(&path)
+        .args(topics)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in 1..=300 {
+        for t in topics {
+            pubs.publish(t, &pose(i)).unwrap();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    signal(&recorder, "-TERM");
+    assert_eq!(finish(recorder).code, 0);
+    let mut rec = Recording::open(&path).unwrap();
+    let info_counts: Vec<u64> = {
+        let info = Recording::open(&path).unwrap().info();
+        topics
+            .iter()
+            .map(|t| {
+                info.topics
+                    .iter()
+                    .find(|x| x.topic == *t)
+                    .map_or(0, |x| x.messages)
+            })
+            .collect()
+    };
+    assert_eq!(info_counts, vec![300, 300, 300]);
+    let poses: Vec<Pose2> = rec
+        .messages::<Pose2>("{fleet}/pose")
+        .map(|m| m.unwrap().1)
+        .collect();
+    assert_eq!(poses, (1..=300).map(pose).collect::<Vec<_>>());
+}

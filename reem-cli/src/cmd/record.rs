@@ -293,22 +293,12 @@ impl Recorder<'_> {
             return Ok(());
         }
         let history = history_key(topic, self.iface.is_cluster())?;
-        let newest = self.iface.raw_query(
-            redis::cmd("XREVRANGE")
-                .arg(&history)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1),
-        );
-        let newest = match newest {
-            Ok(reply) => entries(&history, reply)?.first().map(|e| e.id),
-            // Not a stream (another program's key): record from pub/sub.
-            Err(reem::Error::WrongRedisType { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let kind = self.iface.raw_query(redis::cmd("TYPE").arg(&history))?;
+        let has_history = matches!(&kind, Value::SimpleString(t) if t == "stream");
+        // From the recorder's start: a topic found later by --all loses nothing either.
+        let newest = has_history.then(|| format!("{}-0", self.clock.start_ms()));
         let (after, live) = match newest {
-            Some(id) => (Some(id.exclusive()), None),
+            Some(from) => (Some(from), None),
             None => {
                 let mut sub = RawSubscriber::<Heard>::with_delivery(
                     self.iface,

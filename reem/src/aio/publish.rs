@@ -97,4 +97,11 @@ impl PublishSpace {
     pub fn inline_limit(&self) -> usize {
         self.core.inline_limit
     }
+
+    /// Keeps about the last `n` messages of each topic in its history stream, appended in
+    /// the publish transaction, as [`crate::PublishSpace::with_history`] (`0`: off).
+    pub fn with_history(mut self, n: usize) -> Self {
+        self.core.history = (n > 0).then_some(n);
+        self
+    }
 }
