@@ -31,7 +31,7 @@ pub(crate) const PAGE: usize = 16;
 const RECOVER_LIMIT: usize = 100_000;
 
 /// The key of `topic`'s history stream, in the topic's cluster slot (`cluster`: refused for
-/// a topic that cannot be given a hash tag, see [`names::same_slot_key`]).
+/// a topic with braces but no hash tag, as for the companion `{T}@stamp` key).
 pub fn history_key(topic: &str, cluster: bool) -> Result<String> {
     names::same_slot_key(topic, HISTORY_SUFFIX, cluster)
 }
