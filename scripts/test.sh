@@ -28,6 +28,12 @@ if [ -x scripts/interop-env.sh ]; then
   fi
 fi
 
+# Python's `mcap` package (PyPI) for the recording interop test (reem-cli/tests/record.rs,
+# which fails with the reason if it cannot be set up).
+if ! scripts/mcap-env.sh >/dev/null; then
+  echo "!!!!! Python with the mcap package could not be set up: python_mcap_reads_the_recording will FAIL !!!!!"
+fi
+
 echo "== the stated rust-version covers the locked dependency tree"
 scripts/check-msrv.sh
 echo "== a crate outside the workspace: reem's default features build the README's array example"

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXIT_STATUS: &str = "\
 Exit status:
   0  success (also when the output was closed early, e.g. by `| head`)
-  1  Redis could not be reached or failed
+  1  Redis could not be reached or failed, or `record` could not write its file
   2  bad command line or URL
   3  the key (or the --field asked for) does not exist
   4  the key does not hold a readable reem message: another Redis type, a hash
