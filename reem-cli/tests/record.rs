@@ -191,6 +191,7 @@ fn every_message_is_recorded_at_full_rate_and_played_back_in_time() {
         "{}",
         out.stderr
     );
+    assert!(!out.stderr.contains("missed"), "{}", out.stderr);
     eprintln!(
         "published 2000 messages in {publish_secs:.2} s ({:.0}/s, {:.0} MB/s); {}",
         2000.0 / publish_secs,

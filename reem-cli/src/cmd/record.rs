@@ -134,6 +134,10 @@ struct Topic {
     next_probe: Instant,
     messages: u64,
     bytes: u64,
+    /// The last sequence number recorded from each publisher, and the numbers missing
+    /// between recorded ones (messages the recording does not have).
+    last_seq: HashMap<Vec<u8>, u64>,
+    missed: u64,
 }
 
 /// The server's clock: its time at the recorder's start, and the local instant then.
@@ -320,6 +324,8 @@ impl Recorder<'_> {
             next_probe: Instant::now() + PROBE,
             messages: 0,
             bytes: 0,
+            last_seq: HashMap::new(),
+            missed: 0,
         });
         Ok(())
     }
@@ -506,6 +512,11 @@ impl Recorder<'_> {
         let t = &mut self.topics[i];
         t.messages += 1;
         t.bytes += payload.len() as u64;
+        if let (Some(p), Some(seq)) = (msg.get(PUBLISHER_FIELD), seq_of(msg)) {
+            if let Some(last) = t.last_seq.insert(p.to_vec(), seq) {
+                t.missed += seq.saturating_sub(last + 1);
+            }
+        }
         Ok(())
     }
 
@@ -520,11 +531,16 @@ impl Recorder<'_> {
         );
         for t in &self.topics {
             line.push_str(&format!(
-                " | {} {} ({:.0}/s{})",
+                " | {} {} ({:.0}/s{}{})",
                 t.name,
                 t.messages,
                 t.messages as f64 / secs,
-                if t.after.is_some() { ", history" } else { "" }
+                if t.after.is_some() { ", history" } else { "" },
+                if t.missed > 0 {
+                    format!(", {} missed", t.missed)
+                } else {
+                    String::new()
+                }
             ));
         }
         line
