@@ -25,8 +25,10 @@ use reem::{RawSubscriber, RedisInterface, ReemMarshal};
 
 use crate::fail::{one_line, Code, Failure, Result};
 
-/// Entries read from a history per request.
-const PAGE: usize = 64;
+/// Entries read from a history per request, at most; fewer for large messages, so that
+/// a page holds about [`PAGE_BYTES`].
+const PAGE: usize = 256;
+const PAGE_BYTES: usize = 8 << 20;
 /// Messages taken from a subscriber per turn.
 const TURN: usize = 256;
 /// Messages kept between a subscriber and the writer.
@@ -138,6 +140,8 @@ struct Topic {
     /// between recorded ones (messages the recording does not have).
     last_seq: HashMap<Vec<u8>, u64>,
     missed: u64,
+    /// Entries to ask for in the next history page.
+    page: usize,
 }
 
 /// The server's clock: its time at the recorder's start, and the local instant then.
@@ -326,6 +330,7 @@ impl Recorder<'_> {
             bytes: 0,
             last_seq: HashMap::new(),
             missed: 0,
+            page: 16,
         });
         Ok(())
     }
@@ -408,7 +413,7 @@ impl Recorder<'_> {
         }
         // A history appeared: read it from now on (it holds what the subscriber misses).
         let topic = &mut self.topics[i];
-        if n == 0 && Instant::now() >= topic.next_probe {
+        if Instant::now() >= topic.next_probe {
             topic.next_probe = Instant::now() + PROBE;
             let exists = self
                 .iface
@@ -425,16 +430,21 @@ impl Recorder<'_> {
         let Some(after) = topic.after.clone() else {
             return Ok(0);
         };
+        let count = topic.page;
         let reply = self.iface.raw_query(
             redis::cmd("XRANGE")
                 .arg(&topic.history)
                 .arg(&after)
                 .arg("+")
                 .arg("COUNT")
-                .arg(PAGE),
+                .arg(count),
         )?;
         let page = entries(&topic.history, reply)?;
         let n = page.len();
+        if n > 0 {
+            let bytes: usize = page.iter().map(|e| payload_size(&e.hash)).sum();
+            self.topics[i].page = (PAGE_BYTES / (bytes / n).max(1)).clamp(1, PAGE);
+        }
         let start_ms = self.clock.start_ms();
         for entry in page {
             self.topics[i].after = Some(entry.id.exclusive());
@@ -453,7 +463,7 @@ impl Recorder<'_> {
             self.write(i, &msg, entry_time(entry.id), writer)?;
         }
         // Once the history is read, the subscriber is not needed.
-        if n < PAGE {
+        if n < count {
             self.topics[i].live = None;
         }
         Ok(n)
@@ -544,6 +554,20 @@ impl Recorder<'_> {
             ));
         }
         line
+    }
+}
+
+/// The bytes of a history entry's names and values.
+fn payload_size(hash: &Value) -> usize {
+    match hash {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::BulkString(b) => b.len(),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
     }
 }
 

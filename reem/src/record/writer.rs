@@ -93,6 +93,8 @@ impl RecordWriter {
             .compression(options.compress.then_some(Compression::Zstd))
             .chunk_size(Some(options.chunk_size.max(1024)))
             .compression_threads(0)
+            // zstd level 1: the fastest, so that the recorder keeps up with large messages.
+            .compression_level(1)
             .profile("")
             .library(concat!("reem ", env!("CARGO_PKG_VERSION")));
         let mcap = opts
