@@ -721,3 +721,31 @@ fn records_from_a_cluster() {
         .collect();
     assert_eq!(poses, (1..=300).map(pose).collect::<Vec<_>>());
 }
+
+/// A topic named on the command line that has no history yet is subscribed; when its
+/// history appears the recorder reads it, and what the subscriber missed (large messages
+/// replaced at the key before they were read) is recorded from it: nothing lost, nothing
+/// twice.
+#[test]
+fn a_history_that_appears_later_is_used_and_nothing_is_lost() {
+    let server = RedisServer::start().unwrap();
+    let iface = RedisInterface::new(&server.url()).unwrap();
+    let path = file("appears.mcap");
+    let recorder = record(&server, &["-o", path.to_str().unwrap(), "robot/camera"]);
+    let pubs = PublishSpace::new(&iface).with_history(1000);
+    for i in 1..=150 {
+        pubs.publish("robot/camera", &camera(i)).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&recorder, "-TERM");
+    let out = finish(recorder);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("missed"), "{}", out.stderr);
+    let mut ns: Vec<u64> = Recording::open(&path)
+        .unwrap()
+        .messages::<Camera>("robot/camera")
+        .map(|m| m.unwrap().1.n)
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (1..=150).collect::<Vec<_>>());
+}

@@ -130,9 +130,9 @@ struct Topic {
     after: Option<String>,
     /// Subscribed while the topic has no history.
     live: Option<RawSubscriber<Heard>>,
-    /// The last sequence number recorded live from each publisher (so that the history,
-    /// once it appears, does not record them again).
-    last_live: HashMap<Vec<u8>, u64>,
+    /// The stamps recorded live (the last [`LIVE_KEPT`]), so that the history, once it
+    /// appears, records what the subscriber missed and nothing twice.
+    live_stamps: RecentStamps,
     next_probe: Instant,
     messages: u64,
     bytes: u64,
@@ -142,6 +142,44 @@ struct Topic {
     missed: u64,
     /// Entries to ask for in the next history page.
     page: usize,
+}
+
+/// Live stamps remembered per topic.
+const LIVE_KEPT: usize = 4096;
+
+/// The most recent stamps recorded from a subscriber.
+#[derive(Default)]
+struct RecentStamps {
+    set: std::collections::HashSet<(Vec<u8>, u64)>,
+    order: std::collections::VecDeque<(Vec<u8>, u64)>,
+    /// The highest number recorded from each publisher.
+    last: HashMap<Vec<u8>, u64>,
+}
+
+impl RecentStamps {
+    fn insert(&mut self, publisher: &[u8], seq: u64) {
+        let stamp = (publisher.to_vec(), seq);
+        if self.set.insert(stamp.clone()) {
+            self.order.push_back(stamp);
+        }
+        if self.order.len() > LIVE_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        let last = self.last.entry(publisher.to_vec()).or_insert(seq);
+        *last = (*last).max(seq);
+    }
+
+    /// True if the message stamped so was recorded live (or is older than what is
+    /// remembered of its publisher).
+    fn recorded(&self, publisher: &[u8], seq: u64) -> bool {
+        self.set.contains(&(publisher.to_vec(), seq))
+            || self
+                .last
+                .get(publisher)
+                .is_some_and(|&l| seq.saturating_add(LIVE_KEPT as u64) <= l)
+    }
 }
 
 /// The server's clock: its time at the recorder's start, and the local instant then.
@@ -324,7 +362,7 @@ impl Recorder<'_> {
             history,
             after,
             live,
-            last_live: HashMap::new(),
+            live_stamps: RecentStamps::default(),
             next_probe: Instant::now() + PROBE,
             messages: 0,
             bytes: 0,
@@ -407,7 +445,7 @@ impl Recorder<'_> {
             let time = self.clock.at(h.at);
             let topic = &mut self.topics[i];
             if let (Some(p), Some(seq)) = (h.msg.get(PUBLISHER_FIELD), seq_of(&h.msg)) {
-                topic.last_live.insert(p.to_vec(), seq);
+                topic.live_stamps.insert(p, seq);
             }
             self.write(i, &h.msg, time, writer)?;
         }
@@ -454,7 +492,7 @@ impl Recorder<'_> {
             let msg = StoredMessage::from_reply(&self.topics[i].name, entry.hash)?;
             let topic = &self.topics[i];
             let recorded_live = match (msg.get(PUBLISHER_FIELD), seq_of(&msg)) {
-                (Some(p), Some(seq)) => topic.last_live.get(p).is_some_and(|&l| seq <= l),
+                (Some(p), Some(seq)) => topic.live_stamps.recorded(p, seq),
                 _ => false,
             };
             if recorded_live {
@@ -523,8 +561,16 @@ impl Recorder<'_> {
         t.messages += 1;
         t.bytes += payload.len() as u64;
         if let (Some(p), Some(seq)) = (msg.get(PUBLISHER_FIELD), seq_of(msg)) {
-            if let Some(last) = t.last_seq.insert(p.to_vec(), seq) {
-                t.missed += seq.saturating_sub(last + 1);
+            match t.last_seq.get(p).copied() {
+                Some(last) if seq > last => {
+                    t.missed += seq - last - 1;
+                    t.last_seq.insert(p.to_vec(), seq);
+                }
+                // A message the subscriber missed, recorded from the history after all.
+                Some(_) => t.missed = t.missed.saturating_sub(1),
+                None => {
+                    t.last_seq.insert(p.to_vec(), seq);
+                }
             }
         }
         Ok(())
