@@ -749,3 +749,31 @@ fn a_history_that_appears_later_is_used_and_nothing_is_lost() {
     ns.sort_unstable();
     assert_eq!(ns, (1..=150).collect::<Vec<_>>());
 }
+
+/// Redis going away ends the recording with an error, and the file is finished: `info`
+/// reads it to the end.
+#[test]
+fn a_redis_failure_ends_the_recording_with_a_finished_file() {
+    let mut server = RedisServer::start().unwrap();
+    let iface = RedisInterface::new(&server.url()).unwrap();
+    let pubs = PublishSpace::new(&iface).with_history(1000);
+    pubs.publish("robot/pose", &pose(0)).unwrap();
+    let path = file("redis-gone.mcap");
+    let recorder = record(&server, &["-o", path.to_str().unwrap(), "robot/pose"]);
+    for i in 1..=100 {
+        pubs.publish("robot/pose", &pose(i)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill();
+    let out = finish(recorder);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("recording stopped by an error")
+            && out.stderr.contains("holds what was recorded before it"),
+        "{}",
+        out.stderr
+    );
+    let info = Recording::open(&path).unwrap().info();
+    assert!(info.damage.is_none(), "{:?}", info.damage);
+    assert_eq!(info.messages, 100);
+}

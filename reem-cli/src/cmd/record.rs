@@ -275,13 +275,37 @@ pub fn run(iface: &RedisInterface, args: &RecordArgs, err: &mut impl Write) -> R
             break;
         }
         let mut busy = false;
+        let mut turns = Ok(());
         for i in 0..rec.topics.len() {
-            busy |= rec.turn(i, &mut writer)? > 0;
+            match rec.turn(i, &mut writer) {
+                Ok(n) => busy |= n > 0,
+                Err(e) => {
+                    turns = Err(e);
+                    break;
+                }
+            }
         }
         let now = Instant::now();
-        if args.all && now.duration_since(last_discover) >= PROBE {
-            rec.discover()?;
+        if turns.is_ok() && args.all && now.duration_since(last_discover) >= PROBE {
+            turns = rec.discover();
             last_discover = now;
+        }
+        if let Err(failure) = turns {
+            // Redis failed (or the file): what was recorded stays readable.
+            if tty {
+                let _ = write!(err, "\r\x1b[K");
+            }
+            let line = rec.progress(&writer, started);
+            let holds = match writer.finish() {
+                Ok(()) => "holds what was recorded before it".to_owned(),
+                Err(e) => format!("could not be finished ({e})"),
+            };
+            let _ = writeln!(
+                err,
+                "recording stopped by an error; {} {holds}: {line}",
+                args.output.display()
+            );
+            return Err(failure);
         }
         if now.duration_since(last_flush) >= FLUSH {
             writer.flush().map_err(file_failure)?;
@@ -299,7 +323,8 @@ pub fn run(iface: &RedisInterface, args: &RecordArgs, err: &mut impl Write) -> R
     for _ in 0..64 {
         let mut busy = false;
         for i in 0..rec.topics.len() {
-            busy |= rec.turn(i, &mut writer)? > 0;
+            // An error now only ends the draining: the file is finished below.
+            busy |= rec.turn(i, &mut writer).unwrap_or(0) > 0;
         }
         if !busy {
             break;

@@ -243,7 +243,8 @@ impl Recording {
     /// Reads the whole file (from where this recording stands) and summarises it.
     pub fn info(mut self) -> Info {
         let mut topics: BTreeMap<(String, u16), TopicInfo> = BTreeMap::new();
-        let mut last_seq: HashMap<u16, u32> = HashMap::new();
+        // The lowest and highest sequence number of each channel.
+        let mut span: HashMap<u16, (u32, u32)> = HashMap::new();
         let mut messages = 0u64;
         while let Some(m) = self.next_message() {
             messages += 1;
@@ -263,10 +264,12 @@ impl Recording {
             t.bytes += m.data.len() as u64;
             t.first = t.first.min(m.log_time);
             t.last = t.last.max(m.log_time);
-            if let Some(prev) = last_seq.insert(m.channel.id, m.sequence) {
-                if m.sequence > prev.wrapping_add(1) && m.sequence > prev {
-                    t.gaps += u64::from(m.sequence - prev - 1);
-                }
+            let s = span.entry(m.channel.id).or_insert((m.sequence, m.sequence));
+            *s = (s.0.min(m.sequence), s.1.max(m.sequence));
+        }
+        for ((_, id), t) in topics.iter_mut() {
+            if let Some((lo, hi)) = span.get(id) {
+                t.gaps = (u64::from(hi - lo) + 1).saturating_sub(t.messages);
             }
         }
         let topics: Vec<TopicInfo> = topics.into_values().collect();
@@ -318,8 +321,9 @@ pub struct TopicInfo {
     pub first: u64,
     /// Last log time (ns).
     pub last: u64,
-    /// Sequence numbers missing between consecutive messages (one publisher: messages the
-    /// recording does not have).
+    /// Sequence numbers missing between the lowest and the highest one recorded (with one
+    /// publisher on the topic: messages the recording does not have; messages recorded
+    /// out of order count once).
     pub gaps: u64,
 }
 
