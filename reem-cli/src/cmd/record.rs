@@ -504,9 +504,9 @@ impl Recorder<'_> {
         )?;
         let page = entries(&topic.history, reply)?;
         let n = page.len();
-        if n > 0 {
-            let bytes: usize = page.iter().map(|e| payload_size(&e.hash)).sum();
-            self.topics[i].page = (PAGE_BYTES / (bytes / n).max(1)).clamp(1, PAGE);
+        let bytes: usize = page.iter().map(|e| payload_size(&e.hash)).sum();
+        if let Some(each) = bytes.checked_div(n) {
+            self.topics[i].page = (PAGE_BYTES / each.max(1)).clamp(1, PAGE);
         }
         let start_ms = self.clock.start_ms();
         for entry in page {
