@@ -47,7 +47,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection, Connect};
@@ -61,6 +61,7 @@ use super::conn::{ConnError, Connection};
 use super::node::Node;
 use super::{exec_replies, resp, Endpoint, Resend, Settings, Transport};
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::marshal::{Command, Commands};
 
 /// Cluster connections kept for reuse.
@@ -146,11 +147,7 @@ impl Cluster {
 
     /// A pooled cluster connection, or a new one (within a [`Scope`]).
     fn take(&self) -> RedisResult<ClusterConnection<NodeConn>> {
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let pooled = lock(&self.idle).pop();
         match pooled {
             Some(con) => Ok(con),
             None => self.client.get_generic_connection::<NodeConn>(),
@@ -158,7 +155,7 @@ impl Cluster {
     }
 
     fn give_back(&self, con: ClusterConnection<NodeConn>) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE {
             idle.push(con);
         }
@@ -227,10 +224,7 @@ impl Cluster {
             // The cluster changed (a node vanished, a failover, a reconfiguration): the
             // crate's view in this connection and the idle ones may be stale.
             drop(con);
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+            lock(&self.idle).clear();
             if Instant::now() + pause >= deadline {
                 return Err(self.error(key, e));
             }
@@ -302,7 +296,7 @@ impl Cluster {
 
     /// The transport to the master named `node` (`host:port`).
     fn node(&self, node: &str) -> Result<Arc<Node>> {
-        let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut nodes = lock(&self.nodes);
         if let Some(n) = nodes.get(node) {
             return Ok(Arc::clone(n));
         }
