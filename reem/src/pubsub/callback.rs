@@ -5,10 +5,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use super::hub::Status;
 use super::inbox::{Delivery, Inbox};
 use super::member::{Counters, Member, Outlet};
-use super::subscriber::Core;
+use super::subscriber::{core_accessors, Core};
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::marshal::ReemMarshal;
@@ -82,11 +81,6 @@ impl<T: ReemMarshal> CallbackSubscriber<T> {
         })
     }
 
-    /// The topic.
-    pub fn topic(&self) -> &str {
-        self.core.topic()
-    }
-
     /// Starts receiving and calling the callback. Returns once the topic is subscribed and
     /// its stored latest message (if any) has been read; fails if the subscriber connection
     /// cannot be made, or the subscription is not active within 10 s (then nothing runs,
@@ -144,15 +138,7 @@ impl<T: ReemMarshal> CallbackSubscriber<T> {
         self.core.counters()
     }
 
-    /// The state of the (shared) connection.
-    pub fn status(&self) -> Status {
-        self.core.status()
-    }
-
-    /// Why the most recent message that did not decode was refused.
-    pub fn last_decode_error(&self) -> Option<String> {
-        self.core.last_decode_error()
-    }
+    core_accessors!();
 }
 
 impl<T: ReemMarshal> Drop for CallbackSubscriber<T> {

@@ -3,10 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::hub::Status;
 use super::inbox::{Delivery, Inbox, Item};
 use super::member::{Counters, Outlet};
-use super::subscriber::Core;
+use super::subscriber::{core_accessors, Core};
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::lock::lock;
@@ -98,11 +97,6 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
         })
     }
 
-    /// The topic.
-    pub fn topic(&self) -> &str {
-        self.core.topic()
-    }
-
     /// Starts receiving in the background. Returns once the topic is subscribed and its
     /// stored latest message (if any) has been read; fails if the subscriber connection
     /// cannot be made, if the server refuses the subscription ([`Error::Refused`]: an ACL
@@ -167,15 +161,7 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
         self.core.counters()
     }
 
-    /// The state of the (shared) connection.
-    pub fn status(&self) -> Status {
-        self.core.status()
-    }
-
-    /// Why the most recent message that did not decode was refused.
-    pub fn last_decode_error(&self) -> Option<String> {
-        self.core.last_decode_error()
-    }
+    core_accessors!();
 }
 
 impl<T: ReemMarshal + Sync> std::fmt::Debug for RawSubscriber<T> {

@@ -711,15 +711,8 @@ fn not_sent(why: &str) -> RedisError {
 impl Connect for NodeConn {
     fn connect<T: IntoConnectionInfo>(info: T, _timeout: Option<Duration>) -> RedisResult<Self> {
         let info = info.into_connection_info()?;
-        let endpoint = match info.addr() {
-            ConnectionAddr::Tcp(host, port) => Endpoint::Tcp {
-                host: host.clone(),
-                port: *port,
-            },
-            ConnectionAddr::TcpTls { host, port, .. } => Endpoint::Tls {
-                host: host.clone(),
-                port: *port,
-            },
+        let endpoint = match Endpoint::of(info.addr()) {
+            Some(endpoint @ (Endpoint::Tcp { .. } | Endpoint::Tls { .. })) => endpoint,
             _ => {
                 return Err(RedisError::from((
                     ErrorKind::InvalidClientConfig,

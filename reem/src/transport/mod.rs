@@ -52,6 +52,25 @@ pub(crate) enum Endpoint {
     Unix(PathBuf),
 }
 
+impl Endpoint {
+    /// The endpoint of a parsed URL's address; `None` for an address kind reem does not
+    /// connect to.
+    pub(crate) fn of(addr: &redis::ConnectionAddr) -> Option<Endpoint> {
+        match addr {
+            redis::ConnectionAddr::Tcp(host, port) => Some(Endpoint::Tcp {
+                host: host.clone(),
+                port: *port,
+            }),
+            redis::ConnectionAddr::TcpTls { host, port, .. } => Some(Endpoint::Tls {
+                host: host.clone(),
+                port: *port,
+            }),
+            redis::ConnectionAddr::Unix(path) => Some(Endpoint::Unix(path.clone())),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
