@@ -140,16 +140,103 @@ pub(crate) struct AsyncNode {
     url: String,
     config: AsyncConnectionConfig,
     response_timeout: Option<Duration>,
-    runtimes: Mutex<Vec<PerRuntime>>,
+    runtimes: Runtimes<Conn>,
+}
+
+/// Connections of type `C`, one per tokio runtime that uses them, opened lazily on that
+/// runtime (see the module documentation).
+pub(crate) struct Runtimes<C> {
+    list: Mutex<Vec<PerRuntime<C>>>,
+}
+
+/// A connection that knows when it is dead (its driver task is gone).
+pub(crate) trait Live: Clone {
+    fn is_dead(&self) -> bool;
 }
 
 /// The connection of one runtime.
-struct PerRuntime {
+struct PerRuntime<C> {
     runtime: tokio::runtime::Id,
-    conn: Option<Conn>,
+    conn: Option<C>,
     /// Held while a connection is opened, so that concurrent callers wait for it instead of
     /// opening their own.
     opening: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<C> Default for Runtimes<C> {
+    fn default() -> Self {
+        Runtimes {
+            list: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<C: Live> Runtimes<C> {
+    /// The caller's runtime's connection: the open one, or a new one from `open`.
+    pub(crate) async fn get<F>(&self, key: &str, open: impl FnOnce() -> F) -> Result<C>
+    where
+        F: Future<Output = Result<C>>,
+    {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Io {
+                context: format!("key {key:?}"),
+                source: std::io::Error::other(
+                    "reem::aio is called outside a tokio runtime (run it in a task, or inside \
+                     a runtime's block_on)",
+                ),
+            })?
+            .id();
+        let opening = {
+            let mut list = lock(&self.list);
+            let at = match list.iter().position(|r| r.runtime == runtime) {
+                Some(at) => at,
+                None => {
+                    list.push(PerRuntime {
+                        runtime,
+                        conn: None,
+                        opening: Default::default(),
+                    });
+                    list.len() - 1
+                }
+            };
+            match &list[at].conn {
+                Some(conn) if !conn.is_dead() => return Ok(conn.clone()),
+                _ => Arc::clone(&list[at].opening),
+            }
+        };
+        let _opening = opening.lock().await;
+        if let Some(conn) = self.current(runtime) {
+            return Ok(conn); // opened by another task meanwhile
+        }
+        let conn = open().await?;
+        let mut list = lock(&self.list);
+        // Forget the connections of runtimes that are gone (their driver is dead), and
+        // those that failed to open with nobody trying again.
+        list.retain(|r| {
+            r.runtime == runtime
+                || r.conn.as_ref().is_some_and(|c| !c.is_dead())
+                || Arc::strong_count(&r.opening) > 1
+        });
+        if let Some(entry) = list.iter_mut().find(|r| r.runtime == runtime) {
+            entry.conn = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    /// The open, live connection of `runtime`, if any.
+    fn current(&self, runtime: tokio::runtime::Id) -> Option<C> {
+        lock(&self.list)
+            .iter()
+            .find(|r| r.runtime == runtime)
+            .and_then(|r| r.conn.clone())
+            .filter(|c| !c.is_dead())
+    }
+
+    /// How many runtimes have an entry (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.list).len()
+    }
 }
 
 /// An open connection.
@@ -161,25 +248,31 @@ struct Conn {
     transactions: std::result::Result<(), redis::ServerError>,
 }
 
+impl Live for Conn {
+    fn is_dead(&self) -> bool {
+        self.watch.is_dead()
+    }
+}
+
 /// Whether a connection is known to be dead.
 #[derive(Default)]
-struct Watch {
+pub(crate) struct Watch {
     dead: AtomicBool,
 }
 
 impl Watch {
-    fn is_dead(&self) -> bool {
+    pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
     }
 
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.dead.store(true, Ordering::Release);
     }
 }
 
 /// The push sender of a connection: the driver calls it with a `Disconnection` push when
 /// the socket fails, and drops it when the driver task ends (the runtime shut down).
-struct Watcher(Arc<Watch>);
+pub(crate) struct Watcher(pub(crate) Arc<Watch>);
 
 impl AsyncPushSender for Watcher {
     fn send(&self, info: PushInfo) -> std::result::Result<(), SendError> {
@@ -237,7 +330,7 @@ impl AsyncNode {
                 .set_connection_timeout(Some(iface.connect_timeout()))
                 .set_response_timeout(iface.response_timeout()),
             response_timeout: iface.response_timeout(),
-            runtimes: Mutex::new(Vec::new()),
+            runtimes: Runtimes::default(),
         }
     }
 
@@ -342,59 +435,7 @@ impl AsyncNode {
 
     /// This runtime's connection: the open one, or a new one.
     async fn connection(&self, key: &str) -> Result<Conn> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::Io {
-                context: format!("key {key:?}"),
-                source: std::io::Error::other(
-                    "reem::aio is called outside a tokio runtime (run it in a task, or inside \
-                     a runtime's block_on)",
-                ),
-            })?
-            .id();
-        let opening = {
-            let mut runtimes = lock(&self.runtimes);
-            let at = match runtimes.iter().position(|r| r.runtime == runtime) {
-                Some(at) => at,
-                None => {
-                    runtimes.push(PerRuntime {
-                        runtime,
-                        conn: None,
-                        opening: Default::default(),
-                    });
-                    runtimes.len() - 1
-                }
-            };
-            match &runtimes[at].conn {
-                Some(conn) if !conn.watch.is_dead() => return Ok(conn.clone()),
-                _ => Arc::clone(&runtimes[at].opening),
-            }
-        };
-        let _opening = opening.lock().await;
-        if let Some(conn) = self.current(runtime) {
-            return Ok(conn); // opened by another task meanwhile
-        }
-        let conn = self.open(key).await?;
-        let mut runtimes = lock(&self.runtimes);
-        // Forget the connections of runtimes that are gone (their driver dropped the
-        // watcher), and those that failed to open with nobody trying again.
-        runtimes.retain(|r| {
-            r.runtime == runtime
-                || r.conn.as_ref().is_some_and(|c| !c.watch.is_dead())
-                || Arc::strong_count(&r.opening) > 1
-        });
-        if let Some(entry) = runtimes.iter_mut().find(|r| r.runtime == runtime) {
-            entry.conn = Some(conn.clone());
-        }
-        Ok(conn)
-    }
-
-    /// The open, live connection of `runtime`, if any.
-    fn current(&self, runtime: tokio::runtime::Id) -> Option<Conn> {
-        lock(&self.runtimes)
-            .iter()
-            .find(|r| r.runtime == runtime)
-            .and_then(|r| r.conn.clone())
-            .filter(|c| !c.watch.is_dead())
+        self.runtimes.get(key, || self.open(key)).await
     }
 
     /// Opens a connection on the current runtime, and finds out whether this user may run
@@ -498,7 +539,7 @@ mod tests {
         let rt = runtime();
         let again = rt.block_on(node.connection("k")).unwrap();
         assert!(!Arc::ptr_eq(&again.watch, &conn.watch));
-        assert_eq!(lock(&node.runtimes).len(), 1);
+        assert_eq!(node.runtimes.len(), 1);
     }
 
     #[test]
