@@ -8,7 +8,7 @@
 //! | arm | connection |
 //! |-----|------------|
 //! | [`AsyncNode`] | one server: the `redis` crate's RESP3 [`MultiplexedConnection`], shared by every task |
-//! | (cluster) | to come: the crate's `cluster_async::ClusterConnection`, behind the same trait; until then `NoCluster` refuses every call before sending anything |
+//! | [`AsyncCluster`](super::aio_cluster::AsyncCluster) | a Redis Cluster: the crate's `cluster_async::ClusterConnection` driving reem's node connections (see `aio_cluster`) |
 //!
 //! # Where the connection lives
 //! A `MultiplexedConnection` is a handle on a driver task that owns the socket; the task
@@ -89,8 +89,8 @@ pub(crate) async fn run<P: Plan + Send>(
 pub(crate) enum AioTransport {
     /// One Redis server.
     Node(Box<AsyncNode>),
-    /// A Redis Cluster, which has no async arm yet: every call is refused, nothing is sent.
-    NoCluster,
+    /// A Redis Cluster.
+    Cluster(Box<super::aio_cluster::AsyncCluster>),
 }
 
 impl AioTransport {
@@ -100,7 +100,9 @@ impl AioTransport {
             crate::interface::SubscriberConfig::Node(client) => {
                 AioTransport::Node(Box::new(AsyncNode::new(iface, client)))
             }
-            crate::interface::SubscriberConfig::Cluster { .. } => AioTransport::NoCluster,
+            crate::interface::SubscriberConfig::Cluster { .. } => {
+                AioTransport::Cluster(Box::new(super::aio_cluster::AsyncCluster::new(iface)))
+            }
         }
     }
 }
@@ -109,25 +111,15 @@ impl AsyncTransport for AioTransport {
     async fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
         match self {
             AioTransport::Node(node) => node.transaction(key, cmds).await,
-            AioTransport::NoCluster => Err(no_cluster(key)),
+            AioTransport::Cluster(cluster) => cluster.transaction(key, cmds).await,
         }
     }
 
     async fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
         match self {
             AioTransport::Node(node) => node.pipeline(key, cmds, resend).await,
-            AioTransport::NoCluster => Err(no_cluster(key)),
+            AioTransport::Cluster(cluster) => cluster.pipeline(key, cmds, resend).await,
         }
-    }
-}
-
-fn no_cluster(key: &str) -> Error {
-    Error::Io {
-        context: format!("key {key:?}"),
-        source: std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "reem::aio does not run on a Redis Cluster yet (the blocking API does); nothing was sent",
-        ),
     }
 }
 
@@ -365,7 +357,11 @@ impl AsyncNode {
                 Ok(mut conn) => {
                     if transaction {
                         if let Err(e) = &conn.transactions {
-                            return Err(super::multi_refused(key, e));
+                            return Err(super::multi_refused(
+                                key,
+                                e.code(),
+                                e.details().unwrap_or(""),
+                            ));
                         }
                     }
                     match packed.send(&mut conn.mux).await {
@@ -482,7 +478,11 @@ impl AsyncNode {
             [_, Value::ServerError(e)] => {
                 // `MULTI` was accepted but not `EXEC`: this connection may be stuck inside a
                 // transaction, and is not used.
-                return Err(super::multi_refused(key, e));
+                return Err(super::multi_refused(
+                    key,
+                    e.code(),
+                    e.details().unwrap_or(""),
+                ));
             }
             _ => Ok(()),
         };

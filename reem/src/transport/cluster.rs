@@ -74,6 +74,9 @@ const CRATE_MAX_WAIT_MS: u64 = 100;
 /// reem's wait before trying again on a new cluster connection, doubled up to the maximum.
 const FIRST_PAUSE: Duration = Duration::from_millis(20);
 const MAX_PAUSE: Duration = Duration::from_millis(500);
+/// The same for the crate's async cluster connections (subscriber link, `reem::aio`).
+const ASYNC_CRATE_MIN_WAIT_MS: u64 = 10;
+const ASYNC_CRATE_MAX_WAIT_MS: u64 = 200;
 /// Number of hash slots.
 const SLOTS: u16 = 16384;
 
@@ -208,15 +211,11 @@ impl Cluster {
                 }
                 (Err(_), Some(Answer::NoMulti(e))) => {
                     self.give_back_some(con);
-                    return Err(Error::Refused {
-                        key: key.to_owned(),
-                        code: e.code().to_owned(),
-                        message: format!(
-                            "{} (this Redis user may not run MULTI: reem writes every message \
-                             in one transaction, so nothing was sent)",
-                            e.details().unwrap_or("")
-                        ),
-                    });
+                    return Err(super::multi_refused(
+                        key,
+                        e.code(),
+                        e.details().unwrap_or(""),
+                    ));
                 }
                 (Err(e), _) => e,
             };
@@ -330,6 +329,32 @@ impl Cluster {
     }
 }
 
+/// The crate's async cluster client for `iface`'s seeds, as reem's async connections to a
+/// cluster use it: RESP3 (a node connection that dies reports it, and the crate reconnects
+/// it at once), TCP_NODELAY, the interface's timeouts and TLS certificates, and short waits
+/// between the crate's own tries ([`CRATE_RETRIES`] of them).
+pub(crate) fn async_client_builder(
+    seeds: &[ConnectionInfo],
+    #[cfg(feature = "tls")] certs: Option<&redis::TlsCertificates>,
+    iface: &crate::RedisInterface,
+) -> redis::cluster::ClusterClientBuilder {
+    let mut builder = redis::cluster::ClusterClientBuilder::new(seeds.to_vec())
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .retries(CRATE_RETRIES)
+        .min_retry_wait(ASYNC_CRATE_MIN_WAIT_MS)
+        .max_retry_wait(ASYNC_CRATE_MAX_WAIT_MS)
+        .connection_timeout(iface.connect_timeout())
+        .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    if let Some(t) = iface.response_timeout() {
+        builder = builder.response_timeout(t);
+    }
+    #[cfg(feature = "tls")]
+    if let Some(certs) = certs {
+        builder = builder.certs(certs.clone());
+    }
+    builder
+}
+
 /// What a call through the crate produced.
 enum Outcome<T> {
     /// reem's request was answered: its real replies (and what the crate returned).
@@ -438,7 +463,7 @@ fn masters_in(reply: &Value, fallback_host: &str) -> Result<Vec<String>> {
 /// True if the crate's error proves that reem's request was not applied, and another try
 /// on a new connection may pass: a node could not be reached or its connection was found
 /// closed before sending, the cluster is down or reconfiguring, or the slot kept moving.
-fn nothing_applied_and_may_pass(e: &RedisError) -> bool {
+pub(crate) fn nothing_applied_and_may_pass(e: &RedisError) -> bool {
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
         return true;
     }
