@@ -1,6 +1,8 @@
 //! `reem::aio`: concurrency on one connection, `Stream` subscribers, cancellation at random
-//! points, a Redis restart, threads, hostile data and refusals. (The key-value round trips
-//! of every message kind run on both faces in `tests/kv.rs`.)
+//! points, a Redis restart, threads, hostile data and refusals; on the cluster, a failover
+//! and a slot moved under load. The tests listed in `on_both!` run on one server and on the
+//! Redis Cluster. (The key-value round trips of every message kind run on both faces and
+//! both topologies in `tests/kv.rs`.)
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::Harness;
+use common::{on_both, Harness};
 use futures_util::StreamExt;
 use reem::{aio, Delivery, Error, RedisInterface, ReemMarshal};
 
@@ -68,14 +70,50 @@ fn runtime() -> tokio::runtime::Runtime {
 /// The `CLIENT LIST` lines of the server's RESP3 clients (reem's async and subscriber
 /// connections; the harness's raw connections speak RESP2).
 fn resp3_clients(h: &Harness) -> Vec<String> {
-    let list: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query(&mut h.raw())
-        .unwrap();
+    resp3_clients_of(&mut h.raw())
+}
+
+fn resp3_clients_of(con: &mut impl redis::ConnectionLike) -> Vec<String> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(con).unwrap();
     list.lines()
         .filter(|l| l.contains("resp=3"))
         .map(str::to_owned)
         .collect()
+}
+
+/// The RESP3 connections that are not subscriber connections (reem's async store
+/// connections), on each master: the one server, or each master of the cluster.
+fn async_connections(h: &Harness) -> Vec<usize> {
+    let count = |con: &mut dyn FnMut() -> Vec<String>| {
+        con().iter().filter(|l| !l.contains("flags=P")).count()
+    };
+    match &h.server {
+        common::Server::Single(_) => vec![count(&mut || resp3_clients(h))],
+        common::Server::Cluster(c) => c
+            .masters()
+            .unwrap()
+            .into_iter()
+            .map(|m| {
+                count(&mut || {
+                    resp3_clients_of(
+                        &mut redis::Client::open(c.nodes()[m].url())
+                            .unwrap()
+                            .get_connection()
+                            .unwrap(),
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Asserts that one async connection (per master) carried every request.
+fn one_async_connection(h: &Harness) {
+    let per_master = async_connections(h);
+    assert!(
+        per_master.iter().all(|&n| n == 1),
+        "one multiplexed connection (per master) carried every task: {per_master:?}"
+    );
 }
 
 /// An interface for a new ACL user `name` (password `pw`) with these `rules`.
@@ -104,9 +142,19 @@ async fn publish<T: ReemMarshal + Sync>(h: &Harness, topic: &str, value: &T) {
         .unwrap();
 }
 
-#[test]
-fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection() {
-    let h = Harness::start();
+// The tests that run on one server (`name::server`) and on the cluster (`name::cluster`).
+on_both!(
+    tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection,
+    stores_and_publishers_of_one_interface_and_its_clones_share_the_connection,
+    a_stream_receives_1000_publishes_in_order_and_the_counters_add_up,
+    a_late_stream_starts_with_the_stored_latest_value_and_latest_wins_by_default,
+    a_dropped_recv_loses_nothing,
+    decode_errors_are_items_and_the_stream_goes_on,
+    publishes_aborted_at_random_points_never_tear_a_message_nor_disturb_other_tasks,
+    sets_dropped_at_random_points_leave_the_old_message_or_the_new_one,
+);
+
+fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection(h: Harness) {
     let kv = aio::KeyValueStore::new(&h.iface);
     runtime().block_on(async {
         let tasks: Vec<_> = (0..256u64)
@@ -129,12 +177,7 @@ fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection() {
             done.push(task.await.unwrap().unwrap());
         }
         assert_eq!(done, (0..256).collect::<Vec<_>>());
-        assert_eq!(
-            resp3_clients(&h).len(),
-            1,
-            "one multiplexed connection carried every task: {:?}",
-            resp3_clients(&h)
-        );
+        one_async_connection(&h);
     });
     for i in [0u64, 99, 255] {
         assert_eq!(
@@ -144,9 +187,7 @@ fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection() {
     }
 }
 
-#[test]
-fn stores_and_publishers_of_one_interface_and_its_clones_share_the_connection() {
-    let h = Harness::start();
+fn stores_and_publishers_of_one_interface_and_its_clones_share_the_connection(h: Harness) {
     let clone = h.iface.clone();
     runtime().block_on(async {
         aio::KeyValueStore::new(&h.iface)
@@ -161,14 +202,12 @@ fn stores_and_publishers_of_one_interface_and_its_clones_share_the_connection() 
             .publish("c", &tick(3))
             .await
             .unwrap();
-        assert_eq!(resp3_clients(&h).len(), 1, "{:?}", resp3_clients(&h));
+        one_async_connection(&h);
     });
 }
 
-#[test]
-fn a_stream_receives_1000_publishes_in_order_and_the_counters_add_up() {
+fn a_stream_receives_1000_publishes_in_order_and_the_counters_add_up(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     runtime().block_on(async {
         let mut sub =
             aio::Subscriber::<Tick>::with_delivery(&h.iface, "ticks", Delivery::Queue(2000))
@@ -200,10 +239,8 @@ fn a_stream_receives_1000_publishes_in_order_and_the_counters_add_up() {
     });
 }
 
-#[test]
-fn a_late_stream_starts_with_the_stored_latest_value_and_latest_wins_by_default() {
+fn a_late_stream_starts_with_the_stored_latest_value_and_latest_wins_by_default(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     runtime().block_on(async {
         let pubs = aio::PublishSpace::new(&h.iface);
         for n in 1..=3 {
@@ -233,10 +270,8 @@ fn a_late_stream_starts_with_the_stored_latest_value_and_latest_wins_by_default(
     });
 }
 
-#[test]
-fn a_dropped_recv_loses_nothing() {
+fn a_dropped_recv_loses_nothing(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     runtime().block_on(async {
         let mut sub = queued(&h, "t").await;
         // Nothing yet: the recv loses the race and is dropped.
@@ -252,14 +287,12 @@ fn a_dropped_recv_loses_nothing() {
     });
 }
 
-#[test]
-fn decode_errors_are_items_and_the_stream_goes_on() {
+fn decode_errors_are_items_and_the_stream_goes_on(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     runtime().block_on(async {
         let mut sub = queued(&h, "t").await;
         // Garbage on the channel, then another type's message on the topic.
-        redis::cmd("PUBLISH")
+        redis::cmd(h.publish_command())
             .arg("t")
             .arg(&b"reem2 h 0123456789abcdef 1\n999999999:x"[..])
             .exec(&mut h.raw())
@@ -325,10 +358,8 @@ impl XorShift {
     }
 }
 
-#[test]
-fn publishes_aborted_at_random_points_never_tear_a_message_nor_disturb_other_tasks() {
+fn publishes_aborted_at_random_points_never_tear_a_message_nor_disturb_other_tasks(h: Harness) {
     let _serial = shared();
-    let h = Harness::start();
     let iface = h.iface.clone();
     runtime().block_on(async move {
         let kv = aio::KeyValueStore::new(&iface);
@@ -406,13 +437,11 @@ fn publishes_aborted_at_random_points_never_tear_a_message_nor_disturb_other_tas
         pubs.publish("big", &big(last)).await.unwrap();
         let b = kv.get::<Big>("big").await.unwrap();
         assert!(is_whole(&b) && b.n == last);
-        assert_eq!(resp3_clients(&h).len(), 1, "{:?}", resp3_clients(&h));
+        one_async_connection(&h);
     });
 }
 
-#[test]
-fn sets_dropped_at_random_points_leave_the_old_message_or_the_new_one() {
-    let h = Harness::start();
+fn sets_dropped_at_random_points_leave_the_old_message_or_the_new_one(h: Harness) {
     let kv = aio::KeyValueStore::new(&h.iface);
     runtime().block_on(async {
         kv.set("big", &big(0)).await.unwrap();
