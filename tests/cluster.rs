@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::faces::Kv;
 use common::Harness;
 use redis::Value;
 use reem::marshal::Commands;
@@ -637,13 +638,12 @@ impl ReemMarshal for CountAndRead {
     }
 }
 
-/// The retry rule: a write whose reply is lost after it ran is `Unconfirmed` and never sent
-/// again (the `redis` crate's cluster connection, left to itself, would run it up to 5
-/// times here: once per retry). The node closes the connection while replying, as a
-/// server does to a client over its output buffer limit.
-#[test]
-fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
-    let h = Harness::cluster();
+// The retry rule: a write whose reply is lost after it ran is `Unconfirmed` and never sent
+// again (the `redis` crate's cluster connections, sync and async, left to themselves,
+// would run it up to 5 times here: once per retry). The node closes the connection while
+// replying, as a server does to a client over its output buffer limit. On both faces.
+cluster_faces!(a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once);
+fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once<K: Kv>(h: &Harness, kv: &K) {
     let common::Server::Cluster(cluster) = &h.server else {
         unreachable!()
     };
@@ -663,7 +663,7 @@ fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
             .unwrap()
     };
     limit("normal 4096 0 0");
-    let result = h.kv.set(key, &CountAndRead);
+    let result = kv.set(key, &CountAndRead);
     // A single command (routed by reem, not parsed back by the crate): the same rule.
     let script = "redis.call('INCR', KEYS[1]); return redis.call('GET', KEYS[2])";
     let big = format!("{key}:big");
@@ -681,7 +681,7 @@ fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
     let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
     assert_eq!(count, 2, "each run once");
     // The interface carries on.
-    h.kv.set(key, &CountAndRead).unwrap();
+    kv.set(key, &CountAndRead).unwrap();
     let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
     assert_eq!(count, 3);
 }

@@ -92,3 +92,26 @@ macro_rules! faces {
         }
     )*};
 }
+
+/// `cluster_faces!(a)`: runs the test body `fn a<K: Kv>(h: &Harness, kv: &K)` on the
+/// cluster only, on the blocking store (`a::cluster`) and on the async one
+/// (`a::aio_cluster`).
+#[macro_export]
+macro_rules! cluster_faces {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn cluster() {
+                let h = $crate::common::Harness::cluster();
+                super::$name(&h, &h.kv);
+            }
+
+            #[test]
+            fn aio_cluster() {
+                let h = $crate::common::Harness::cluster();
+                let kv = $crate::common::faces::Aio::new(&h.iface);
+                super::$name(&h, &kv);
+            }
+        }
+    )*};
+}
