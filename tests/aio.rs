@@ -769,3 +769,255 @@ fn both_faces_send_the_same_commands() {
     assert!(blocking.len() >= 10, "{blocking:#?}");
     assert_eq!(blocking, async_face);
 }
+
+fn is_tick(t: &Tick) -> bool {
+    *t == tick(t.n)
+}
+
+/// On the cluster: the topic's slot moves to another master while an async publisher
+/// publishes 2,000 messages at full speed, a `Stream` listens and 4 async readers `get` the
+/// key. The transactions follow `MOVED`/`ASK`; the stream follows the slot and ends with the
+/// last message; nothing is torn.
+#[test]
+fn on_the_cluster_a_slot_moved_under_load_tears_nothing_and_the_stream_follows() {
+    let h = Harness::cluster();
+    let _serial = shared();
+    let common::Server::Cluster(cluster) = &h.server else {
+        unreachable!()
+    };
+    let cluster: &'static reem_server::RedisCluster = cluster;
+    let topic = "reshard/aio";
+    let slot = cluster.slot_of(topic).unwrap();
+    let from = cluster.master_of_key(topic).unwrap();
+    let to = cluster
+        .masters()
+        .unwrap()
+        .into_iter()
+        .find(|&m| m != from)
+        .unwrap();
+    let rt = runtime();
+    let published = Arc::new(AtomicU64::new(0));
+    let mover = {
+        let published = Arc::clone(&published);
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + HANG;
+            while published.load(Ordering::Relaxed) < 300 {
+                assert!(std::time::Instant::now() < deadline, "no hang");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            cluster.migrate_slot(slot, to).unwrap()
+        })
+    };
+    let iface = h.iface.clone();
+    let (seen, failed, last_ok, torn, reads, read_errors, counters) = rt.block_on(async move {
+        let pubs = aio::PublishSpace::new(&iface);
+        let kv = aio::KeyValueStore::new(&iface);
+        pubs.publish(topic, &tick(0)).await.unwrap();
+        let mut sub =
+            aio::Subscriber::<Tick>::with_delivery(&iface, topic, Delivery::Queue(1 << 16))
+                .await
+                .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (kv, stop) = (kv.clone(), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let (mut torn, mut reads, mut errors) = (0u64, 0u64, Vec::new());
+                    while !stop.load(Ordering::Relaxed) {
+                        match kv.get::<Tick>(topic).await {
+                            Ok(t) if is_tick(&t) => {}
+                            Ok(_) => torn += 1,
+                            Err(e) => errors.push(e.to_string()),
+                        }
+                        reads += 1;
+                    }
+                    (torn, reads, errors)
+                })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        let mut last_ok = 0;
+        for i in 1..=2000u64 {
+            match pubs.publish(topic, &tick(i)).await {
+                Ok(()) => last_ok = i,
+                Err(e) => failed.push(format!("publish {i}: {e}")),
+            }
+            published.store(i, Ordering::Relaxed);
+        }
+        // The stream ends with the last message.
+        let mut seen = Vec::new();
+        while seen.last() != Some(&last_ok) {
+            match tokio::time::timeout(HANG, sub.next()).await {
+                Ok(Some(Ok(t))) => seen.push(if is_tick(&t) { t.n } else { u64::MAX }),
+                Ok(Some(Err(e))) => assert!(e.is_connection(), "{e:?}"),
+                Ok(None) => panic!("the stream ended"),
+                Err(_) => panic!("the stream never got {last_ok}: {:?}", seen.last()),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (mut torn, mut reads, mut read_errors) = (0, 0, Vec::new());
+        for r in readers {
+            let (t, n, e) = r.await.unwrap();
+            torn += t;
+            reads += n;
+            read_errors.extend(e);
+        }
+        (
+            seen,
+            failed,
+            last_ok,
+            torn,
+            reads,
+            read_errors,
+            sub.counters(),
+        )
+    });
+    let keys_moved = mover.join().unwrap();
+    assert_eq!(cluster.master_of_key(topic).unwrap(), to, "the slot moved");
+    eprintln!(
+        "aio resharding: slot {slot} ({keys_moved} key) moved from node {from} to node {to}; \
+         publishes failed: {} of 2000 {:?}; the stream yielded {} messages, counters {counters:?}; \
+         {reads} reads by 4 readers, {} failed {:?}, {torn} torn",
+        failed.len(),
+        failed.iter().take(3).collect::<Vec<_>>(),
+        seen.len(),
+        read_errors.len(),
+        read_errors.iter().take(3).collect::<Vec<_>>(),
+    );
+    assert_eq!(last_ok, 2000, "the last publish went through: {failed:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "sequence not strictly increasing (or a torn message, u64::MAX): {seen:?}"
+    );
+    assert_eq!(torn, 0, "torn reads");
+    assert!(reads > 0);
+}
+
+/// On the cluster: the master of a topic's slot is killed. Once its replica is promoted,
+/// the same interface's async store sets and gets again and its publisher publishes, within
+/// 10 s; meanwhile every call fails with a typed error naming the key; the `Stream` yields
+/// the next publish.
+#[test]
+fn on_the_cluster_a_failover_is_ridden_out() {
+    let _serial = shared();
+    let mut cluster = reem_server::RedisCluster::start().unwrap();
+    let iface = RedisInterface::cluster(&cluster.urls()).unwrap();
+    let rt = runtime();
+    let kv = aio::KeyValueStore::new(&iface);
+    let pubs = aio::PublishSpace::new(&iface);
+    let topic = "failover/aio";
+    let mut sub = rt.block_on(async {
+        pubs.publish(topic, &tick(1)).await.unwrap();
+        let mut sub = aio::Subscriber::<Tick>::with_delivery(&iface, topic, Delivery::Queue(64))
+            .await
+            .unwrap();
+        assert_eq!(sub.recv().await.unwrap(), tick(1));
+        sub
+    });
+    let master = cluster.master_of_key(topic).unwrap();
+    // The replica has the message before its master dies.
+    let _: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(
+            &mut redis::Client::open(cluster.nodes()[master].url())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    let killed = std::time::Instant::now();
+    cluster.kill_node(master);
+    let slot = cluster.slot_of(topic).unwrap();
+    let promoted = {
+        let cluster = &cluster;
+        std::thread::scope(|scope| {
+            let promoted = scope.spawn(move || {
+                let deadline = std::time::Instant::now() + HANG;
+                loop {
+                    if cluster.master_of_slot(slot).is_ok_and(|m| m != master) {
+                        return std::time::Instant::now();
+                    }
+                    assert!(std::time::Instant::now() < deadline, "never promoted");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+            let (back, errors, n) = rt.block_on(async {
+                let mut errors = Vec::new();
+                let mut n = 1;
+                loop {
+                    assert!(
+                        killed.elapsed() < HANG,
+                        "not back after the kill: {} errors, the last {:?}",
+                        errors.len(),
+                        errors.last()
+                    );
+                    n += 1;
+                    let outcome = async {
+                        kv.set("failover/kv", &tick(n)).await?;
+                        assert_eq!(kv.get::<Tick>("failover/kv").await?, tick(n));
+                        pubs.publish(topic, &tick(n)).await
+                    };
+                    match outcome.await {
+                        Ok(()) => break (std::time::Instant::now(), errors, n),
+                        Err(e) => {
+                            let shown = e.to_string();
+                            assert!(shown.contains("failover/"), "names the key: {shown}");
+                            assert!(
+                                matches!(
+                                    e,
+                                    Error::Io { .. }
+                                        | Error::Timeout { .. }
+                                        | Error::Unconfirmed { .. }
+                                        | Error::Refused { .. }
+                                ),
+                                "{e:?}"
+                            );
+                            errors.push(shown);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            });
+            let promoted = promoted.join().unwrap();
+            (promoted, back, errors, n)
+        })
+    };
+    let (promoted, back, errors, n) = promoted;
+    // The stream yields message n (connection errors as items on the way, at most a few).
+    let delivered = rt.block_on(async {
+        loop {
+            match tokio::time::timeout(HANG, sub.next()).await {
+                Ok(Some(Ok(t))) if t.n >= n => break std::time::Instant::now(),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => assert!(e.is_connection(), "{e:?}"),
+                Ok(None) => panic!("the stream ended"),
+                Err(_) => panic!("the stream never yielded {n}"),
+            }
+        }
+    });
+    eprintln!(
+        "aio failover: the replica was promoted {:?} after the kill; set+get+publish worked \
+         again {:?} after the kill ({:?} after the promotion was seen); the stream had message \
+         {n} {:?} after the kill; {} failed calls meanwhile, e.g. {:?}",
+        promoted - killed,
+        back - killed,
+        back.saturating_duration_since(promoted),
+        delivered - killed,
+        errors.len(),
+        errors.iter().take(2).collect::<Vec<_>>(),
+    );
+    assert!(
+        back.saturating_duration_since(promoted) < Duration::from_secs(10),
+        "set/get/publish came back {:?} after the promotion",
+        back.saturating_duration_since(promoted)
+    );
+    // And keeps working: the next one arrives as a notification.
+    rt.block_on(async {
+        pubs.publish(topic, &tick(n + 1)).await.unwrap();
+        let t = tokio::time::timeout(HANG, sub.recv())
+            .await
+            .expect("no hang");
+        assert_eq!(t.unwrap(), tick(n + 1));
+    });
+}
