@@ -152,6 +152,9 @@ on_both!(
     decode_errors_are_items_and_the_stream_goes_on,
     publishes_aborted_at_random_points_never_tear_a_message_nor_disturb_other_tasks,
     sets_dropped_at_random_points_leave_the_old_message_or_the_new_one,
+    hostile_data_gives_typed_errors_and_bounded_reads,
+    a_store_outlives_the_runtime_that_first_used_it,
+    outside_a_runtime_a_call_is_an_error_not_a_panic,
 );
 
 fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection(h: Harness) {
@@ -625,13 +628,12 @@ fn a_user_without_multi_is_refused_before_anything_is_sent() {
     assert_eq!(h.kv.get::<Tick>("p").unwrap(), tick(1), "nothing written");
 }
 
-#[test]
-fn hostile_data_gives_typed_errors_and_bounded_reads() {
-    let h = Harness::start();
-    let iface = RedisInterface::builder(&h.server.url())
-        .max_message_size(4096)
-        .connect()
-        .unwrap();
+fn hostile_data_gives_typed_errors_and_bounded_reads(h: Harness) {
+    let builder = match &h.server {
+        common::Server::Single(s) => RedisInterface::builder(&s.url()),
+        common::Server::Cluster(c) => RedisInterface::cluster_builder(&c.urls()),
+    };
+    let iface = builder.max_message_size(4096).connect().unwrap();
     let kv = aio::KeyValueStore::new(&iface);
     redis::cmd("SET")
         .arg("string")
@@ -668,9 +670,7 @@ fn hostile_data_gives_typed_errors_and_bounded_reads() {
     });
 }
 
-#[test]
-fn a_store_outlives_the_runtime_that_first_used_it() {
-    let h = Harness::start();
+fn a_store_outlives_the_runtime_that_first_used_it(h: Harness) {
     let kv = aio::KeyValueStore::new(&h.iface);
     for n in 0..3 {
         // Each runtime opens its own connection, which goes with it; the store carries on.
@@ -699,9 +699,7 @@ fn a_store_outlives_the_runtime_that_first_used_it() {
     assert_eq!(idle.block_on(kv.get::<Tick>("k")).unwrap(), tick(10));
 }
 
-#[test]
-fn outside_a_runtime_a_call_is_an_error_not_a_panic() {
-    let h = Harness::start();
+fn outside_a_runtime_a_call_is_an_error_not_a_panic(h: Harness) {
     let kv = aio::KeyValueStore::new(&h.iface);
     let mut call = Box::pin(kv.get::<Tick>("k"));
     let mut cx = Context::from_waker(Waker::noop());

@@ -179,17 +179,12 @@ impl AsyncCluster {
         let deadline = Instant::now() + self.connect_timeout;
         let mut pause = FIRST_PAUSE;
         loop {
-            let e = match self.connection(key).await {
-                Ok(conn) => match send(conn.cluster).await {
-                    Ok(values) => return Ok(values),
-                    Err(e) => e,
-                },
-                Err(e) if e.is_connection() && Instant::now() + pause < deadline => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_PAUSE);
-                    continue;
-                }
-                Err(e) => return Err(e),
+            // Opening tries every seed node within the connect timeout (and fails outside a
+            // runtime): its error is the outcome.
+            let conn = self.connection(key).await?;
+            let e = match send(conn.cluster).await {
+                Ok(values) => return Ok(values),
+                Err(e) => e,
             };
             match e.code() {
                 Some(LOST) => {
