@@ -1,7 +1,9 @@
 //! Cluster rows: W1–W4 (set and get of a 10-field message, a 1 MiB and an 8 MiB array) on a
 //! local Redis Cluster (3 masters, 3 replicas), through reem and through the raw `redis`
 //! crate's own sync `ClusterConnection` (TCP_NODELAY, `Value` replies) sending the same
-//! commands.
+//! commands (`C-W…`); and through `reem::aio` against the crate's async
+//! `cluster_async::ClusterConnection` (RESP3, TCP_NODELAY) sending the same commands, each
+//! operation one `block_on` of a current-thread runtime on both sides (`CA-W…`).
 
 use std::collections::HashMap;
 
@@ -96,16 +98,14 @@ fn ten(h: &HashMap<Vec<u8>, Vec<u8>>) -> Ten {
     }
 }
 
-/// `MULTI; UNLINK key; HSET key <header> <pairs>; [HSET key <large> <bytes>]; EXEC` on the
-/// raw cluster connection, packed whole and sent with offset 0 (the crate's sync cluster
-/// connection refuses `Pipeline::query`; with an offset it would not follow `MOVED`).
-fn raw_set(
-    raw: &mut ClusterConnection,
+/// `MULTI; UNLINK key; HSET key <header> <pairs>; [HSET key <large> <bytes>]; EXEC`, as a
+/// plain pipeline (sent with offset 0: with an offset the crate would not follow `MOVED`).
+fn raw_transaction(
     key: &str,
     schema: &reem::schema::Schema,
     small: &[(&str, &[u8])],
     large: Option<(&str, &[u8])>,
-) {
+) -> redis::Pipeline {
     let mut p = redis::pipe();
     p.cmd("MULTI").cmd("UNLINK").arg(key).cmd("HSET").arg(key);
     for (k, v) in header(schema) {
@@ -118,6 +118,19 @@ fn raw_set(
         p.cmd("HSET").arg(key).arg(k).arg(v);
     }
     p.cmd("EXEC");
+    p
+}
+
+/// [`raw_transaction`] on the raw sync cluster connection, packed whole (the crate's sync
+/// cluster connection refuses `Pipeline::query`).
+fn raw_set(
+    raw: &mut ClusterConnection,
+    key: &str,
+    schema: &reem::schema::Schema,
+    small: &[(&str, &[u8])],
+    large: Option<(&str, &[u8])>,
+) {
+    let p = raw_transaction(key, schema, small, large);
     let n = p.len();
     let replies = raw
         .req_packed_commands(&p.get_packed_pipeline(), 0, n)
@@ -140,7 +153,7 @@ pub fn rows(quick: bool) -> Vec<Row> {
     let urls = cluster.urls();
     let iface = RedisInterface::cluster(&urls).unwrap();
     let kv = KeyValueStore::new(&iface);
-    let mut raw = ClusterClientBuilder::new(urls)
+    let mut raw = ClusterClientBuilder::new(urls.clone())
         .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
         .build()
         .unwrap()
@@ -262,6 +275,163 @@ pub fn rows(quick: bool) -> Vec<Row> {
         "cluster: get, 8 MiB Array2<u8>",
         get,
         "raw ClusterConnection: HGETALL as a Value, the bytes as the array",
+    ));
+    rows.extend(aio_rows(&urls, &iface, quick));
+    rows
+}
+
+/// The `CA-W…` rows: `reem::aio` on the cluster against the raw async cluster connection.
+fn aio_rows(urls: &[String], iface: &RedisInterface, quick: bool) -> Vec<Row> {
+    use redis::aio::ConnectionLike as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let kv = reem::aio::KeyValueStore::new(iface);
+    let mut raw = rt
+        .block_on(
+            ClusterClientBuilder::new(urls.to_vec())
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+                .response_timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap()
+                .get_async_connection(),
+        )
+        .unwrap();
+    let raw = &mut raw;
+    let rt = &rt;
+    let set_raw = |raw: &mut redis::cluster_async::ClusterConnection,
+                   key: &str,
+                   schema: &reem::schema::Schema,
+                   small: &[(&str, &[u8])],
+                   large: Option<(&str, &[u8])>| {
+        let p = raw_transaction(key, schema, small, large);
+        let n = p.len();
+        let replies = rt.block_on(raw.req_packed_commands(&p, 0, n)).unwrap();
+        assert!(
+            matches!(replies.last(), Some(Value::Array(_))),
+            "{replies:?}"
+        );
+    };
+    let hgetall = |raw: &mut redis::cluster_async::ClusterConnection, key: &str| {
+        let reply: Value = rt
+            .block_on(redis::cmd("HGETALL").arg(key).query_async(raw))
+            .unwrap();
+        fields(reply)
+    };
+    let mut rows = Vec::new();
+
+    let msg = Ten::new(1);
+    let schema = Ten::schema().unwrap();
+    let text = pairs(&msg);
+    let small: Vec<(&str, &[u8])> = text.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let set = compare(
+        scale(quick, 20),
+        100,
+        || rt.block_on(kv.set("ca/w1", &msg)).unwrap(),
+        || set_raw(raw, "ca/w1raw", schema, &small, None),
+    );
+    rows.push(row(
+        "CA-W1",
+        "cluster, aio: set, 10-field message",
+        set,
+        "raw async ClusterConnection: MULTI, UNLINK, HSET of the same fields, EXEC",
+    ));
+    let get = compare(
+        scale(quick, 20),
+        100,
+        || assert_eq!(rt.block_on(kv.get::<Ten>("ca/w1")).unwrap(), msg),
+        || assert_eq!(ten(&hgetall(raw, "ca/w1raw")), msg),
+    );
+    rows.push(row(
+        "CA-W2",
+        "cluster, aio: get, 10-field message",
+        get,
+        "raw async ClusterConnection: HGETALL as a Value, fields parsed by hand",
+    ));
+
+    let arr = Array1::from_iter((0..131_072).map(|i| i as f64 * 0.5));
+    let schema = <Array1<f64> as ReemMarshal>::schema().unwrap();
+    let bytes: &[u8] = bytemuck::cast_slice(arr.as_slice().unwrap());
+    let small: [(&str, &[u8]); 3] = [
+        ("dtype", b"float64"),
+        ("shape", b"(131072,)"),
+        ("strides", b"(8,)"),
+    ];
+    let set = compare(
+        scale(quick, 10),
+        30,
+        || rt.block_on(kv.set("ca/w3", &arr)).unwrap(),
+        || set_raw(raw, "ca/w3raw", schema, &small, Some(("arr", bytes))),
+    );
+    rows.push(row(
+        "CA-W3 set",
+        "cluster, aio: set, 1 MiB Array1<f64>",
+        set,
+        "raw async ClusterConnection: the same MULTI … EXEC",
+    ));
+    let get = compare(
+        scale(quick, 10),
+        30,
+        || {
+            let a = rt.block_on(kv.get::<Array1<f64>>("ca/w3")).unwrap();
+            assert_eq!(a.len(), 131_072)
+        },
+        || {
+            let v: Vec<f64> = bytemuck::pod_collect_to_vec(&hgetall(raw, "ca/w3raw")[&b"arr"[..]]);
+            assert_eq!(Array1::from_vec(v).len(), 131_072);
+        },
+    );
+    rows.push(row(
+        "CA-W3 get",
+        "cluster, aio: get, 1 MiB Array1<f64>",
+        get,
+        "raw async ClusterConnection: HGETALL as a Value, bytes cast into a Vec<f64>",
+    ));
+
+    let image = Array2::from_shape_fn((2048, 4096), |(i, j)| (i * 31 + j) as u8);
+    let schema = <Array2<u8> as ReemMarshal>::schema().unwrap();
+    let small: [(&str, &[u8]); 3] = [
+        ("dtype", b"uint8"),
+        ("shape", b"(2048, 4096)"),
+        ("strides", b"(4096, 1)"),
+    ];
+    let set = compare(
+        scale(quick, 5),
+        10,
+        || rt.block_on(kv.set("ca/w4", &image)).unwrap(),
+        || {
+            let bytes = image.as_slice().unwrap();
+            set_raw(raw, "ca/w4raw", schema, &small, Some(("arr", bytes)))
+        },
+    );
+    rows.push(row(
+        "CA-W4 set",
+        "cluster, aio: set, 8 MiB Array2<u8>",
+        set,
+        "raw async ClusterConnection: the same MULTI … EXEC",
+    ));
+    let get = compare(
+        scale(quick, 5),
+        10,
+        || {
+            let a = rt.block_on(kv.get::<Array2<u8>>("ca/w4")).unwrap();
+            assert_eq!(a.dim(), (2048, 4096))
+        },
+        || {
+            let v = hgetall(raw, "ca/w4raw").remove(&b"arr"[..]).unwrap();
+            assert_eq!(
+                Array2::from_shape_vec((2048, 4096), v).unwrap().dim(),
+                (2048, 4096)
+            );
+        },
+    );
+    rows.push(row(
+        "CA-W4 get",
+        "cluster, aio: get, 8 MiB Array2<u8>",
+        get,
+        "raw async ClusterConnection: HGETALL as a Value, the bytes as the array",
     ));
     rows
 }
