@@ -77,18 +77,7 @@ macro_rules! faces {
                 super::$name(&h, &kv);
             }
 
-            #[test]
-            fn cluster() {
-                let h = $crate::common::Harness::cluster();
-                super::$name(&h, &h.kv);
-            }
-
-            #[test]
-            fn aio_cluster() {
-                let h = $crate::common::Harness::cluster();
-                let kv = $crate::common::faces::Aio::new(&h.iface);
-                super::$name(&h, &kv);
-            }
+            $crate::cluster_faces!(@tests $name);
         }
     )*};
 }
@@ -100,18 +89,21 @@ macro_rules! faces {
 macro_rules! cluster_faces {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[test]
-            fn cluster() {
-                let h = $crate::common::Harness::cluster();
-                super::$name(&h, &h.kv);
-            }
-
-            #[test]
-            fn aio_cluster() {
-                let h = $crate::common::Harness::cluster();
-                let kv = $crate::common::faces::Aio::new(&h.iface);
-                super::$name(&h, &kv);
-            }
+            $crate::cluster_faces!(@tests $name);
         }
     )*};
+    (@tests $name:ident) => {
+        #[test]
+        fn cluster() {
+            let h = $crate::common::Harness::cluster();
+            super::$name(&h, &h.kv);
+        }
+
+        #[test]
+        fn aio_cluster() {
+            let h = $crate::common::Harness::cluster();
+            let kv = $crate::common::faces::Aio::new(&h.iface);
+            super::$name(&h, &kv);
+        }
+    };
 }

@@ -47,7 +47,7 @@ use redis::{
 };
 
 use super::aio::{Live, Runtimes, Watch, Watcher};
-use super::cluster::{nothing_applied_and_may_pass, one_slot};
+use super::cluster::{cluster_error, nothing_applied_and_may_pass, one_slot};
 use super::{cmd_of, exec_replies, multi_refused, pipeline_of, transaction_of, Resend};
 use crate::error::{Error, Result};
 use crate::interface::{RedisInterface, SubscriberConfig};
@@ -219,20 +219,7 @@ impl AsyncCluster {
     }
 
     fn error(&self, key: &str, e: RedisError) -> Error {
-        match Error::from_redis(key, e) {
-            Error::Io { context, source } => Error::Io {
-                context: format!("{context} on the Redis Cluster of {}", self.seeds),
-                source,
-            },
-            Error::Timeout { context } => Error::Timeout {
-                context: format!("{context} on the Redis Cluster of {}", self.seeds),
-            },
-            Error::Redis(e) => Error::Io {
-                context: format!("key {key:?} on the Redis Cluster of {}", self.seeds),
-                source: std::io::Error::other(e.to_string()),
-            },
-            other => other,
-        }
+        cluster_error(key, e, &self.seeds)
     }
 
     /// This runtime's cluster connection: the open one, or a new one.

@@ -283,20 +283,7 @@ impl Cluster {
     }
 
     fn error(&self, key: &str, e: RedisError) -> Error {
-        match Error::from_redis(key, e) {
-            Error::Io { context, source } => Error::Io {
-                context: format!("{context} on the Redis Cluster of {}", self.seeds),
-                source,
-            },
-            Error::Timeout { context } => Error::Timeout {
-                context: format!("{context} on the Redis Cluster of {}", self.seeds),
-            },
-            Error::Redis(e) => Error::Io {
-                context: format!("key {key:?} on the Redis Cluster of {}", self.seeds),
-                source: io::Error::other(e.to_string()),
-            },
-            other => other,
-        }
+        cluster_error(key, e, &self.seeds)
     }
 
     /// The transport to the master named `node` (`host:port`).
@@ -458,6 +445,24 @@ fn masters_in(reply: &Value, fallback_host: &str) -> Result<Vec<String>> {
     masters.sort();
     masters.dedup();
     Ok(masters)
+}
+
+/// The error for the crate's error `e` about `key`, naming the cluster by its `seeds`.
+pub(crate) fn cluster_error(key: &str, e: RedisError, seeds: &str) -> Error {
+    match Error::from_redis(key, e) {
+        Error::Io { context, source } => Error::Io {
+            context: format!("{context} on the Redis Cluster of {seeds}"),
+            source,
+        },
+        Error::Timeout { context } => Error::Timeout {
+            context: format!("{context} on the Redis Cluster of {seeds}"),
+        },
+        Error::Redis(e) => Error::Io {
+            context: format!("key {key:?} on the Redis Cluster of {seeds}"),
+            source: io::Error::other(e.to_string()),
+        },
+        other => other,
+    }
 }
 
 /// True if the crate's error proves that reem's request was not applied, and another try
