@@ -303,10 +303,10 @@ fn failover_of_a_topics_master_is_ridden_out() {
         .is_some_and(|s| s.i == n + 1)));
 }
 
-/// Acceptance (d): keys of one request in two slots are refused before anything is sent.
-#[test]
-fn cross_slot_requests_are_refused_before_sending() {
-    let h = Harness::cluster();
+// Acceptance (d): keys of one request in two slots are refused before anything is sent; on
+// both faces.
+cluster_faces!(cross_slot_requests_are_refused_before_sending);
+fn cross_slot_requests_are_refused_before_sending<K: Kv>(h: &Harness, kv: &K) {
     let err = h
         .iface
         .raw_query(redis::cmd("DEL").arg("cross/a").arg("cross/b"))
@@ -320,16 +320,16 @@ fn cross_slot_requests_are_refused_before_sending() {
         other => panic!("{other:?}"),
     }
     // A hand-written marshaller that writes two keys of two slots: refused, nothing written.
-    let err = h.kv.set("cross/a", &TwoKeys).unwrap_err();
+    let err = kv.set("cross/a", &TwoKeys).unwrap_err();
     assert!(
         matches!(&err, Error::Refused { code, key, .. } if code == "CROSSSLOT" && key == "cross/a"),
         "{err:?}"
     );
-    assert!(!h.kv.exists("cross/a").unwrap());
+    assert!(!kv.exists("cross/a").unwrap());
     // With a hash tag they share a slot.
-    h.kv.set("{cross}/a", &TwoKeys).unwrap();
-    assert!(h.kv.exists("{cross}/a").unwrap());
-    assert!(h.kv.exists("{cross}/a:extra").unwrap());
+    kv.set("{cross}/a", &TwoKeys).unwrap();
+    assert!(kv.exists("{cross}/a").unwrap());
+    assert!(kv.exists("{cross}/a:extra").unwrap());
 }
 
 /// Writes `key` and `key:extra`.
@@ -489,15 +489,33 @@ fn a_refused_sharded_subscription_is_an_error_from_listen() {
 
 /// Acceptance (d): `TRYAGAIN` (a multi-key command while its keys are split by a migration),
 /// `CLUSTERDOWN` (a master and its replica gone) and a vanished node are typed errors naming
-/// the key, within the interface's connect timeout (no hang), never a panic.
-#[test]
-fn tryagain_clusterdown_and_a_vanished_node_are_typed_errors() {
+/// the key, within the interface's connect timeout (no hang), never a panic: on both faces,
+/// each on a cluster of its own.
+mod tryagain_clusterdown_and_a_vanished_node_are_typed_errors {
+    #[test]
+    fn cluster() {
+        super::tryagain_clusterdown_and_a_vanished_node_are_typed_errors(|iface| {
+            reem::KeyValueStore::new(iface)
+        });
+    }
+
+    #[test]
+    fn aio_cluster() {
+        super::tryagain_clusterdown_and_a_vanished_node_are_typed_errors(
+            super::common::faces::Aio::new,
+        );
+    }
+}
+
+fn tryagain_clusterdown_and_a_vanished_node_are_typed_errors<K: Kv>(
+    store: impl FnOnce(&RedisInterface) -> K,
+) {
     let mut cluster = RedisCluster::start().unwrap();
     let iface = RedisInterface::cluster_builder(&cluster.urls())
         .connect_timeout(Duration::from_secs(1))
         .connect()
         .unwrap();
-    let kv = KeyValueStore::new(&iface);
+    let kv = store(&iface);
     let bounded = |t: Instant| t.elapsed() < Duration::from_secs(15);
 
     // TRYAGAIN: {t}a moved to the importing node, {t}b still on the migrating one.

@@ -211,7 +211,7 @@ impl AsyncCluster {
             let again =
                 nothing_applied_and_may_pass(&e) && !(resend == Resend::IfLost && e.is_timeout());
             if !again || Instant::now() + pause >= deadline {
-                return Err(self.error(key, e));
+                return Err(self.gave_up(key, e));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_PAUSE);
@@ -220,6 +220,25 @@ impl AsyncCluster {
 
     fn error(&self, key: &str, e: RedisError) -> Error {
         cluster_error(key, e, &self.seeds)
+    }
+
+    /// The error once the crate and reem gave up: a redirection still answered after every
+    /// try means the slot's master cannot be reached (the crate reconnects to a dead
+    /// address and the other nodes keep pointing there) or the slot kept moving.
+    fn gave_up(&self, key: &str, e: RedisError) -> Error {
+        match e.code() {
+            Some("MOVED" | "ASK") => Error::Io {
+                context: format!("key {key:?} on the Redis Cluster of {}", self.seeds),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    format!(
+                        "the master of the key's slot could not be reached, or the slot kept \
+                         moving ({e})"
+                    ),
+                ),
+            },
+            _ => self.error(key, e),
+        }
     }
 
     /// This runtime's cluster connection: the open one, or a new one.
