@@ -439,3 +439,29 @@ impl ConnectionLike for NodeConn {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_reem_transactions_are_held_to_the_write_rule() {
+        let mut cmds = Commands::new();
+        cmds.cmd("HSET").arg("k").arg("f").arg("v");
+        assert!(is_transaction(&transaction_of(&cmds)));
+        assert!(!is_transaction(&pipeline_of(&cmds, false)));
+        let mut read = Commands::new();
+        read.cmd("HGETALL").arg("k");
+        assert!(!is_transaction(&pipeline_of(&read, false)));
+        assert!(!is_transaction(&redis::pipe()));
+    }
+
+    #[test]
+    fn a_request_goes_to_the_master_of_its_slot() {
+        assert_eq!(
+            route(Some(12182)),
+            SingleNodeRoutingInfo::SpecificNode(Route::new(12182, SlotAddr::Master))
+        );
+        assert_eq!(route(None), SingleNodeRoutingInfo::Random);
+    }
+}
