@@ -3,7 +3,8 @@
 //! crate's own sync `ClusterConnection` (TCP_NODELAY, `Value` replies) sending the same
 //! commands (`C-W…`); and through `reem::aio` against the crate's async
 //! `cluster_async::ClusterConnection` (RESP3, TCP_NODELAY) sending the same commands, each
-//! operation one `block_on` of a current-thread runtime on both sides (`CA-W…`).
+//! operation one `block_on` of a current-thread runtime on both sides (`CA-W…`), and sets
+//! per second of 64 concurrent tasks (`CA6`, as `A6`).
 
 use std::collections::HashMap;
 
@@ -280,6 +281,24 @@ pub fn rows(quick: bool) -> Vec<Row> {
     rows
 }
 
+/// The raw side of the `CA…` rows: the crate's async cluster connection (RESP3, as reem's,
+/// TCP_NODELAY, reem's default response timeout of 30 s), its driver on `rt`.
+fn raw_async(
+    rt: &tokio::runtime::Runtime,
+    urls: &[String],
+) -> redis::cluster_async::ClusterConnection {
+    rt.block_on(
+        ClusterClientBuilder::new(urls.to_vec())
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+            .response_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap()
+            .get_async_connection(),
+    )
+    .unwrap()
+}
+
 /// The `CA-W…` rows: `reem::aio` on the cluster against the raw async cluster connection.
 fn aio_rows(urls: &[String], iface: &RedisInterface, quick: bool) -> Vec<Row> {
     use redis::aio::ConnectionLike as _;
@@ -288,17 +307,7 @@ fn aio_rows(urls: &[String], iface: &RedisInterface, quick: bool) -> Vec<Row> {
         .build()
         .unwrap();
     let kv = reem::aio::KeyValueStore::new(iface);
-    let mut raw = rt
-        .block_on(
-            ClusterClientBuilder::new(urls.to_vec())
-                .use_protocol(redis::ProtocolVersion::RESP3)
-                .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
-                .response_timeout(std::time::Duration::from_secs(30))
-                .build()
-                .unwrap()
-                .get_async_connection(),
-        )
-        .unwrap();
+    let mut raw = raw_async(&rt, urls);
     let raw = &mut raw;
     let rt = &rt;
     let set_raw = |raw: &mut redis::cluster_async::ClusterConnection,
@@ -432,6 +441,18 @@ fn aio_rows(urls: &[String], iface: &RedisInterface, quick: bool) -> Vec<Row> {
         "cluster, aio: get, 8 MiB Array2<u8>",
         get,
         "raw async ClusterConnection: HGETALL as a Value, the bytes as the array",
+    ));
+
+    // CA6: 64 tasks doing small sets on one interface (A6 on the cluster).
+    let rt = crate::aio::concurrent_runtime();
+    let raw = raw_async(&rt, urls);
+    rows.push(crate::aio::concurrent_sets_on(
+        &rt,
+        "CA6",
+        iface,
+        raw,
+        quick,
+        "async ClusterConnection",
     ));
     rows
 }
