@@ -119,13 +119,33 @@ fn one_async_connection(h: &Harness) {
 
 /// An interface for a new ACL user `name` (password `pw`) with these `rules`.
 fn user(h: &Harness, name: &str, rules: &[&str]) -> RedisInterface {
-    redis::cmd("ACL")
-        .arg(&["SETUSER", name, "on", ">pw"])
-        .arg(rules)
-        .exec(&mut h.raw())
-        .unwrap();
-    let port = h.server.port();
-    RedisInterface::new(&format!("redis://{name}:pw@127.0.0.1:{port}")).unwrap()
+    let setuser = |con: &mut dyn redis::ConnectionLike| {
+        redis::cmd("ACL")
+            .arg(&["SETUSER", name, "on", ">pw"])
+            .arg(rules)
+            .exec(con)
+            .unwrap()
+    };
+    let url = |port: u16| format!("redis://{name}:pw@127.0.0.1:{port}");
+    match &h.server {
+        common::Server::Single(server) => {
+            setuser(&mut h.raw());
+            RedisInterface::new(&url(server.port())).unwrap()
+        }
+        // Every node: a cluster has no shared ACL.
+        common::Server::Cluster(c) => {
+            for node in c.nodes() {
+                setuser(
+                    &mut redis::Client::open(node.url())
+                        .unwrap()
+                        .get_connection()
+                        .unwrap(),
+                );
+            }
+            let urls: Vec<String> = c.nodes().iter().map(|n| url(n.port())).collect();
+            RedisInterface::cluster(&urls).unwrap()
+        }
+    }
 }
 
 /// A subscriber to `topic` keeping up to 8 messages.
@@ -157,6 +177,7 @@ on_both!(
     a_store_outlives_the_runtime_that_first_used_it,
     outside_a_runtime_a_call_is_an_error_not_a_panic,
     a_hundred_async_subscribers_add_one_thread_and_one_connection,
+    a_user_without_multi_is_refused_before_anything_is_sent,
 );
 
 fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection(h: Harness) {
@@ -613,9 +634,7 @@ fn a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work(
     });
 }
 
-#[test]
-fn a_user_without_multi_is_refused_before_anything_is_sent() {
-    let h = Harness::start();
+fn a_user_without_multi_is_refused_before_anything_is_sent(h: Harness) {
     let kv = aio::KeyValueStore::new(&user(&h, "nomulti", &["~*", "+@all", "-multi"]));
     h.kv.set("p", &tick(1)).unwrap();
     runtime().block_on(async {
