@@ -178,6 +178,7 @@ on_both!(
     outside_a_runtime_a_call_is_an_error_not_a_panic,
     a_hundred_async_subscribers_add_one_thread_and_one_connection,
     a_user_without_multi_is_refused_before_anything_is_sent,
+    a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work,
 );
 
 fn tasks_256_doing_set_and_get_on_distinct_keys_share_one_connection(h: Harness) {
@@ -606,21 +607,33 @@ fn a_stream_survives_a_redis_restart() {
     assert!(rt.block_on(publisher).unwrap() > 1);
 }
 
-#[test]
-fn a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work() {
-    let h = Harness::start();
-    let iface = RedisInterface::builder(&h.server.url())
+fn a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work(h: Harness) {
+    let builder = match &h.server {
+        common::Server::Single(s) => RedisInterface::builder(&s.url()),
+        common::Server::Cluster(c) => RedisInterface::cluster_builder(&c.urls()),
+    };
+    let iface = builder
         .response_timeout(Some(Duration::from_millis(300)))
         .connect()
         .unwrap();
     let kv = aio::KeyValueStore::new(&iface);
+    // The server, or the master of the key's slot.
+    let mut node = match &h.server {
+        common::Server::Single(_) => h.raw(),
+        common::Server::Cluster(c) => common::Raw::Node(
+            redis::Client::open(c.nodes()[c.master_of_key("p").unwrap()].url())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        ),
+    };
     runtime().block_on(async {
         kv.set("p", &tick(1)).await.unwrap();
         redis::cmd("CLIENT")
             .arg("PAUSE")
             .arg(1500)
             .arg("ALL")
-            .exec(&mut h.raw())
+            .exec(&mut node)
             .unwrap();
         let write = kv.set("p", &tick(2)).await.unwrap_err();
         assert!(matches!(write, Error::Unconfirmed { .. }), "{write:?}");

@@ -66,6 +66,10 @@ const LOST_TIMEOUT: &str = "REEM-UNCONFIRMED-TIMEOUT";
 /// The code of the error for a transaction refused before sending: this user may not run
 /// `MULTI` on the node.
 const NO_MULTI: &str = "REEM-NOMULTI";
+/// The code of the error [`NodeConn`] hands the crate for a read (or a command of the
+/// crate's own) with no reply within the response timeout: the crate would send it again at
+/// once, doubling the wait on a slow server (the read rule: not after a timeout).
+const TIMED_OUT: &str = "REEM-TIMEOUT";
 
 /// The async transport to a Redis Cluster.
 pub(crate) struct AsyncCluster {
@@ -197,6 +201,11 @@ impl AsyncCluster {
                     return Err(Error::Unconfirmed {
                         key: key.to_owned(),
                         reason: "no reply within the response timeout".to_owned(),
+                    })
+                }
+                Some(TIMED_OUT) => {
+                    return Err(Error::Timeout {
+                        context: format!("key {key:?} on the Redis Cluster of {}", self.seeds),
                     })
                 }
                 Some(NO_MULTI) => {
@@ -358,6 +367,17 @@ impl NodeConn {
         }
     }
 
+    /// The error of a read or of a command of the crate's own: marks the connection dead
+    /// if it failed, and turns a timeout into one the crate does not retry.
+    fn read_error(&self, e: RedisError) -> RedisError {
+        self.failed(&e);
+        if e.is_timeout() {
+            redis::make_extension_error(TIMED_OUT.to_owned(), Some(e.to_string()))
+        } else {
+            e
+        }
+    }
+
     async fn transaction(
         &mut self,
         pipe: &Pipeline,
@@ -406,11 +426,10 @@ impl ConnectionLike for NodeConn {
             if self.dead.load(Ordering::Acquire) {
                 return Err(not_sent());
             }
-            let reply = self.mux.req_packed_command(cmd).await;
-            if let Err(e) = &reply {
-                self.failed(e);
-            }
-            reply
+            self.mux
+                .req_packed_command(cmd)
+                .await
+                .map_err(|e| self.read_error(e))
         })
     }
 
@@ -427,11 +446,10 @@ impl ConnectionLike for NodeConn {
             if is_transaction(pipe) {
                 return self.transaction(pipe, offset, count).await;
             }
-            let replies = self.mux.req_packed_commands(pipe, offset, count).await;
-            if let Err(e) = &replies {
-                self.failed(e);
-            }
-            replies
+            self.mux
+                .req_packed_commands(pipe, offset, count)
+                .await
+                .map_err(|e| self.read_error(e))
         })
     }
 
