@@ -607,6 +607,16 @@ fn a_stream_survives_a_redis_restart() {
     assert!(rt.block_on(publisher).unwrap() > 1);
 }
 
+/// How many times the server ran `command` (`INFO commandstats`).
+fn calls(con: &mut impl redis::ConnectionLike, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work(h: Harness) {
     let builder = match &h.server {
         common::Server::Single(s) => RedisInterface::builder(&s.url()),
@@ -629,6 +639,7 @@ fn a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work(
     };
     runtime().block_on(async {
         kv.set("p", &tick(1)).await.unwrap();
+        let before = (calls(&mut node, "hset"), calls(&mut node, "hgetall"));
         redis::cmd("CLIENT")
             .arg("PAUSE")
             .arg(1500)
@@ -640,7 +651,10 @@ fn a_paused_server_makes_a_write_unconfirmed_and_a_read_time_out_then_both_work(
         let read = kv.get::<Tick>("p").await.unwrap_err();
         assert!(read.is_timeout(), "{read:?}");
         tokio::time::sleep(Duration::from_millis(1600)).await;
-        // The write was sent once: it was applied after the pause, not twice.
+        // Each was sent once (the read is not sent again after a timeout), and the write was
+        // applied after the pause.
+        let after = (calls(&mut node, "hset"), calls(&mut node, "hgetall"));
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
         assert_eq!(kv.get::<Tick>("p").await.unwrap(), tick(2));
         kv.set("p", &tick(3)).await.unwrap();
         assert_eq!(kv.get::<Tick>("p").await.unwrap(), tick(3));

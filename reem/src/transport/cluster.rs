@@ -333,7 +333,12 @@ pub(crate) fn async_client_builder(
         .connection_timeout(iface.connect_timeout())
         .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
     if let Some(t) = iface.response_timeout() {
-        builder = builder.response_timeout(t);
+        // Per reply from a node only. The crate would also use it as a timeout of the whole
+        // request (retries included) that races the node's: when it fires first, the
+        // request is dropped with a plain timeout error that does not say whether it was
+        // sent (measured: a paused master's transaction sent 2 and 3 times), so there is
+        // none; the crate's tries are bounded by their count.
+        builder = builder.response_timeout(t).overall_response_timeout(None);
     }
     #[cfg(feature = "tls")]
     if let Some(certs) = certs {
