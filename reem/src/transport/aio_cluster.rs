@@ -20,8 +20,11 @@
 //! public but `#[doc(hidden)]` in redis 1.8, as the blocking transport does): once a
 //! transaction was handed to a node's connection, a failure to read its replies becomes an
 //! error the crate never retries ([`LOST`]), and reem reports it as
-//! [`Error::Unconfirmed`]. A node connection already known dead refuses before sending (the
-//! crate reconnects and sends it: nothing reached a server). reem itself sends a request
+//! [`Error::Unconfirmed`]; a read with no reply within the response timeout is not sent
+//! again either ([`Error::Timeout`]). The crate's overall request timeout is off (see
+//! `cluster::async_client_builder`): it raced the node's and dropped a sent request with an
+//! error that does not say so. A node connection already known dead refuses before sending
+//! (the crate reconnects and sends it: nothing reached a server). reem itself sends a request
 //! again, with backoff and within the interface's connect timeout, only when the crate's
 //! error proves nothing ran (no connection, the cluster down or reconfiguring, the slot
 //! still moving after the crate's own tries).
