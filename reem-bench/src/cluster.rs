@@ -99,13 +99,24 @@ fn ten(h: &HashMap<Vec<u8>, Vec<u8>>) -> Ten {
     }
 }
 
-/// `MULTI; UNLINK key; HSET key <header> <pairs>; [HSET key <large> <bytes>]; EXEC`, as a
-/// plain pipeline (sent with offset 0: with an offset the crate would not follow `MOVED`).
+/// `MULTI; UNLINK key; HSET key <header> <pairs>; [HSET key <large> <bytes>]; [SPUBLISH key
+/// <payload>]; EXEC`, as a plain pipeline (sent with offset 0: with an offset the crate
+/// would not follow `MOVED`).
 fn raw_transaction(
     key: &str,
     schema: &reem::schema::Schema,
     small: &[(&str, &[u8])],
     large: Option<(&str, &[u8])>,
+) -> redis::Pipeline {
+    raw_notifying(key, schema, small, large, None)
+}
+
+fn raw_notifying(
+    key: &str,
+    schema: &reem::schema::Schema,
+    small: &[(&str, &[u8])],
+    large: Option<(&str, &[u8])>,
+    payload: Option<&[u8]>,
 ) -> redis::Pipeline {
     let mut p = redis::pipe();
     p.cmd("MULTI").cmd("UNLINK").arg(key).cmd("HSET").arg(key);
@@ -117,6 +128,9 @@ fn raw_transaction(
     }
     if let Some((k, v)) = large {
         p.cmd("HSET").arg(key).arg(k).arg(v);
+    }
+    if let Some(payload) = payload {
+        p.cmd("SPUBLISH").arg(key).arg(payload);
     }
     p.cmd("EXEC");
     p
@@ -299,6 +313,78 @@ fn raw_async(
     .unwrap()
 }
 
+/// CA5: `aio::PublishSpace::publish` → the item of an `aio::Subscriber`, against the raw
+/// async cluster connection sending the same store-and-`SPUBLISH` transaction (the message
+/// as payload) and a raw RESP3 cluster connection `SSUBSCRIBE`d on the caller's runtime.
+fn publish_to_stream(
+    rt: &tokio::runtime::Runtime,
+    urls: &[String],
+    iface: &RedisInterface,
+    raw: &mut redis::cluster_async::ClusterConnection,
+    quick: bool,
+) -> Row {
+    use redis::aio::ConnectionLike as _;
+    let msg = Ten::new(5);
+    let pubs = reem::aio::PublishSpace::new(iface);
+    let mut sub = rt
+        .block_on(reem::aio::Subscriber::<Ten>::new(iface, "ca5"))
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<redis::PushInfo>();
+    let mut raw_sub = rt
+        .block_on(
+            ClusterClientBuilder::new(urls.to_vec())
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+                .push_sender(tx)
+                .build()
+                .unwrap()
+                .get_async_connection(),
+        )
+        .unwrap();
+    rt.block_on(raw_sub.ssubscribe("ca5raw")).unwrap();
+    let schema = Ten::schema().unwrap();
+    let text = pairs(&msg);
+    let small: Vec<(&str, &[u8])> = text.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let stats = compare(
+        scale(quick, 10),
+        50,
+        || {
+            rt.block_on(async {
+                pubs.publish("ca5", &msg).await.unwrap();
+                // The stored message was yielded at start; each publish is one new item.
+                while sub.recv().await.unwrap() != msg {}
+            })
+        },
+        || {
+            rt.block_on(async {
+                let payload = msg.payload(0);
+                let p = raw_notifying("ca5raw", schema, &small, None, Some(payload.as_bytes()));
+                let n = p.len();
+                raw.req_packed_commands(&p, 0, n).await.unwrap();
+                loop {
+                    let push = rx.recv().await.unwrap();
+                    if push.kind == redis::PushKind::SMessage {
+                        if let Some(Value::BulkString(p)) = push.data.get(1) {
+                            assert_eq!(Ten::from_payload(p), msg);
+                            break;
+                        }
+                    }
+                }
+            })
+        },
+    );
+    let mut r = row(
+        "CA5",
+        "cluster, aio: publish → Stream item, 10-field message",
+        stats,
+        "raw async ClusterConnection: the same MULTI/UNLINK/HSET/SPUBLISH/EXEC, the message as \
+         payload, decoded from a RESP3 push of a raw SSUBSCRIBEd cluster connection on the \
+         caller's runtime",
+    );
+    r.target = "≤ 1.25".into();
+    r
+}
+
 /// The `CA-W…` rows: `reem::aio` on the cluster against the raw async cluster connection.
 fn aio_rows(urls: &[String], iface: &RedisInterface, quick: bool) -> Vec<Row> {
     use redis::aio::ConnectionLike as _;
@@ -442,6 +528,9 @@ fn aio_rows(urls: &[String], iface: &RedisInterface, quick: bool) -> Vec<Row> {
         get,
         "raw async ClusterConnection: HGETALL as a Value, the bytes as the array",
     ));
+
+    // CA5: publish → the item of a `Stream` subscriber (sharded pub/sub).
+    rows.push(publish_to_stream(rt, urls, iface, raw, quick));
 
     // CA6: 64 tasks doing small sets on one interface (A6 on the cluster).
     let rt = crate::aio::concurrent_runtime();
