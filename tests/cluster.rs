@@ -1,8 +1,10 @@
 //! Redis Cluster only: what a single server cannot show. A topic's slot moved to another
 //! master while it is published at full speed and read; its master killed (failover); the
 //! refusals a cluster adds (`CROSSSLOT`, `TRYAGAIN`, `CLUSTERDOWN`, a vanished node) as
-//! typed errors naming the key; hash tags; `scan` over every master. (The key-value, array
-//! and pub/sub tests run on a cluster too: `on_both!` in their files.)
+//! typed errors naming the key; hash tags; `scan` over every master. The refusals and the
+//! lost reply run on both faces, blocking and `reem::aio` (`cluster_faces!`); the async
+//! face's resharding and failover tests are in `tests/aio.rs`. (The key-value, array, pub/sub
+//! and async tests run on a cluster too: `on_both!`/`faces!` in their files.)
 
 mod common;
 
