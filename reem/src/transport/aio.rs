@@ -467,24 +467,17 @@ impl AsyncNode {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(connect_error)?;
-        let mut probe = redis::pipe();
-        probe.cmd("MULTI").cmd("EXEC");
-        let replies = mux
-            .send_packed_commands(&probe, 0, 2)
-            .await
-            .map_err(connect_error)?;
-        let transactions = match replies.as_slice() {
-            [Value::ServerError(e), ..] => Err(e.clone()),
-            [_, Value::ServerError(e)] => {
-                // `MULTI` was accepted but not `EXEC`: this connection may be stuck inside a
-                // transaction, and is not used.
+        let transactions = match probe_transactions(&mut mux).await.map_err(connect_error)? {
+            Probe::Allowed => Ok(()),
+            Probe::NoMulti(e) => Err(e),
+            // The connection may be stuck inside a transaction: it is not used.
+            Probe::ExecRefused(e) => {
                 return Err(super::multi_refused(
                     key,
                     e.code(),
                     e.details().unwrap_or(""),
-                ));
+                ))
             }
-            _ => Ok(()),
         };
         Ok(Conn {
             mux,
@@ -492,6 +485,31 @@ impl AsyncNode {
             transactions,
         })
     }
+}
+
+/// Whether a user may run transactions on a connection.
+pub(crate) enum Probe {
+    Allowed,
+    /// `MULTI` was refused: the commands of a transaction would run one by one, unprotected,
+    /// so writes are refused before anything is sent.
+    NoMulti(redis::ServerError),
+    /// `MULTI` was accepted but not `EXEC`: the connection may be stuck inside a transaction.
+    ExecRefused(redis::ServerError),
+}
+
+/// Sends `MULTI` then `EXEC` (nothing in between) on a new connection, to find out whether
+/// this user may run transactions.
+pub(crate) async fn probe_transactions(
+    mux: &mut MultiplexedConnection,
+) -> redis::RedisResult<Probe> {
+    let mut probe = redis::pipe();
+    probe.cmd("MULTI").cmd("EXEC");
+    let replies = mux.send_packed_commands(&probe, 0, 2).await?;
+    Ok(match replies.as_slice() {
+        [Value::ServerError(e), ..] => Probe::NoMulti(e.clone()),
+        [_, Value::ServerError(e)] => Probe::ExecRefused(e.clone()),
+        _ => Probe::Allowed,
+    })
 }
 
 /// True if the first reply is `LOADING`: the server refused the whole request.

@@ -49,7 +49,7 @@ use redis::{
     Value,
 };
 
-use super::aio::{Live, Runtimes, Watch, Watcher};
+use super::aio::{probe_transactions, Live, Probe, Runtimes, Watch, Watcher};
 use super::cluster::{cluster_error, nothing_applied_and_may_pass, one_slot};
 use super::{cmd_of, exec_replies, multi_refused, pipeline_of, transaction_of, Resend};
 use crate::error::{Error, Result};
@@ -324,25 +324,21 @@ impl Connect for NodeConn {
     {
         Box::pin(async move {
             let mut mux = MultiplexedConnection::connect_with_config(info, config).await?;
-            let mut probe = redis::pipe();
-            probe.cmd("MULTI").cmd("EXEC");
-            let replies = mux.send_packed_commands(&probe, 0, 2).await?;
-            let no_multi = match replies.as_slice() {
-                [Value::ServerError(e), ..] => Some(
+            let no_multi = match probe_transactions(&mut mux).await? {
+                Probe::Allowed => None,
+                Probe::NoMulti(e) => Some(
                     format!("{} {}", e.code(), e.details().unwrap_or(""))
                         .trim_end()
                         .into(),
                 ),
-                [_, Value::ServerError(e)] => {
-                    // `MULTI` accepted, `EXEC` not: the connection may be stuck inside a
-                    // transaction; it is not used.
+                // The connection may be stuck inside a transaction: it is not used.
+                Probe::ExecRefused(e) => {
                     return Err(RedisError::from((
                         redis::ErrorKind::Io,
                         "reem: EXEC refused on a new connection",
                         format!("{} {}", e.code(), e.details().unwrap_or("")),
-                    )));
+                    )))
                 }
-                _ => None,
             };
             Ok(NodeConn {
                 mux,
