@@ -181,7 +181,8 @@ impl Transport for Node {
     fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
         let bytes = resp::transaction_request(cmds);
         let replies = self.request(key, &bytes, cmds.len() + 2, Resend::Never, true, |con| {
-            con.transactions().map_err(|e| super::multi_refused(key, e))
+            con.transactions()
+                .map_err(|e| super::multi_refused(key, e.code(), e.details().unwrap_or("")))
         })?;
         exec_replies(key, replies)
     }
