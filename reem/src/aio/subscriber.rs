@@ -12,7 +12,7 @@ use crate::interface::RedisInterface;
 use crate::marshal::ReemMarshal;
 use crate::pubsub::raw::Latest;
 use crate::pubsub::subscriber::Core;
-use crate::pubsub::{Counters, Delivery, Status};
+use crate::pubsub::{Counters, Delivery};
 
 /// The messages of one topic as a [`Stream`] of `reem::Result<T>`: the async face of
 /// [`crate::RawSubscriber`].
@@ -130,20 +130,7 @@ impl<T: ReemMarshal + Sync> Subscriber<T> {
         self.core.counters()
     }
 
-    /// The topic.
-    pub fn topic(&self) -> &str {
-        self.core.topic()
-    }
-
-    /// Why the most recent message that did not decode was refused.
-    pub fn last_decode_error(&self) -> Option<String> {
-        self.core.last_decode_error()
-    }
-
-    /// The state of the (shared) subscriber connection.
-    pub fn status(&self) -> Status {
-        self.core.status()
-    }
+    crate::pubsub::subscriber::core_accessors!();
 
     fn poll_item(&self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>>
     where
