@@ -1,8 +1,10 @@
 //! Redis Cluster only: what a single server cannot show. A topic's slot moved to another
 //! master while it is published at full speed and read; its master killed (failover); the
 //! refusals a cluster adds (`CROSSSLOT`, `TRYAGAIN`, `CLUSTERDOWN`, a vanished node) as
-//! typed errors naming the key; hash tags; `scan` over every master. (The key-value, array
-//! and pub/sub tests run on a cluster too: `on_both!` in their files.)
+//! typed errors naming the key; hash tags; `scan` over every master. The refusals and the
+//! lost reply run on both faces, blocking and `reem::aio` (`cluster_faces!`); the async
+//! face's resharding and failover tests are in `tests/aio.rs`. (The key-value, array, pub/sub
+//! and async tests run on a cluster too: `on_both!`/`faces!` in their files.)
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::faces::Kv;
 use common::Harness;
 use redis::Value;
 use reem::marshal::Commands;
@@ -268,24 +271,7 @@ fn failover_of_a_topics_master_is_ridden_out() {
             });
             match publish {
                 Ok(()) => break Instant::now(),
-                Err(e) => {
-                    let shown = e.to_string();
-                    assert!(
-                        shown.contains("failover/"),
-                        "the error names the key: {shown}"
-                    );
-                    assert!(
-                        matches!(
-                            e,
-                            Error::Io { .. }
-                                | Error::Timeout { .. }
-                                | Error::Unconfirmed { .. }
-                                | Error::Refused { .. }
-                        ),
-                        "{e:?}"
-                    );
-                    errors.push(shown);
-                }
+                Err(e) => errors.push(common::outage_error(&e, "failover/")),
             }
         };
         let promoted = promoted.join().unwrap().expect("the replica was promoted");
@@ -319,10 +305,10 @@ fn failover_of_a_topics_master_is_ridden_out() {
         .is_some_and(|s| s.i == n + 1)));
 }
 
-/// Acceptance (d): keys of one request in two slots are refused before anything is sent.
-#[test]
-fn cross_slot_requests_are_refused_before_sending() {
-    let h = Harness::cluster();
+// Acceptance (d): keys of one request in two slots are refused before anything is sent; on
+// both faces.
+cluster_faces!(cross_slot_requests_are_refused_before_sending);
+fn cross_slot_requests_are_refused_before_sending<K: Kv>(h: &Harness, kv: &K) {
     let err = h
         .iface
         .raw_query(redis::cmd("DEL").arg("cross/a").arg("cross/b"))
@@ -336,16 +322,16 @@ fn cross_slot_requests_are_refused_before_sending() {
         other => panic!("{other:?}"),
     }
     // A hand-written marshaller that writes two keys of two slots: refused, nothing written.
-    let err = h.kv.set("cross/a", &TwoKeys).unwrap_err();
+    let err = kv.set("cross/a", &TwoKeys).unwrap_err();
     assert!(
         matches!(&err, Error::Refused { code, key, .. } if code == "CROSSSLOT" && key == "cross/a"),
         "{err:?}"
     );
-    assert!(!h.kv.exists("cross/a").unwrap());
+    assert!(!kv.exists("cross/a").unwrap());
     // With a hash tag they share a slot.
-    h.kv.set("{cross}/a", &TwoKeys).unwrap();
-    assert!(h.kv.exists("{cross}/a").unwrap());
-    assert!(h.kv.exists("{cross}/a:extra").unwrap());
+    kv.set("{cross}/a", &TwoKeys).unwrap();
+    assert!(kv.exists("{cross}/a").unwrap());
+    assert!(kv.exists("{cross}/a:extra").unwrap());
 }
 
 /// Writes `key` and `key:extra`.
@@ -505,15 +491,33 @@ fn a_refused_sharded_subscription_is_an_error_from_listen() {
 
 /// Acceptance (d): `TRYAGAIN` (a multi-key command while its keys are split by a migration),
 /// `CLUSTERDOWN` (a master and its replica gone) and a vanished node are typed errors naming
-/// the key, within the interface's connect timeout (no hang), never a panic.
-#[test]
-fn tryagain_clusterdown_and_a_vanished_node_are_typed_errors() {
+/// the key, within the interface's connect timeout (no hang), never a panic: on both faces,
+/// each on a cluster of its own.
+mod tryagain_clusterdown_and_a_vanished_node_are_typed_errors {
+    #[test]
+    fn cluster() {
+        super::tryagain_clusterdown_and_a_vanished_node_are_typed_errors(|iface| {
+            reem::KeyValueStore::new(iface)
+        });
+    }
+
+    #[test]
+    fn aio_cluster() {
+        super::tryagain_clusterdown_and_a_vanished_node_are_typed_errors(
+            super::common::faces::Aio::new,
+        );
+    }
+}
+
+fn tryagain_clusterdown_and_a_vanished_node_are_typed_errors<K: Kv>(
+    store: impl FnOnce(&RedisInterface) -> K,
+) {
     let mut cluster = RedisCluster::start().unwrap();
     let iface = RedisInterface::cluster_builder(&cluster.urls())
         .connect_timeout(Duration::from_secs(1))
         .connect()
         .unwrap();
-    let kv = KeyValueStore::new(&iface);
+    let kv = store(&iface);
     let bounded = |t: Instant| t.elapsed() < Duration::from_secs(15);
 
     // TRYAGAIN: {t}a moved to the importing node, {t}b still on the migrating one.
@@ -637,13 +641,12 @@ impl ReemMarshal for CountAndRead {
     }
 }
 
-/// The retry rule: a write whose reply is lost after it ran is `Unconfirmed` and never sent
-/// again (the `redis` crate's cluster connection, left to itself, would run it up to 5
-/// times here: once per retry). The node closes the connection while replying, as a
-/// server does to a client over its output buffer limit.
-#[test]
-fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
-    let h = Harness::cluster();
+// The retry rule: a write whose reply is lost after it ran is `Unconfirmed` and never sent
+// again (the `redis` crate's cluster connections, sync and async, left to themselves,
+// would run it up to 5 times here: once per retry). The node closes the connection while
+// replying, as a server does to a client over its output buffer limit. On both faces.
+cluster_faces!(a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once);
+fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once<K: Kv>(h: &Harness, kv: &K) {
     let common::Server::Cluster(cluster) = &h.server else {
         unreachable!()
     };
@@ -663,7 +666,7 @@ fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
             .unwrap()
     };
     limit("normal 4096 0 0");
-    let result = h.kv.set(key, &CountAndRead);
+    let result = kv.set(key, &CountAndRead);
     // A single command (routed by reem, not parsed back by the crate): the same rule.
     let script = "redis.call('INCR', KEYS[1]); return redis.call('GET', KEYS[2])";
     let big = format!("{key}:big");
@@ -681,7 +684,7 @@ fn a_write_whose_reply_is_lost_is_unconfirmed_and_applied_once() {
     let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
     assert_eq!(count, 2, "each run once");
     // The interface carries on.
-    h.kv.set(key, &CountAndRead).unwrap();
+    kv.set(key, &CountAndRead).unwrap();
     let count: i64 = redis::cmd("GET").arg(key).query(&mut h.raw()).unwrap();
     assert_eq!(count, 3);
 }

@@ -359,17 +359,38 @@ async fn push_subscriber(
 /// A6: sets per second of 64 concurrent tasks on one interface, against 64 tasks on one raw
 /// multiplexed connection, in alternating slices.
 fn concurrent_sets(b: &Bench) -> Row {
-    const TASKS: usize = 64;
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = concurrent_runtime();
+    let raw = rt.block_on(raw_connection(&b.url));
+    concurrent_sets_on(&rt, "A6", &b.iface, raw, b.quick, "MultiplexedConnection")
+}
+
+/// The runtime of the concurrent rows: 2 worker threads.
+pub fn concurrent_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
-    let secs = if b.quick { 0.5 } else { 4.0 };
-    let rounds = if b.quick { 2 } else { 16 };
+        .unwrap()
+}
+
+/// The concurrent-sets row `id`: 64 tasks on `iface` against 64 tasks sharing the raw
+/// connection `raw` (a `raw_name`, opened on `rt`).
+pub fn concurrent_sets_on<C>(
+    rt: &tokio::runtime::Runtime,
+    id: &str,
+    iface: &reem::RedisInterface,
+    raw: C,
+    quick: bool,
+    raw_name: &str,
+) -> Row
+where
+    C: redis::aio::ConnectionLike + Clone + Send + 'static,
+{
+    const TASKS: usize = 64;
+    let secs = if quick { 0.5 } else { 4.0 };
+    let rounds = if quick { 2 } else { 16 };
     let slice = Duration::from_secs_f64(secs / rounds as f64);
-    let kv = aio::KeyValueStore::new(&b.iface);
-    let raw = rt.block_on(raw_connection(&b.url));
+    let kv = aio::KeyValueStore::new(iface);
     let schema = Ten::schema().unwrap();
     // One slice: `TASKS` tasks, each made by `spawn(i, stop, count)`, run until the slice
     // is over; (operations, elapsed).
@@ -436,7 +457,7 @@ fn concurrent_sets(b: &Bench) -> Row {
     let raw_stats = throughput(raw_n, raw_t, raw_n);
     let total = reem.ops_per_s / raw_stats.ops_per_s;
     Row {
-        id: "A6".into(),
+        id: id.into(),
         what: format!("sets/s, {TASKS} tasks on one interface, {secs} s"),
         reem,
         raw: raw_stats,
@@ -447,7 +468,7 @@ fn concurrent_sets(b: &Bench) -> Row {
         target: "≥ 0.9".into(),
         note: format!(
             "median of {rounds} per-round rate ratios (ratio of the totals {total:.2}); raw: 64 tasks on one \
-             MultiplexedConnection, same MULTI/UNLINK/HSET/EXEC; alternating slices"
+             {raw_name}, same MULTI/UNLINK/HSET/EXEC; alternating slices"
         ),
     }
 }

@@ -153,18 +153,8 @@ impl RedisInterfaceBuilder {
             .as_str()
             .into_connection_info()
             .map_err(|e| self.invalid(e.to_string()))?;
-        let endpoint = match info.addr() {
-            ConnectionAddr::Tcp(host, port) => Endpoint::Tcp {
-                host: host.clone(),
-                port: *port,
-            },
-            ConnectionAddr::TcpTls { host, port, .. } => Endpoint::Tls {
-                host: host.clone(),
-                port: *port,
-            },
-            ConnectionAddr::Unix(path) => Endpoint::Unix(path.clone()),
-            _ => return Err(self.invalid("an unsupported address".to_owned())),
-        };
+        let endpoint = Endpoint::of(info.addr())
+            .ok_or_else(|| self.invalid("an unsupported address".to_owned()))?;
         let redis = info.redis_settings();
         let settings = Settings {
             username: redis.username().map(str::to_owned),

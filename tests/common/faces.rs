@@ -1,8 +1,8 @@
 //! One test body, both faces: the blocking [`KeyValueStore`] and `reem::aio`'s store.
 //!
 //! A test body is written once, generic over [`Kv`]; `faces!(name)` runs it on each face
-//! as the tests `name::sync` and `name::aio`, each on its own private server, and on the
-//! blocking face on the test binary's Redis Cluster as `name::cluster`.
+//! as the tests `name::sync` and `name::aio`, each on its own private server, and on both
+//! faces on the test binary's Redis Cluster as `name::cluster` and `name::aio_cluster`.
 
 use reem::{FieldHandle, KeyValueStore, RedisInterface, ReemField, ReemMarshal, Result};
 
@@ -59,7 +59,7 @@ kv! {
 
 /// `faces!(a, b)`: runs the test bodies `fn a<K: Kv>(h: &Harness, kv: &K)` (and `b`) on the
 /// blocking store (`a::sync`) and on the async one (`a::aio`) of a private server, and on the
-/// blocking store of the cluster (`a::cluster`).
+/// blocking and async stores of the cluster (`a::cluster`, `a::aio_cluster`).
 #[macro_export]
 macro_rules! faces {
     ($($name:ident),* $(,)?) => {$(
@@ -77,11 +77,33 @@ macro_rules! faces {
                 super::$name(&h, &kv);
             }
 
-            #[test]
-            fn cluster() {
-                let h = $crate::common::Harness::cluster();
-                super::$name(&h, &h.kv);
-            }
+            $crate::cluster_faces!(@tests $name);
         }
     )*};
+}
+
+/// `cluster_faces!(a)`: runs the test body `fn a<K: Kv>(h: &Harness, kv: &K)` on the
+/// cluster only, on the blocking store (`a::cluster`) and on the async one
+/// (`a::aio_cluster`).
+#[macro_export]
+macro_rules! cluster_faces {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            $crate::cluster_faces!(@tests $name);
+        }
+    )*};
+    (@tests $name:ident) => {
+        #[test]
+        fn cluster() {
+            let h = $crate::common::Harness::cluster();
+            super::$name(&h, &h.kv);
+        }
+
+        #[test]
+        fn aio_cluster() {
+            let h = $crate::common::Harness::cluster();
+            let kv = $crate::common::faces::Aio::new(&h.iface);
+            super::$name(&h, &kv);
+        }
+    };
 }

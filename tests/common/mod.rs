@@ -201,6 +201,24 @@ impl Harness {
     }
 }
 
+/// Checks an error met during an outage (a failover): a typed connection error or refusal
+/// that names a key starting with `prefix`; returns it as shown.
+pub fn outage_error(e: &reem::Error, prefix: &str) -> String {
+    let shown = e.to_string();
+    assert!(shown.contains(prefix), "the error names the key: {shown}");
+    assert!(
+        matches!(
+            e,
+            reem::Error::Io { .. }
+                | reem::Error::Timeout { .. }
+                | reem::Error::Unconfirmed { .. }
+                | reem::Error::Refused { .. }
+        ),
+        "{e:?}"
+    );
+    shown
+}
+
 /// A raw connection: to the one server, or to the cluster (routed by the crate).
 pub enum Raw {
     Node(redis::Connection),

@@ -17,7 +17,9 @@ use crate::transport::plan::Plan;
 /// [`crate::KeyValueStore`], with the same commands, stored layout, semantics and errors.
 ///
 /// Cheap to clone (`Clone + Send + Sync + 'static`): move a clone into each task. All the
-/// stores of one interface share its one async connection, pipelined.
+/// stores of one interface share its one async connection, pipelined (on a Redis Cluster,
+/// one connection per node, each request sent to the master of its key's slot, following
+/// `MOVED` and `ASK`).
 ///
 /// **Cancellation.** Every method's future is `Send` and may be dropped at any await point:
 /// a write is one request holding its whole `MULTI … EXEC`, handed whole to the connection
@@ -98,8 +100,8 @@ impl KeyValueStore {
     /// ([`crate::KeyValueStore::set`]).
     ///
     /// The commands are built (and `value` encoded) when this is called, before the future
-    /// is first polled. Cancellation-safe: dropped, the transaction was sent whole or not
-    /// at all; if its reply may have been lost, the error is
+    /// is first polled. The future is `Send` and cancellation-safe: dropped, the transaction
+    /// was sent whole or not at all; if its reply may have been lost, the error is
     /// [`Error::Unconfirmed`](crate::Error::Unconfirmed) and it is not sent again.
     pub fn set<'a, T: ReemMarshal>(
         &'a self,
@@ -113,8 +115,8 @@ impl KeyValueStore {
     /// [`Error::NotFound`](crate::Error::NotFound),
     /// [`Error::SchemaMismatch`](crate::Error::SchemaMismatch), …).
     ///
-    /// Cancellation-safe: a read changes nothing, and the shared connection discards the
-    /// reply of a dropped call.
+    /// The future is `Send` and cancellation-safe: a read changes nothing, and the shared
+    /// connection discards the reply of a dropped call.
     pub fn get<'a, T: ReemMarshal>(
         &'a self,
         key: &'a str,
@@ -126,7 +128,7 @@ impl KeyValueStore {
     /// ([`crate::KeyValueStore::get_field`]: one `HMGET`, a second one with the stored schema
     /// when it is another version's, or one script for a list).
     ///
-    /// Cancellation-safe: reads only.
+    /// The future is `Send` and cancellation-safe: reads only.
     pub fn get_field<'a, R: ReemField, T: ReemField>(
         &'a self,
         key: &'a str,
@@ -139,8 +141,8 @@ impl KeyValueStore {
     /// Replaces one field of the message at `key`, atomically, leaving the rest untouched
     /// ([`crate::KeyValueStore::set_field`]: one script that checks the stored schema).
     ///
-    /// Cancellation-safe: one command, sent whole or not at all; a lost reply is
-    /// [`Error::Unconfirmed`](crate::Error::Unconfirmed).
+    /// The future is `Send` and cancellation-safe: one command, sent whole or not at all; a
+    /// lost reply is [`Error::Unconfirmed`](crate::Error::Unconfirmed).
     pub fn set_field<'a, R: ReemField, T: ReemField>(
         &'a self,
         key: &'a str,
@@ -150,14 +152,15 @@ impl KeyValueStore {
         self.run(plan::set_field(key, field, value))
     }
 
-    /// Deletes the key (`UNLINK`); true if it existed. Cancellation-safe like
-    /// [`set`](Self::set).
+    /// Deletes the key (`UNLINK`); true if it existed. The future is `Send` and
+    /// cancellation-safe like [`set`](Self::set).
     pub fn delete<'a>(&'a self, key: &'a str) -> impl Future<Output = Result<bool>> + Send + 'a {
         self.run(plan::delete(key))
     }
 
     /// Deletes the message at `key` as `T`'s marshaller deletes it; true if there was
-    /// something to delete. Cancellation-safe like [`set`](Self::set).
+    /// something to delete. The future is `Send` and cancellation-safe like
+    /// [`set`](Self::set).
     pub fn delete_as<'a, T: ReemMarshal>(
         &'a self,
         key: &'a str,
@@ -165,19 +168,21 @@ impl KeyValueStore {
         self.run(plan::delete_as::<T>(key))
     }
 
-    /// True if something is stored at `key`. Cancellation-safe: reads only.
+    /// True if something is stored at `key`. The future is `Send` and cancellation-safe:
+    /// reads only.
     pub fn exists<'a>(&'a self, key: &'a str) -> impl Future<Output = Result<bool>> + Send + 'a {
         self.run(plan::exists(key, self.interface().max_message_size()))
     }
 
     /// The stored hash at `key`, undecoded (the reply to `HGETALL`: a map, as the async
-    /// connection speaks RESP3). Cancellation-safe: reads only.
+    /// connection speaks RESP3). The future is `Send` and cancellation-safe: reads only.
     pub fn get_hash<'a>(&'a self, key: &'a str) -> impl Future<Output = Result<Value>> + Send + 'a {
         self.run(plan::get_hash(key, self.interface().max_message_size()))
     }
 
     /// Stores `value` with the first registered ship whose `check_fit` accepts it
-    /// ([`crate::KeyValueStore::set_dyn`]). Cancellation-safe like [`set`](Self::set).
+    /// ([`crate::KeyValueStore::set_dyn`]). The future is `Send` and cancellation-safe like
+    /// [`set`](Self::set).
     pub fn set_dyn<'a>(
         &'a self,
         key: &'a str,
@@ -187,7 +192,8 @@ impl KeyValueStore {
     }
 
     /// Reads the value at `key` with the ship named by its stored `@label`
-    /// ([`crate::KeyValueStore::get_dyn`]). Cancellation-safe: reads only.
+    /// ([`crate::KeyValueStore::get_dyn`]). The future is `Send` and cancellation-safe:
+    /// reads only.
     pub fn get_dyn<'a>(
         &'a self,
         key: &'a str,

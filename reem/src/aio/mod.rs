@@ -50,12 +50,15 @@
 //! runs several runtimes gets one connection per runtime that uses the interface, so that a
 //! runtime that is not running (or was shut down) never stalls another one's calls. A
 //! connection that died (the server restarted) is replaced by the next call, before
-//! anything is sent on it.
+//! anything is sent on it. On a Redis Cluster it is one connection per node, through the
+//! `redis` crate's async cluster connection (see [Topologies](#topologies)).
 //!
 //! Subscribers use the interface's subscriber dispatcher, shared with the blocking
 //! subscribers: one thread (`reem-pubsub`) and one RESP3 connection carry every subscription
 //! of the interface, blocking and async alike. A process with 100 async subscribers on one
-//! interface has one reem thread besides its runtime's.
+//! interface has one reem thread besides its runtime's. On a Redis Cluster that connection
+//! is the crate's async cluster connection: still one thread, and one subscriber connection
+//! per master that holds a subscribed topic (tested with 100 subscribers on 10 topics).
 //!
 //! # Cancellation
 //! Every future here is `Send` and may be dropped at any point (a `tokio::select!` branch
@@ -83,9 +86,23 @@
 //! again (the stored latest message first); the stream never ends by itself.
 //!
 //! # Topologies
-//! One Redis server. On a Redis Cluster interface every `reem::aio` call is refused (an
-//! [`Error::Io`](crate::Error::Io) of kind `Unsupported`) before anything is sent, until the
-//! async transport has its cluster arm; the blocking API runs there.
+//! One Redis server ([`RedisInterface::new`](crate::RedisInterface::new)) or a Redis Cluster
+//! ([`RedisInterface::cluster`](crate::RedisInterface::cluster)), with the same calls, the
+//! same tests and the same guarantees. On a cluster:
+//!
+//! - the stores and publishers of an interface share one `redis` crate async cluster
+//!   connection per runtime (one multiplexed connection per node): each request goes to the
+//!   master of its key's slot, and follows `MOVED` and `ASK` (a slot being moved), waits out
+//!   `TRYAGAIN`, `CLUSTERDOWN` and `LOADING`, and reaches the promoted replica after a
+//!   failover; a request whose keys are in two slots is refused (`CROSSSLOT`) before
+//!   anything is sent;
+//! - a write is sent again only when its bytes provably reached no server (the crate would
+//!   resend a transaction whose reply was lost: reem stops it, and the error is
+//!   [`Error::Unconfirmed`](crate::Error::Unconfirmed)); a request that provably did not run
+//!   is tried again, with backoff, within the interface's connect timeout;
+//! - [`PublishSpace`] notifies with `SPUBLISH` in the same transaction, and [`Subscriber`]s
+//!   listen with `SSUBSCRIBE` on the topic's shard, follow the slot when it moves or fails
+//!   over, and read the stored latest message again after each move (the gap is counted).
 //!
 //! # Runtime
 //! Call these futures from tasks of a tokio runtime with its I/O and time drivers enabled

@@ -10,7 +10,9 @@ use crate::transport::aio::run;
 
 /// Publishes typed messages on topics, on one [`RedisInterface`], as futures: the async
 /// face of [`crate::PublishSpace`], with the same transaction (`MULTI; UNLINK; HSET …; HSET
-/// @pub @seq; PUBLISH; EXEC`), notifications, sequence numbers and errors.
+/// @pub @seq; PUBLISH; EXEC`), notifications, sequence numbers and errors. On a Redis
+/// Cluster the notification is `SPUBLISH` (sharded), in the same transaction, on the master
+/// of the topic's slot.
 ///
 /// Cheap to clone (`Clone + Send + Sync + 'static`); clones share the publisher id and the
 /// per-topic sequence numbers. Publishes of one `PublishSpace` on one topic are serialized
@@ -60,7 +62,7 @@ impl PublishSpace {
     ///
     /// `value` is encoded when this is called, before the future is first polled.
     ///
-    /// **Cancellation-safe.** Dropped while it waits for the topic's lock, nothing
+    /// **`Send` and cancellation-safe.** Dropped while it waits for the topic's lock, nothing
     /// happened. Dropped later, the transaction was handed whole to the connection or not
     /// at all, and its sequence number stays used either way: subscribers may count one
     /// message in [`Counters::skipped`](crate::Counters::skipped) (a gap), never see a

@@ -12,7 +12,7 @@ use crate::interface::RedisInterface;
 use crate::marshal::ReemMarshal;
 use crate::pubsub::raw::Latest;
 use crate::pubsub::subscriber::Core;
-use crate::pubsub::{Counters, Delivery, Status};
+use crate::pubsub::{Counters, Delivery};
 
 /// The messages of one topic as a [`Stream`] of `reem::Result<T>`: the async face of
 /// [`crate::RawSubscriber`].
@@ -29,6 +29,11 @@ use crate::pubsub::{Counters, Delivery, Status};
 /// connection is one [`Error::Io`](crate::Error::Io) item, after which the messages come
 /// again once the shared connection is back (the stored latest message first). The stream
 /// never ends while the subscriber lives.
+///
+/// On a Redis Cluster the subscription is sharded (`SSUBSCRIBE`, on the master of the
+/// topic's slot); it follows the slot when it moves to another master or its master fails
+/// over, and reads the stored latest message again after each move (a gap is counted in
+/// [`Counters::skipped`]), as the blocking subscribers do.
 ///
 /// Decoding happens on the interface's shared dispatcher thread (`reem-pubsub`), which
 /// wakes the task polling the stream. Each message is kept for [`latest`](Self::latest)
@@ -73,7 +78,8 @@ impl<T: ReemMarshal + Sync> Subscriber<T> {
     /// subscriber connection cannot be made, the server refuses the subscription
     /// ([`Error::Refused`](crate::Error::Refused)), or it is not active within 10 s.
     ///
-    /// Cancellation-safe: dropped before it returns, the subscription is undone.
+    /// The future is `Send` and cancellation-safe: dropped before it returns, the
+    /// subscription is undone.
     pub fn new<'a>(
         iface: &'a RedisInterface,
         topic: &'a str,
@@ -98,8 +104,8 @@ impl<T: ReemMarshal + Sync> Subscriber<T> {
 
     /// The next item: a message, or an error (the stream goes on after it).
     ///
-    /// Cancellation-safe: an item is taken only when this returns it, so dropping the
-    /// future (a `tokio::select!` branch that lost) loses nothing.
+    /// The future is `Send` and cancellation-safe: an item is taken only when this returns
+    /// it, so dropping the future (a `tokio::select!` branch that lost) loses nothing.
     pub fn recv(&mut self) -> impl Future<Output = Result<T>> + Send + '_
     where
         T: Clone,
@@ -124,20 +130,7 @@ impl<T: ReemMarshal + Sync> Subscriber<T> {
         self.core.counters()
     }
 
-    /// The topic.
-    pub fn topic(&self) -> &str {
-        self.core.topic()
-    }
-
-    /// Why the most recent message that did not decode was refused.
-    pub fn last_decode_error(&self) -> Option<String> {
-        self.core.last_decode_error()
-    }
-
-    /// The state of the (shared) subscriber connection.
-    pub fn status(&self) -> Status {
-        self.core.status()
-    }
+    crate::pubsub::subscriber::core_accessors!();
 
     fn poll_item(&self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>>
     where

@@ -31,12 +31,6 @@ use crate::interface::{RedisInterface, SubscriberConfig};
 use crate::marshal::Commands;
 use crate::transport::{exec_replies, pipeline_of};
 
-/// How often the cluster connection itself redirects or waits on one request, and its
-/// waits in ms (the crate's default starts at 1.28 s).
-const CLUSTER_RETRIES: u32 = 4;
-const CLUSTER_MIN_WAIT_MS: u64 = 10;
-const CLUSTER_MAX_WAIT_MS: u64 = 200;
-
 /// The subscriber connection of one interface.
 pub(crate) enum Link {
     /// One Redis server: plain `SUBSCRIBE`.
@@ -59,21 +53,13 @@ impl Link {
                 #[cfg(feature = "tls")]
                 certs,
             } => {
-                let mut builder = redis::cluster::ClusterClientBuilder::new(seeds.clone())
-                    .use_protocol(redis::ProtocolVersion::RESP3)
-                    .push_sender(pushes)
-                    .retries(CLUSTER_RETRIES)
-                    .min_retry_wait(CLUSTER_MIN_WAIT_MS)
-                    .max_retry_wait(CLUSTER_MAX_WAIT_MS)
-                    .connection_timeout(iface.connect_timeout())
-                    .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-                if let Some(t) = iface.response_timeout() {
-                    builder = builder.response_timeout(t);
-                }
-                #[cfg(feature = "tls")]
-                if let Some(certs) = certs {
-                    builder = builder.certs(certs.clone());
-                }
+                let builder = crate::transport::cluster::async_client_builder(
+                    seeds,
+                    #[cfg(feature = "tls")]
+                    certs.as_ref(),
+                    iface,
+                )
+                .push_sender(pushes);
                 let cluster = builder
                     .build()
                     .map_err(|e| Error::from_redis("", e))?

@@ -3,10 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::hub::Status;
 use super::inbox::{Delivery, Inbox, Item};
 use super::member::{Counters, Outlet};
-use super::subscriber::Core;
+use super::subscriber::{core_accessors, Core};
 use crate::error::{Error, Result};
 use crate::interface::RedisInterface;
 use crate::lock::lock;
@@ -103,21 +102,18 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
     /// in order, none twice and none missing at the seam; after a reconnection, the
     /// messages published meanwhile are read from the history (as far as it reaches back)
     /// and delivered in order before the live ones, and only what the history no longer
-    /// holds counts in [`Counters::skipped`]. Call it before `listen`.
+    /// holds counts in [`Counters::skipped`](crate::Counters::skipped). Call it before
+    /// `listen`.
     ///
-    /// A subscriber that keeps only the newest message ([`Delivery::Latest`], or a queue of
-    /// one) has no use for older ones: it reads only the stored latest message, as without
-    /// history. A topic without history behaves as without this call.
+    /// A subscriber that keeps only the newest message
+    /// ([`Delivery::Latest`](crate::Delivery::Latest), or a queue of one) has no use for
+    /// older ones: it reads only the stored latest message, as without history. A topic
+    /// without history behaves as without this call.
     pub fn with_history(self, k: usize) -> Self {
         if !self.core.member.out.inbox.keeps_one() {
             self.core.member.set_history(k);
         }
         self
-    }
-
-    /// The topic.
-    pub fn topic(&self) -> &str {
-        self.core.topic()
     }
 
     /// Starts receiving in the background. Returns once the topic is subscribed and its
@@ -184,15 +180,7 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
         self.core.counters()
     }
 
-    /// The state of the (shared) connection.
-    pub fn status(&self) -> Status {
-        self.core.status()
-    }
-
-    /// Why the most recent message that did not decode was refused.
-    pub fn last_decode_error(&self) -> Option<String> {
-        self.core.last_decode_error()
-    }
+    core_accessors!();
 }
 
 impl<T: ReemMarshal + Sync> std::fmt::Debug for RawSubscriber<T> {

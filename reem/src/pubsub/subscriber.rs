@@ -10,6 +10,28 @@ use crate::interface::RedisInterface;
 use crate::lock::lock;
 use crate::marshal::ReemMarshal;
 
+/// The accessors every subscriber face has, written once: `topic`, `status`,
+/// `last_decode_error` (on a type whose field `core` is a [`Core`]).
+macro_rules! core_accessors {
+    () => {
+        /// The topic.
+        pub fn topic(&self) -> &str {
+            self.core.topic()
+        }
+
+        /// The state of the (shared) connection.
+        pub fn status(&self) -> $crate::pubsub::Status {
+            self.core.status()
+        }
+
+        /// Why the most recent message that did not decode was refused.
+        pub fn last_decode_error(&self) -> Option<String> {
+            self.core.last_decode_error()
+        }
+    };
+}
+pub(crate) use core_accessors;
+
 /// A subscriber to `T` messages delivering to `O`, listening or not.
 pub(crate) struct Core<T, O> {
     iface: RedisInterface,

@@ -8,7 +8,7 @@
 //! | arm | connection |
 //! |-----|------------|
 //! | [`AsyncNode`] | one server: the `redis` crate's RESP3 [`MultiplexedConnection`], shared by every task |
-//! | (cluster) | to come: the crate's `cluster_async::ClusterConnection`, behind the same trait; until then `NoCluster` refuses every call before sending anything |
+//! | [`AsyncCluster`](super::aio_cluster::AsyncCluster) | a Redis Cluster: the crate's `cluster_async::ClusterConnection` driving reem's node connections (see `aio_cluster`) |
 //!
 //! # Where the connection lives
 //! A `MultiplexedConnection` is a handle on a driver task that owns the socket; the task
@@ -89,8 +89,8 @@ pub(crate) async fn run<P: Plan + Send>(
 pub(crate) enum AioTransport {
     /// One Redis server.
     Node(Box<AsyncNode>),
-    /// A Redis Cluster, which has no async arm yet: every call is refused, nothing is sent.
-    NoCluster,
+    /// A Redis Cluster.
+    Cluster(Box<super::aio_cluster::AsyncCluster>),
 }
 
 impl AioTransport {
@@ -100,7 +100,9 @@ impl AioTransport {
             crate::interface::SubscriberConfig::Node(client) => {
                 AioTransport::Node(Box::new(AsyncNode::new(iface, client)))
             }
-            crate::interface::SubscriberConfig::Cluster { .. } => AioTransport::NoCluster,
+            crate::interface::SubscriberConfig::Cluster { .. } => {
+                AioTransport::Cluster(Box::new(super::aio_cluster::AsyncCluster::new(iface)))
+            }
         }
     }
 }
@@ -109,25 +111,15 @@ impl AsyncTransport for AioTransport {
     async fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
         match self {
             AioTransport::Node(node) => node.transaction(key, cmds).await,
-            AioTransport::NoCluster => Err(no_cluster(key)),
+            AioTransport::Cluster(cluster) => cluster.transaction(key, cmds).await,
         }
     }
 
     async fn pipeline(&self, key: &str, cmds: &Commands<'_>, resend: Resend) -> Result<Vec<Value>> {
         match self {
             AioTransport::Node(node) => node.pipeline(key, cmds, resend).await,
-            AioTransport::NoCluster => Err(no_cluster(key)),
+            AioTransport::Cluster(cluster) => cluster.pipeline(key, cmds, resend).await,
         }
-    }
-}
-
-fn no_cluster(key: &str) -> Error {
-    Error::Io {
-        context: format!("key {key:?}"),
-        source: std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "reem::aio does not run on a Redis Cluster yet (the blocking API does); nothing was sent",
-        ),
     }
 }
 
@@ -140,16 +132,103 @@ pub(crate) struct AsyncNode {
     url: String,
     config: AsyncConnectionConfig,
     response_timeout: Option<Duration>,
-    runtimes: Mutex<Vec<PerRuntime>>,
+    runtimes: Runtimes<Conn>,
+}
+
+/// Connections of type `C`, one per tokio runtime that uses them, opened lazily on that
+/// runtime (see the module documentation).
+pub(crate) struct Runtimes<C> {
+    list: Mutex<Vec<PerRuntime<C>>>,
+}
+
+/// A connection that knows when it is dead (its driver task is gone).
+pub(crate) trait Live: Clone {
+    fn is_dead(&self) -> bool;
 }
 
 /// The connection of one runtime.
-struct PerRuntime {
+struct PerRuntime<C> {
     runtime: tokio::runtime::Id,
-    conn: Option<Conn>,
+    conn: Option<C>,
     /// Held while a connection is opened, so that concurrent callers wait for it instead of
     /// opening their own.
     opening: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<C> Default for Runtimes<C> {
+    fn default() -> Self {
+        Runtimes {
+            list: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<C: Live> Runtimes<C> {
+    /// The caller's runtime's connection: the open one, or a new one from `open`.
+    pub(crate) async fn get<F>(&self, key: &str, open: impl FnOnce() -> F) -> Result<C>
+    where
+        F: Future<Output = Result<C>>,
+    {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Io {
+                context: format!("key {key:?}"),
+                source: std::io::Error::other(
+                    "reem::aio is called outside a tokio runtime (run it in a task, or inside \
+                     a runtime's block_on)",
+                ),
+            })?
+            .id();
+        let opening = {
+            let mut list = lock(&self.list);
+            let at = match list.iter().position(|r| r.runtime == runtime) {
+                Some(at) => at,
+                None => {
+                    list.push(PerRuntime {
+                        runtime,
+                        conn: None,
+                        opening: Default::default(),
+                    });
+                    list.len() - 1
+                }
+            };
+            match &list[at].conn {
+                Some(conn) if !conn.is_dead() => return Ok(conn.clone()),
+                _ => Arc::clone(&list[at].opening),
+            }
+        };
+        let _opening = opening.lock().await;
+        if let Some(conn) = self.current(runtime) {
+            return Ok(conn); // opened by another task meanwhile
+        }
+        let conn = open().await?;
+        let mut list = lock(&self.list);
+        // Forget the connections of runtimes that are gone (their driver is dead), and
+        // those that failed to open with nobody trying again.
+        list.retain(|r| {
+            r.runtime == runtime
+                || r.conn.as_ref().is_some_and(|c| !c.is_dead())
+                || Arc::strong_count(&r.opening) > 1
+        });
+        if let Some(entry) = list.iter_mut().find(|r| r.runtime == runtime) {
+            entry.conn = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    /// The open, live connection of `runtime`, if any.
+    fn current(&self, runtime: tokio::runtime::Id) -> Option<C> {
+        lock(&self.list)
+            .iter()
+            .find(|r| r.runtime == runtime)
+            .and_then(|r| r.conn.clone())
+            .filter(|c| !c.is_dead())
+    }
+
+    /// How many runtimes have an entry (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.list).len()
+    }
 }
 
 /// An open connection.
@@ -161,25 +240,31 @@ struct Conn {
     transactions: std::result::Result<(), redis::ServerError>,
 }
 
+impl Live for Conn {
+    fn is_dead(&self) -> bool {
+        self.watch.is_dead()
+    }
+}
+
 /// Whether a connection is known to be dead.
 #[derive(Default)]
-struct Watch {
+pub(crate) struct Watch {
     dead: AtomicBool,
 }
 
 impl Watch {
-    fn is_dead(&self) -> bool {
+    pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
     }
 
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.dead.store(true, Ordering::Release);
     }
 }
 
 /// The push sender of a connection: the driver calls it with a `Disconnection` push when
 /// the socket fails, and drops it when the driver task ends (the runtime shut down).
-struct Watcher(Arc<Watch>);
+pub(crate) struct Watcher(pub(crate) Arc<Watch>);
 
 impl AsyncPushSender for Watcher {
     fn send(&self, info: PushInfo) -> std::result::Result<(), SendError> {
@@ -237,7 +322,7 @@ impl AsyncNode {
                 .set_connection_timeout(Some(iface.connect_timeout()))
                 .set_response_timeout(iface.response_timeout()),
             response_timeout: iface.response_timeout(),
-            runtimes: Mutex::new(Vec::new()),
+            runtimes: Runtimes::default(),
         }
     }
 
@@ -272,7 +357,11 @@ impl AsyncNode {
                 Ok(mut conn) => {
                     if transaction {
                         if let Err(e) = &conn.transactions {
-                            return Err(super::multi_refused(key, e));
+                            return Err(super::multi_refused(
+                                key,
+                                e.code(),
+                                e.details().unwrap_or(""),
+                            ));
                         }
                     }
                     match packed.send(&mut conn.mux).await {
@@ -342,59 +431,7 @@ impl AsyncNode {
 
     /// This runtime's connection: the open one, or a new one.
     async fn connection(&self, key: &str) -> Result<Conn> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::Io {
-                context: format!("key {key:?}"),
-                source: std::io::Error::other(
-                    "reem::aio is called outside a tokio runtime (run it in a task, or inside \
-                     a runtime's block_on)",
-                ),
-            })?
-            .id();
-        let opening = {
-            let mut runtimes = lock(&self.runtimes);
-            let at = match runtimes.iter().position(|r| r.runtime == runtime) {
-                Some(at) => at,
-                None => {
-                    runtimes.push(PerRuntime {
-                        runtime,
-                        conn: None,
-                        opening: Default::default(),
-                    });
-                    runtimes.len() - 1
-                }
-            };
-            match &runtimes[at].conn {
-                Some(conn) if !conn.watch.is_dead() => return Ok(conn.clone()),
-                _ => Arc::clone(&runtimes[at].opening),
-            }
-        };
-        let _opening = opening.lock().await;
-        if let Some(conn) = self.current(runtime) {
-            return Ok(conn); // opened by another task meanwhile
-        }
-        let conn = self.open(key).await?;
-        let mut runtimes = lock(&self.runtimes);
-        // Forget the connections of runtimes that are gone (their driver dropped the
-        // watcher), and those that failed to open with nobody trying again.
-        runtimes.retain(|r| {
-            r.runtime == runtime
-                || r.conn.as_ref().is_some_and(|c| !c.watch.is_dead())
-                || Arc::strong_count(&r.opening) > 1
-        });
-        if let Some(entry) = runtimes.iter_mut().find(|r| r.runtime == runtime) {
-            entry.conn = Some(conn.clone());
-        }
-        Ok(conn)
-    }
-
-    /// The open, live connection of `runtime`, if any.
-    fn current(&self, runtime: tokio::runtime::Id) -> Option<Conn> {
-        lock(&self.runtimes)
-            .iter()
-            .find(|r| r.runtime == runtime)
-            .and_then(|r| r.conn.clone())
-            .filter(|c| !c.watch.is_dead())
+        self.runtimes.get(key, || self.open(key)).await
     }
 
     /// Opens a connection on the current runtime, and finds out whether this user may run
@@ -430,20 +467,17 @@ impl AsyncNode {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(connect_error)?;
-        let mut probe = redis::pipe();
-        probe.cmd("MULTI").cmd("EXEC");
-        let replies = mux
-            .send_packed_commands(&probe, 0, 2)
-            .await
-            .map_err(connect_error)?;
-        let transactions = match replies.as_slice() {
-            [Value::ServerError(e), ..] => Err(e.clone()),
-            [_, Value::ServerError(e)] => {
-                // `MULTI` was accepted but not `EXEC`: this connection may be stuck inside a
-                // transaction, and is not used.
-                return Err(super::multi_refused(key, e));
+        let transactions = match probe_transactions(&mut mux).await.map_err(connect_error)? {
+            Probe::Allowed => Ok(()),
+            Probe::NoMulti(e) => Err(e),
+            // The connection may be stuck inside a transaction: it is not used.
+            Probe::ExecRefused(e) => {
+                return Err(super::multi_refused(
+                    key,
+                    e.code(),
+                    e.details().unwrap_or(""),
+                ))
             }
-            _ => Ok(()),
         };
         Ok(Conn {
             mux,
@@ -451,6 +485,31 @@ impl AsyncNode {
             transactions,
         })
     }
+}
+
+/// Whether a user may run transactions on a connection.
+pub(crate) enum Probe {
+    Allowed,
+    /// `MULTI` was refused: the commands of a transaction would run one by one, unprotected,
+    /// so writes are refused before anything is sent.
+    NoMulti(redis::ServerError),
+    /// `MULTI` was accepted but not `EXEC`: the connection may be stuck inside a transaction.
+    ExecRefused(redis::ServerError),
+}
+
+/// Sends `MULTI` then `EXEC` (nothing in between) on a new connection, to find out whether
+/// this user may run transactions.
+pub(crate) async fn probe_transactions(
+    mux: &mut MultiplexedConnection,
+) -> redis::RedisResult<Probe> {
+    let mut probe = redis::pipe();
+    probe.cmd("MULTI").cmd("EXEC");
+    let replies = mux.send_packed_commands(&probe, 0, 2).await?;
+    Ok(match replies.as_slice() {
+        [Value::ServerError(e), ..] => Probe::NoMulti(e.clone()),
+        [_, Value::ServerError(e)] => Probe::ExecRefused(e.clone()),
+        _ => Probe::Allowed,
+    })
 }
 
 /// True if the first reply is `LOADING`: the server refused the whole request.
@@ -498,7 +557,7 @@ mod tests {
         let rt = runtime();
         let again = rt.block_on(node.connection("k")).unwrap();
         assert!(!Arc::ptr_eq(&again.watch, &conn.watch));
-        assert_eq!(lock(&node.runtimes).len(), 1);
+        assert_eq!(node.runtimes.len(), 1);
     }
 
     #[test]

@@ -47,7 +47,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection, Connect};
@@ -61,6 +61,7 @@ use super::conn::{ConnError, Connection};
 use super::node::Node;
 use super::{exec_replies, resp, Endpoint, Resend, Settings, Transport};
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::marshal::{Command, Commands};
 
 /// Cluster connections kept for reuse.
@@ -74,6 +75,9 @@ const CRATE_MAX_WAIT_MS: u64 = 100;
 /// reem's wait before trying again on a new cluster connection, doubled up to the maximum.
 const FIRST_PAUSE: Duration = Duration::from_millis(20);
 const MAX_PAUSE: Duration = Duration::from_millis(500);
+/// The same for the crate's async cluster connections (subscriber link, `reem::aio`).
+const ASYNC_CRATE_MIN_WAIT_MS: u64 = 10;
+const ASYNC_CRATE_MAX_WAIT_MS: u64 = 200;
 /// Number of hash slots.
 const SLOTS: u16 = 16384;
 
@@ -146,11 +150,7 @@ impl Cluster {
 
     /// A pooled cluster connection, or a new one (within a [`Scope`]).
     fn take(&self) -> RedisResult<ClusterConnection<NodeConn>> {
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let pooled = lock(&self.idle).pop();
         match pooled {
             Some(con) => Ok(con),
             None => self.client.get_generic_connection::<NodeConn>(),
@@ -158,7 +158,7 @@ impl Cluster {
     }
 
     fn give_back(&self, con: ClusterConnection<NodeConn>) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE {
             idle.push(con);
         }
@@ -208,15 +208,11 @@ impl Cluster {
                 }
                 (Err(_), Some(Answer::NoMulti(e))) => {
                     self.give_back_some(con);
-                    return Err(Error::Refused {
-                        key: key.to_owned(),
-                        code: e.code().to_owned(),
-                        message: format!(
-                            "{} (this Redis user may not run MULTI: reem writes every message \
-                             in one transaction, so nothing was sent)",
-                            e.details().unwrap_or("")
-                        ),
-                    });
+                    return Err(super::multi_refused(
+                        key,
+                        e.code(),
+                        e.details().unwrap_or(""),
+                    ));
                 }
                 (Err(e), _) => e,
             };
@@ -227,10 +223,7 @@ impl Cluster {
             // The cluster changed (a node vanished, a failover, a reconfiguration): the
             // crate's view in this connection and the idle ones may be stale.
             drop(con);
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+            lock(&self.idle).clear();
             if Instant::now() + pause >= deadline {
                 return Err(self.error(key, e));
             }
@@ -284,25 +277,12 @@ impl Cluster {
     }
 
     fn error(&self, key: &str, e: RedisError) -> Error {
-        match Error::from_redis(key, e) {
-            Error::Io { context, source } => Error::Io {
-                context: format!("{context} on the Redis Cluster of {}", self.seeds),
-                source,
-            },
-            Error::Timeout { context } => Error::Timeout {
-                context: format!("{context} on the Redis Cluster of {}", self.seeds),
-            },
-            Error::Redis(e) => Error::Io {
-                context: format!("key {key:?} on the Redis Cluster of {}", self.seeds),
-                source: io::Error::other(e.to_string()),
-            },
-            other => other,
-        }
+        cluster_error(key, e, &self.seeds)
     }
 
     /// The transport to the master named `node` (`host:port`).
     fn node(&self, node: &str) -> Result<Arc<Node>> {
-        let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut nodes = lock(&self.nodes);
         if let Some(n) = nodes.get(node) {
             return Ok(Arc::clone(n));
         }
@@ -328,6 +308,37 @@ impl Cluster {
         nodes.insert(node.to_owned(), Arc::clone(&transport));
         Ok(transport)
     }
+}
+
+/// The crate's async cluster client for `iface`'s seeds, as reem's async connections to a
+/// cluster use it: RESP3 (a node connection that dies reports it, and the crate reconnects
+/// it at once), TCP_NODELAY, the interface's timeouts and TLS certificates, and short waits
+/// between the crate's own tries ([`CRATE_RETRIES`] of them).
+pub(crate) fn async_client_builder(
+    seeds: &[ConnectionInfo],
+    #[cfg(feature = "tls")] certs: Option<&redis::TlsCertificates>,
+    iface: &crate::RedisInterface,
+) -> redis::cluster::ClusterClientBuilder {
+    let mut builder = redis::cluster::ClusterClientBuilder::new(seeds.to_vec())
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .retries(CRATE_RETRIES)
+        .min_retry_wait(ASYNC_CRATE_MIN_WAIT_MS)
+        .max_retry_wait(ASYNC_CRATE_MAX_WAIT_MS)
+        .connection_timeout(iface.connect_timeout())
+        .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    if let Some(t) = iface.response_timeout() {
+        // Per reply from a node only. The crate would also use it as a timeout of the whole
+        // request (retries included) that races the node's: when it fires first, the
+        // request is dropped with a plain timeout error that does not say whether it was
+        // sent (measured: a paused master's transaction sent 2 and 3 times), so there is
+        // none; the crate's tries are bounded by their count.
+        builder = builder.response_timeout(t).overall_response_timeout(None);
+    }
+    #[cfg(feature = "tls")]
+    if let Some(certs) = certs {
+        builder = builder.certs(certs.clone());
+    }
+    builder
 }
 
 /// What a call through the crate produced.
@@ -435,10 +446,28 @@ fn masters_in(reply: &Value, fallback_host: &str) -> Result<Vec<String>> {
     Ok(masters)
 }
 
+/// The error for the crate's error `e` about `key`, naming the cluster by its `seeds`.
+pub(crate) fn cluster_error(key: &str, e: RedisError, seeds: &str) -> Error {
+    match Error::from_redis(key, e) {
+        Error::Io { context, source } => Error::Io {
+            context: format!("{context} on the Redis Cluster of {seeds}"),
+            source,
+        },
+        Error::Timeout { context } => Error::Timeout {
+            context: format!("{context} on the Redis Cluster of {seeds}"),
+        },
+        Error::Redis(e) => Error::Io {
+            context: format!("key {key:?} on the Redis Cluster of {seeds}"),
+            source: io::Error::other(e.to_string()),
+        },
+        other => other,
+    }
+}
+
 /// True if the crate's error proves that reem's request was not applied, and another try
 /// on a new connection may pass: a node could not be reached or its connection was found
 /// closed before sending, the cluster is down or reconfiguring, or the slot kept moving.
-fn nothing_applied_and_may_pass(e: &RedisError) -> bool {
+pub(crate) fn nothing_applied_and_may_pass(e: &RedisError) -> bool {
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
         return true;
     }
@@ -717,15 +746,8 @@ fn not_sent(why: &str) -> RedisError {
 impl Connect for NodeConn {
     fn connect<T: IntoConnectionInfo>(info: T, _timeout: Option<Duration>) -> RedisResult<Self> {
         let info = info.into_connection_info()?;
-        let endpoint = match info.addr() {
-            ConnectionAddr::Tcp(host, port) => Endpoint::Tcp {
-                host: host.clone(),
-                port: *port,
-            },
-            ConnectionAddr::TcpTls { host, port, .. } => Endpoint::Tls {
-                host: host.clone(),
-                port: *port,
-            },
+        let endpoint = match Endpoint::of(info.addr()) {
+            Some(endpoint @ (Endpoint::Tcp { .. } | Endpoint::Tls { .. })) => endpoint,
             _ => {
                 return Err(RedisError::from((
                     ErrorKind::InvalidClientConfig,

@@ -10,6 +10,7 @@
 //! | one node | [`node`] | a pool of reem's own blocking connections ([`conn`]), RESP built by [`resp`] |
 //! | Redis Cluster | [`cluster`] | the `redis` crate's cluster connection (slot map, `MOVED`/`ASK`) driving reem's connections, pooled |
 //! | async, one node | `aio` (feature `tokio`) | the `redis` crate's RESP3 multiplexed connection, one per tokio runtime |
+//! | async, Redis Cluster | `aio_cluster` (feature `tokio`) | the `redis` crate's async cluster connection (slot map, `MOVED`/`ASK`) driving reem's node connections, one per tokio runtime |
 //!
 //! What the stores send and how they read the replies is written once, as [`plan`]s that
 //! each face runs on its transport: the blocking one here, the async one in `aio`.
@@ -29,6 +30,8 @@
 
 #[cfg(feature = "tokio")]
 pub(crate) mod aio;
+#[cfg(feature = "tokio")]
+pub(crate) mod aio_cluster;
 pub(crate) mod cluster;
 pub(crate) mod conn;
 pub(crate) mod node;
@@ -50,6 +53,25 @@ pub(crate) enum Endpoint {
     Tcp { host: String, port: u16 },
     Tls { host: String, port: u16 },
     Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// The endpoint of a parsed URL's address; `None` for an address kind reem does not
+    /// connect to.
+    pub(crate) fn of(addr: &redis::ConnectionAddr) -> Option<Endpoint> {
+        match addr {
+            redis::ConnectionAddr::Tcp(host, port) => Some(Endpoint::Tcp {
+                host: host.clone(),
+                port: *port,
+            }),
+            redis::ConnectionAddr::TcpTls { host, port, .. } => Some(Endpoint::Tls {
+                host: host.clone(),
+                port: *port,
+            }),
+            redis::ConnectionAddr::Unix(path) => Some(Endpoint::Unix(path.clone())),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Endpoint {
@@ -190,14 +212,13 @@ pub(crate) fn cmd_of(c: &crate::marshal::Command<'_>) -> redis::Cmd {
 
 /// The refusal of a write on a connection whose user may not run `MULTI` (found out when
 /// the connection was opened): nothing is sent.
-pub(crate) fn multi_refused(key: &str, e: &redis::ServerError) -> Error {
+pub(crate) fn multi_refused(key: &str, code: &str, details: &str) -> Error {
     Error::Refused {
         key: key.to_owned(),
-        code: e.code().to_owned(),
+        code: code.to_owned(),
         message: format!(
-            "{} (this Redis user may not run MULTI: reem writes every message in one \
-             transaction, so nothing was sent)",
-            e.details().unwrap_or("")
+            "{details} (this Redis user may not run MULTI: reem writes every message in one \
+             transaction, so nothing was sent)"
         ),
     }
 }

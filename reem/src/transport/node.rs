@@ -1,12 +1,13 @@
 //! [`Node`]: the transport to one Redis server, over a small pool of reem's connections.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use redis::Value;
 
 use super::conn::{ConnError, Connection};
 use super::{exec_replies, resp, Endpoint, Resend, Settings, Transport};
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::marshal::Commands;
 
 /// Connections kept open for reuse; more may be open at once while many threads work.
@@ -42,11 +43,7 @@ impl Node {
     /// An idle connection that is still open, or a new one.
     fn take(&self) -> Result<Connection> {
         loop {
-            let pooled = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
+            let pooled = lock(&self.idle).pop();
             let Some(mut con) = pooled else {
                 return self.open();
             };
@@ -55,15 +52,12 @@ impl Node {
             }
             // Closed while idle: the server most likely restarted, so the other idle
             // connections are closed too. Nothing was sent on any of them.
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+            lock(&self.idle).clear();
         }
     }
 
     fn give_back(&self, con: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE {
             idle.push(con);
         }
@@ -187,7 +181,8 @@ impl Transport for Node {
     fn transaction(&self, key: &str, cmds: &Commands<'_>) -> Result<Vec<Value>> {
         let bytes = resp::transaction_request(cmds);
         let replies = self.request(key, &bytes, cmds.len() + 2, Resend::Never, true, |con| {
-            con.transactions().map_err(|e| super::multi_refused(key, e))
+            con.transactions()
+                .map_err(|e| super::multi_refused(key, e.code(), e.details().unwrap_or("")))
         })?;
         exec_replies(key, replies)
     }
