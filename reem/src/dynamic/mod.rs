@@ -61,6 +61,7 @@ use crate::schema::{
 
 mod json;
 mod text;
+mod write;
 
 #[cfg(test)]
 mod tests;
@@ -75,6 +76,9 @@ pub enum Arrays {
     Summary,
     /// Copy every element.
     Full,
+    /// Keep every element's bytes, little-endian, C order ([`ArrayBody::Bytes`]): moved out
+    /// of the reply by [`decode_owned`] (no copy), copied once by [`decode`].
+    Bytes,
 }
 
 /// A message decoded with the schema stored in it.
@@ -147,6 +151,9 @@ pub enum ArrayBody {
     Summary(Stats),
     /// Every element, C order ([`Arrays::Full`]).
     Full(Elements),
+    /// Every element's bytes, little-endian, C order, `dtype`'s size each
+    /// ([`Arrays::Bytes`]; what a dynamic write takes, see [`DynMessage::infer`]).
+    Bytes(Vec<u8>),
 }
 
 /// Summary statistics of an array's elements.
@@ -285,6 +292,15 @@ macro_rules! dyn_elements {
             None
         }
 
+        /// The elements of little-endian C-order `bytes` of `dtype`; `None` if `dtype` is
+        /// not an element type or the bytes are not a whole number of its elements.
+        fn elements_of(dtype: &Dtype, bytes: &[u8]) -> Option<Elements> {
+            $(if dtype.holds::<$t>() {
+                return <$t as Element>::from_bytes(bytes, false).map(<$t>::wrap);
+            })*
+            None
+        }
+
         /// A scalar field whose type is an element type, decoded; `None` for other types.
         fn element_field(ty: &FieldType, r: &mut FieldReader<'_, '_>) -> Option<Result<DynValue>> {
             match ty {
@@ -356,6 +372,19 @@ impl Stats {
             min: lo.map(A::number),
             max: hi.map(A::number),
             mean: (count > 0).then(|| sum / count as f64),
+        }
+    }
+}
+
+impl DynArray {
+    /// Every element, typed ([`ArrayBody::Full`]), of an array that holds them
+    /// ([`ArrayBody::Full`] or [`ArrayBody::Bytes`]); `None` for a summary, or bytes that
+    /// are not a whole number of `dtype`'s elements.
+    pub fn elements(&self) -> Option<Elements> {
+        match &self.body {
+            ArrayBody::Full(e) => Some(e.clone()),
+            ArrayBody::Bytes(b) => elements_of(&Dtype::parse(self.dtype.as_bytes())?, b),
+            ArrayBody::Summary(_) => None,
         }
     }
 }
@@ -441,6 +470,34 @@ pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessa
         .map_or_else(|| schema.label.clone(), str::to_owned);
     let mut d = Decoder {
         r: FieldReader::new(key, hash, FieldPath::root()),
+        arrays,
+        enums: HashMap::new(),
+    };
+    let value = d.fields("", &schema.fields)?;
+    Ok(DynMessage {
+        label,
+        schema,
+        value,
+    })
+}
+
+/// [`decode`] of a whole reply to `HGETALL key`, taking its values: with
+/// [`Arrays::Bytes`], each array's bytes are the reply's own buffer (no copy; big-endian
+/// elements swapped in place). A missing key is [`Error::NotFound`].
+pub fn decode_owned(key: &str, reply: redis::Value, arrays: Arrays) -> Result<DynMessage> {
+    let mut hash = HashView::from_reply(key, reply)?;
+    if hash.is_empty() {
+        return Err(Error::NotFound {
+            key: key.to_owned(),
+        });
+    }
+    let schema = read_schema(key, &hash)?;
+    let label = hash
+        .get(LABEL_FIELD.as_bytes())
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .map_or_else(|| schema.label.clone(), str::to_owned);
+    let mut d = Decoder {
+        r: FieldReader::exclusive(key, &mut hash, FieldPath::root()),
         arrays,
         enums: HashMap::new(),
     };
@@ -614,13 +671,15 @@ fn typed_array<A: DynElement>(
             ));
         }
     }
+    let shape = raw.shape.clone();
     let body = match arrays {
         Arrays::Summary => ArrayBody::Summary(Stats::of(raw.elements())),
         Arrays::Full => ArrayBody::Full(A::wrap(raw.to_vec())),
+        Arrays::Bytes => ArrayBody::Bytes(raw.into_le_bytes()),
     };
     Ok(DynArray {
         dtype: A::DTYPE.to_owned(),
-        shape: raw.shape,
+        shape,
         body,
     })
 }
