@@ -100,7 +100,15 @@ impl ReemMarshal for DynMessage {
     fn write<'a>(&'a self, key: &str, out: &mut Commands<'a>) -> Result<()> {
         out.cmd("UNLINK").arg(key);
         out.cmd("HSET").arg(key);
-        write_header(&self.schema, out);
+        // A schema parsed from a stored message has no JSON text of its own yet.
+        let rebuilt;
+        let schema = if self.schema.json.is_empty() {
+            rebuilt = Schema::new(self.schema.label.clone(), self.schema.fields.clone());
+            &rebuilt
+        } else {
+            &self.schema
+        };
+        write_header(schema, out);
         let mut w = FieldWriter::new(key, out, FieldPath::root());
         encode_fields(&mut w, &self.schema.fields, &self.value)?;
         w.finish();
@@ -198,7 +206,11 @@ fn infer_type(key: &str, name: &str, v: &DynValue) -> Result<FieldType> {
         DynValue::Json(_) => FieldType::Json,
         DynValue::Array(a) => {
             if matches!(a.body, ArrayBody::Summary(_)) {
-                return Err(refuse(key, name, "a summarised array cannot be written".into()));
+                return Err(refuse(
+                    key,
+                    name,
+                    "a summarised array cannot be written".into(),
+                ));
             }
             FieldType::Array {
                 dtype: a.dtype.clone(),
@@ -395,7 +407,9 @@ fn scalar_text<'v>(ty: &FieldType, v: &'v DynValue) -> Option<Cow<'v, str>> {
         DynValue::UInt(u) if int || float => Some(Cow::Owned(u.to_string())),
         DynValue::F64(x) if float => Some(Cow::Owned(x.to_string())),
         DynValue::F32(x) if float => Some(Cow::Owned(x.to_string())),
-        DynValue::Bool(b) if matches!(ty, T::Bool) => Some(Cow::Borrowed(if *b { "1" } else { "0" })),
+        DynValue::Bool(b) if matches!(ty, T::Bool) => {
+            Some(Cow::Borrowed(if *b { "1" } else { "0" }))
+        }
         DynValue::String(s) | DynValue::Enum(s)
             if matches!(ty, T::String | T::Char | T::Enum { .. }) =>
         {
@@ -426,10 +440,7 @@ fn encode_array<'a>(
     shape: Option<&[usize]>,
 ) -> Result<()> {
     if a.dtype != dtype {
-        return Err(w.error(format!(
-            "its dtype is {dtype}, the array's is {}",
-            a.dtype
-        )));
+        return Err(w.error(format!("its dtype is {dtype}, the array's is {}", a.dtype)));
     }
     if ndim.is_some_and(|n| n != a.shape.len()) || shape.is_some_and(|s| s != a.shape) {
         return Err(w.error(format!(
