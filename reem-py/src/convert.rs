@@ -37,7 +37,9 @@ fn type_error(what: &str, v: &Bound<'_, PyAny>) -> PyErr {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".to_owned());
-    PyTypeError::new_err(format!("{what}: a value of type {name} cannot be stored by reem"))
+    PyTypeError::new_err(format!(
+        "{what}: a value of type {name} cannot be stored by reem"
+    ))
 }
 
 fn to_dyn_at(v: &Bound<'_, PyAny>, np: &Bound<'_, PyModule>, depth: usize) -> PyResult<DynValue> {
@@ -142,7 +144,13 @@ fn array_to_dyn(v: &Bound<'_, PyAny>, np: &Bound<'_, PyModule>) -> PyResult<DynV
         )));
     }
     let le = dtype.call_method1("newbyteorder", ("<",))?;
-    let c = np.call_method1("ascontiguousarray", (v, &le))?;
+    // `asarray(order="C")`, not `ascontiguousarray`, which makes a 0-d array 1-d.
+    let order = [
+        ("dtype", le),
+        ("order", "C".into_pyobject(v.py())?.into_any()),
+    ]
+    .into_py_dict(v.py())?;
+    let c = np.call_method("asarray", (v,), Some(&order))?;
     let shape: Vec<usize> = c.getattr("shape")?.extract()?;
     let name: String = c.getattr("dtype")?.getattr("name")?.extract()?;
     let flat = c
@@ -269,4 +277,3 @@ fn array_to_py(py: Python<'_>, a: DynArray) -> PyResult<Py<PyAny>> {
     typed.call_method("setflags", (), Some(&read_only))?;
     Ok(typed.unbind())
 }
-

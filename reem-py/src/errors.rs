@@ -25,15 +25,30 @@ create_exception!(
     Error,
     "A value cannot be stored as given (a bad field name, a value that does not fit its field)."
 );
-create_exception!(reem, TooLarge, Error, "A message is larger than the interface's limit.");
-create_exception!(reem, InvalidUrl, Error, "The Redis URL or TLS settings are not usable.");
+create_exception!(
+    reem,
+    TooLarge,
+    Error,
+    "A message is larger than the interface's limit."
+);
+create_exception!(
+    reem,
+    InvalidUrl,
+    Error,
+    "The Redis URL or TLS settings are not usable."
+);
 create_exception!(
     reem,
     ConnectionError,
     Error,
     "Redis could not be reached, or the connection failed; nothing was applied."
 );
-create_exception!(reem, Timeout, ConnectionError, "No reply came within the response timeout.");
+create_exception!(
+    reem,
+    Timeout,
+    ConnectionError,
+    "No reply came within the response timeout."
+);
 create_exception!(
     reem,
     Unconfirmed,

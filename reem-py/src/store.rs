@@ -184,7 +184,12 @@ fn take_path(v: DynValue, path: &str) -> Option<DynValue> {
 fn scalar_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
     use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
     if v.is_instance_of::<PyBool>() {
-        return Ok(if v.extract::<bool>()? { "true" } else { "false" }.to_owned());
+        return Ok(if v.extract::<bool>()? {
+            "true"
+        } else {
+            "false"
+        }
+        .to_owned());
     }
     if v.is_instance_of::<PyInt>() || v.is_instance_of::<PyString>() {
         return v.str()?.extract();
@@ -287,12 +292,12 @@ impl KeyValueStore {
                 });
             }
             let schema = dynamic::read_schema(key, &hash)?;
-            let fp = hash
-                .get(FINGERPRINT_FIELD.as_bytes())
-                .ok_or_else(|| reem::Error::MissingField {
+            let fp = hash.get(FINGERPRINT_FIELD.as_bytes()).ok_or_else(|| {
+                reem::Error::MissingField {
                     key: key.to_owned(),
                     field: FINGERPRINT_FIELD.to_owned(),
-                })?;
+                }
+            })?;
             let mut changes = Vec::new();
             for (field, text) in &texts {
                 let (stored, fs) =

@@ -60,8 +60,8 @@ impl RawSubscriber {
     #[new]
     #[pyo3(signature = (iface, topic, *, queue = None))]
     fn new(iface: &RedisInterface, topic: &str, queue: Option<usize>) -> PyResult<Self> {
-        let inner = reem::RawSubscriber::with_delivery(&iface.inner, topic, delivery(queue)?)
-            .py_err()?;
+        let inner =
+            reem::RawSubscriber::with_delivery(&iface.inner, topic, delivery(queue)?).py_err()?;
         Ok(RawSubscriber { inner })
     }
 
@@ -93,7 +93,9 @@ impl RawSubscriber {
         };
         loop {
             let wait = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK),
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(SIGNAL_CHECK),
                 None => SIGNAL_CHECK,
             };
             let got = py.detach(|| self.inner.recv_timeout(wait)).py_err()?;
@@ -231,7 +233,11 @@ impl Drop for CallbackSubscriber {
     /// Dropping the Rust subscriber joins its thread, which may be waiting for the GIL:
     /// release the GIL while it ends.
     fn drop(&mut self) {
-        let sub = self.inner.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let sub = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if sub.is_some() {
             let _ = Python::try_attach(|py| py.detach(move || drop(sub)));
         }
