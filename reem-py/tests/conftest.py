@@ -80,7 +80,8 @@ def rust_side():
     exe = os.environ.get("REEM_PY_INTEROP_BIN")
     if not exe:
         out = subprocess.run(
-            ["cargo", "build", "-q", "--example", "python_interop", "--message-format", "json"],
+            ["cargo", "build", "-q", "--example", "python_interop", "--example", "publisher",
+             "--message-format", "json"],
             cwd=ROOT, check=True, capture_output=True, text=True,
         ).stdout
         import json
@@ -90,9 +91,13 @@ def rust_side():
                 exe = m["executable"]
     assert exe, "examples/python_interop did not build"
 
-    def run(url, *args):
-        p = subprocess.run([exe, url, *args], capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
-        return p.stdout
+    class Rust:
+        def __init__(self, exe):
+            self.exe = exe
 
-    return run
+        def __call__(self, url, *args):
+            p = subprocess.run([self.exe, url, *args], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            return p.stdout
+
+    return Rust(exe)

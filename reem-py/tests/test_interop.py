@@ -201,3 +201,29 @@ def test_python_pub_sub_and_callbacks(iface):
     assert late.value()["n"] == 5  # a late joiner has the stored latest value at once
     assert late.recv(timeout=0.05)["n"] == 5
     assert late.recv(timeout=0.05) is None
+
+
+def test_the_python_example_reads_what_the_rust_publisher_publishes(url, rust_side):
+    """examples/python/camera_and_pose.py against examples/publisher.rs."""
+    import os
+    import subprocess
+    import sys
+
+    exe = os.path.join(os.path.dirname(rust_side.exe), "publisher")
+    pub = subprocess.Popen([exe, "demo/pose", "20", "6"], env=dict(os.environ, REEM_URL=url),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        r = __import__("redis").Redis.from_url(url)
+        for _ in range(300):
+            if r.exists("demo/pose/camera"):
+                break
+            threading.Event().wait(0.02)
+        example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python", "camera_and_pose.py")
+        out = subprocess.run([sys.executable, example, "1.5"], env=dict(os.environ, REEM_URL=url, MPLBACKEND="Agg"),
+                             capture_output=True, text=True, timeout=60, cwd=os.path.dirname(__file__))
+        assert out.returncode == 0, out.stderr
+        assert "image (480, 640, 3) uint8 writeable: False" in out.stdout, out.stdout
+        assert "robot.CameraFrame" in out.stdout
+    finally:
+        pub.kill()
+        pub.wait()
