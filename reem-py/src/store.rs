@@ -101,19 +101,28 @@ fn default_label(value: &Bound<'_, PyAny>) -> PyResult<String> {
 /// that array.
 fn get_message(kv: &reem::KeyValueStore, key: &str) -> reem::Result<DynMessage> {
     let mut reply = kv.get_hash(key)?;
+    // A look at the names only (the decode below checks everything): no schema, but the
+    // seed's array fields?
     let untagged_array = {
-        let hash = HashView::from_hgetall(key, &reply)?;
-        if hash.is_empty() {
-            return Err(reem::Error::NotFound {
-                key: key.to_owned(),
-            });
-        }
-        match (hash.get(SCHEMA_FIELD.as_bytes()), hash.get(b"dtype")) {
-            (None, Some(d)) if hash.get(b"arr").is_some() => {
-                Some(String::from_utf8_lossy(d).into_owned())
+        let pairs: Box<dyn Iterator<Item = (&Value, &Value)>> = match &reply {
+            Value::Array(items) => Box::new(items.chunks_exact(2).map(|p| (&p[0], &p[1]))),
+            Value::Map(items) => Box::new(items.iter().map(|(k, v)| (k, v))),
+            _ => Box::new(std::iter::empty()),
+        };
+        let (mut schema, mut arr, mut dtype) = (false, false, None);
+        for (k, v) in pairs {
+            match k {
+                Value::BulkString(n) if n == SCHEMA_FIELD.as_bytes() => schema = true,
+                Value::BulkString(n) if n == b"arr" => arr = true,
+                Value::BulkString(n) if n == b"dtype" => {
+                    if let Value::BulkString(d) = v {
+                        dtype = Some(String::from_utf8_lossy(d).into_owned());
+                    }
+                }
+                _ => {}
             }
-            _ => None,
         }
+        dtype.filter(|_| arr && !schema)
     };
     if let Some(dtype) = untagged_array {
         // numpy's name of the stored dtype (`<f8` → `float64`), as reem's schemas name it.

@@ -427,7 +427,7 @@ pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
             key: key.to_owned(),
             field: SCHEMA_FIELD.to_owned(),
         })?;
-    let schema = Schema::parse(text).map_err(|e| {
+    let schema = parse_schema_cached(text).map_err(|e| {
         invalid(
             SCHEMA_FIELD,
             "a reem schema (JSON, docs/FORMAT.md §4)".to_owned(),
@@ -454,6 +454,27 @@ pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
         }
     }
     Ok(schema)
+}
+
+/// Stored schemas up to this long are parsed once and kept ([`parse_schema_cached`]).
+const MAX_CACHED_SCHEMA: usize = 16 << 10;
+
+/// [`Schema::parse`], remembered per schema text (the same text always parses to the same
+/// schema): a reader of many messages of one type parses its schema once. Bounded: at most
+/// about 128 texts of at most [`MAX_CACHED_SCHEMA`] bytes.
+fn parse_schema_cached(text: &[u8]) -> std::result::Result<Schema, String> {
+    static CACHE: std::sync::OnceLock<crate::cache::BoundedCache<Vec<u8>, std::sync::Arc<Schema>>> =
+        std::sync::OnceLock::new();
+    if text.len() > MAX_CACHED_SCHEMA {
+        return Schema::parse(text);
+    }
+    let cache = CACHE.get_or_init(|| crate::cache::BoundedCache::new(64));
+    if let Some(s) = cache.get(text) {
+        return Ok(Schema::clone(&s));
+    }
+    let s = Schema::parse(text)?;
+    cache.insert(text.to_vec(), std::sync::Arc::new(s.clone()));
+    Ok(s)
 }
 
 /// Decodes the message in `hash` (stored at `key`) with the schema stored in it.

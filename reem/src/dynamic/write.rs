@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use redis::Value;
 
 use super::*;
-use crate::marshal::{hash, write_header, Commands, ReemMarshal, LIST_LEN_FIELD};
+use crate::marshal::{hash, write_header, Commands, ReemField, ReemMarshal, LIST_LEN_FIELD};
 use crate::schema::MAX_FIELD_DEPTH;
 
 impl DynMessage {
@@ -58,9 +58,7 @@ impl DynMessage {
                 optional: false,
             }),
         }
-        let schema = Schema::new(label.to_owned(), fields);
-        // What readers would refuse (too deep, too nested) is refused before it is written.
-        Schema::parse(schema.json.as_bytes()).map_err(|why| refuse(key, "", why))?;
+        let schema = inferred_schema(key, label, fields)?;
         Ok(DynMessage {
             label: label.to_owned(),
             schema,
@@ -130,6 +128,24 @@ impl ReemMarshal for DynMessage {
     fn stores_one_hash() -> bool {
         true
     }
+}
+
+/// The schema of `label` and `fields`, built once per distinct pair (a writer of many
+/// messages of one shape builds its schema, JSON and fingerprint once). Bounded: about 128
+/// schemas.
+fn inferred_schema(key: &str, label: &str, fields: Vec<FieldSchema>) -> Result<Schema> {
+    type Cache = crate::cache::BoundedCache<(String, Vec<FieldSchema>), std::sync::Arc<Schema>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| crate::cache::BoundedCache::new(64));
+    let id = (label.to_owned(), fields);
+    if let Some(s) = cache.get(&id) {
+        return Ok(Schema::clone(&s));
+    }
+    let schema = Schema::new(id.0.clone(), id.1.clone());
+    // What readers would refuse (too deep, too nested) is refused before it is written.
+    Schema::parse(schema.json.as_bytes()).map_err(|why| refuse(key, "", why))?;
+    cache.insert(id, std::sync::Arc::new(schema.clone()));
+    Ok(schema)
 }
 
 fn refuse(key: &str, field: &str, reason: String) -> Error {
@@ -380,6 +396,20 @@ fn encode_field<'a>(
         (FieldType::Json, _) => {
             let text = serde_json::to_vec(v).map_err(|e| w.error(e))?;
             w.put(&text);
+            Ok(())
+        }
+        // The usual cases (a value inferred for its field) through the types' own encoders.
+        (FieldType::F64, DynValue::F64(x)) => x.encode(w),
+        (FieldType::F32, DynValue::F32(x)) => x.encode(w),
+        (FieldType::Bool, DynValue::Bool(b)) => b.encode(w),
+        (FieldType::String, DynValue::String(t)) => t.encode(w),
+        // Integers as their encoders write them: decimal.
+        (FieldType::I64, DynValue::Int(i)) if i64::try_from(*i).is_ok() => {
+            w.put(itoa::Buffer::new().format(*i).as_bytes());
+            Ok(())
+        }
+        (FieldType::U64, DynValue::UInt(u)) if u64::try_from(*u).is_ok() => {
+            w.put(itoa::Buffer::new().format(*u).as_bytes());
             Ok(())
         }
         (ty, _) => {
