@@ -309,23 +309,25 @@ impl KeyValueStore {
             })?;
             let mut changes = Vec::new();
             for (field, text) in &texts {
-                let (stored, fs) =
-                    dynamic::resolve(&schema, field).ok_or_else(|| reem::Error::Encode {
-                        key: key.to_owned(),
-                        field: field.clone(),
-                        reason: format!("its message ({}) has no such field", schema.label),
+                let refuse = |reason: String| reem::Error::Encode {
+                    key: key.to_owned(),
+                    field: field.clone(),
+                    reason,
+                };
+                let change =
+                    dynamic::assignment(key, &schema, &hash, field, text).map_err(|r| match r {
+                        dynamic::Refusal::UnknownField => {
+                            refuse(format!("its message ({}) has no such field", schema.label))
+                        }
+                        dynamic::Refusal::NotStored => refuse(
+                            "the field is not stored (an optional field that is None, or a \
+                             list element past the end)"
+                                .to_owned(),
+                        ),
+                        dynamic::Refusal::Value(e) => e,
+                        _ => refuse("the field cannot be set".to_owned()),
                     })?;
-                let new = dynamic::encode_text(key, field, &fs.ty, text)?;
-                if hash.get(stored.as_bytes()).is_none() {
-                    return Err(reem::Error::Encode {
-                        key: key.to_owned(),
-                        field: field.clone(),
-                        reason: "the field is not stored (an optional field that is None, \
-                                 or a list element past the end)"
-                            .to_owned(),
-                    });
-                }
-                changes.push((stored, new));
+                changes.push((change.stored, change.new));
             }
             let pairs: Vec<(&str, &[u8])> = changes
                 .iter()

@@ -43,9 +43,19 @@
 //! whose stored schema is unreadable, too deep, of a newer format, or does not match its
 //! `@fp` is an [`Error::InvalidField`] naming `@schema` or `@fp`.
 //!
-//! [`encode_text`] goes the other way for one scalar field (what `reem set` does): a text a
-//! person typed becomes the field's stored text, checked against the field's stored type, so
-//! the message stays readable by its Rust type and its fingerprint stays valid.
+//! [`encode_text`] goes the other way for one scalar field: a text a person typed becomes the
+//! field's stored text, checked against the field's stored type, so the message stays
+//! readable by its Rust type and its fingerprint stays valid; [`assignment`] checks one such
+//! change of a stored message (what `reem set` and Python's `set_fields` do).
+//!
+//! **Writing.** A [`DynMessage`] is a marshaller too ([`ReemMarshal`](crate::ReemMarshal)):
+//! [`DynMessage::infer`] makes one from a value, with a schema inferred from it, and
+//! [`DynMessage::conform`] one that takes the schema stored at its key;
+//! [`KeyValueStore::set`](crate::KeyValueStore::set) and
+//! [`PublishSpace::publish`](crate::PublishSpace::publish) write it exactly as the Rust
+//! type of that schema would be written, and `kv.get::<DynMessage>` reads any message, its
+//! arrays as bytes moved out of the reply ([`decode_owned`]). This is what the Python
+//! package is made of.
 
 use std::collections::{HashMap, HashSet};
 
@@ -59,6 +69,7 @@ use crate::schema::{
     FieldPath, FieldSchema, FieldType, Schema, FORMAT_VERSION, ROOT_LEAF, SEPARATOR,
 };
 
+mod edit;
 mod json;
 mod text;
 mod write;
@@ -66,6 +77,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub use edit::{assignment, Assignment, Refusal};
 pub use text::{describe_type, encode_text};
 
 /// What [`decode`] does with arrays.
