@@ -58,6 +58,7 @@
 //! package is made of.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{show_bytes, Error, Result};
 use crate::marshal::array::{self, Dtype, Element};
@@ -98,8 +99,9 @@ pub enum Arrays {
 pub struct DynMessage {
     /// The stored `@label` (or, without one, the schema's label).
     pub label: String,
-    /// The stored schema; its fingerprint equals the stored `@fp`.
-    pub schema: Schema,
+    /// The stored schema; its fingerprint equals the stored `@fp`. Shared: messages of one
+    /// schema read (or written) one after another share one copy.
+    pub schema: Arc<Schema>,
     /// The fields: a [`DynValue::Struct`] for a struct message, the value itself for a
     /// top-level scalar, array or list.
     pub value: DynValue,
@@ -427,6 +429,11 @@ fn canonical_index(seg: &str) -> Option<usize> {
 /// Reads and checks the stored schema of a message: `@schema` must be present and parse,
 /// be of a format this version reads, and match `@fp` when that is stored.
 pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
+    read_schema_shared(key, hash).map(Arc::unwrap_or_clone)
+}
+
+/// [`read_schema`], shared with every other read of the same stored schema.
+fn read_schema_shared(key: &str, hash: &HashView<'_>) -> Result<Arc<Schema>> {
     let invalid = |field: &str, expected: String, found: String| Error::InvalidField {
         key: key.to_owned(),
         field: field.to_owned(),
@@ -474,18 +481,17 @@ const MAX_CACHED_SCHEMA: usize = 16 << 10;
 /// [`Schema::parse`], remembered per schema text (the same text always parses to the same
 /// schema): a reader of many messages of one type parses its schema once. Bounded: at most
 /// about 128 texts of at most [`MAX_CACHED_SCHEMA`] bytes.
-fn parse_schema_cached(text: &[u8]) -> std::result::Result<Schema, String> {
-    static CACHE: std::sync::OnceLock<crate::cache::BoundedCache<Vec<u8>, std::sync::Arc<Schema>>> =
-        std::sync::OnceLock::new();
+fn parse_schema_cached(text: &[u8]) -> std::result::Result<Arc<Schema>, String> {
+    static CACHE: OnceLock<crate::cache::BoundedCache<Vec<u8>, Arc<Schema>>> = OnceLock::new();
     if text.len() > MAX_CACHED_SCHEMA {
-        return Schema::parse(text);
+        return Schema::parse(text).map(Arc::new);
     }
     let cache = CACHE.get_or_init(|| crate::cache::BoundedCache::new(64));
     if let Some(s) = cache.get(text) {
-        return Ok(Schema::clone(&s));
+        return Ok(s);
     }
-    let s = Schema::parse(text)?;
-    cache.insert(text.to_vec(), std::sync::Arc::new(s.clone()));
+    let s = Arc::new(Schema::parse(text)?);
+    cache.insert(text.to_vec(), Arc::clone(&s));
     Ok(s)
 }
 
@@ -496,7 +502,7 @@ fn parse_schema_cached(text: &[u8]) -> std::result::Result<Schema, String> {
 /// fingerprint that does not match it, or a stored field that does not decode as its
 /// schema says; [`Error::MissingField`] for a required field that is absent.
 pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessage> {
-    let schema = read_schema(key, hash)?;
+    let schema = read_schema_shared(key, hash)?;
     let label = hash
         .get(LABEL_FIELD.as_bytes())
         .and_then(|l| std::str::from_utf8(l).ok())
@@ -524,7 +530,7 @@ pub fn decode_owned(key: &str, reply: redis::Value, arrays: Arrays) -> Result<Dy
             key: key.to_owned(),
         });
     }
-    let schema = read_schema(key, &hash)?;
+    let schema = read_schema_shared(key, &hash)?;
     let label = hash
         .get(LABEL_FIELD.as_bytes())
         .and_then(|l| std::str::from_utf8(l).ok())

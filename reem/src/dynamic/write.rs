@@ -73,7 +73,7 @@ impl DynMessage {
         check_known(key, &stored.fields, "", &value)?;
         Ok(DynMessage {
             label: stored.label.clone(),
-            schema: stored.clone(),
+            schema: Arc::new(stored.clone()),
             value,
         })
     }
@@ -133,18 +133,18 @@ impl ReemMarshal for DynMessage {
 /// The schema of `label` and `fields`, built once per distinct pair (a writer of many
 /// messages of one shape builds its schema, JSON and fingerprint once). Bounded: about 128
 /// schemas.
-fn inferred_schema(key: &str, label: &str, fields: Vec<FieldSchema>) -> Result<Schema> {
-    type Cache = crate::cache::BoundedCache<(String, Vec<FieldSchema>), std::sync::Arc<Schema>>;
-    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+fn inferred_schema(key: &str, label: &str, fields: Vec<FieldSchema>) -> Result<Arc<Schema>> {
+    type Cache = crate::cache::BoundedCache<(String, Vec<FieldSchema>), Arc<Schema>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| crate::cache::BoundedCache::new(64));
     let id = (label.to_owned(), fields);
     if let Some(s) = cache.get(&id) {
-        return Ok(Schema::clone(&s));
+        return Ok(s);
     }
-    let schema = Schema::new(id.0.clone(), id.1.clone());
+    let schema = Arc::new(Schema::new(id.0.clone(), id.1.clone()));
     // What readers would refuse (too deep, too nested) is refused before it is written.
     Schema::parse(schema.json.as_bytes()).map_err(|why| refuse(key, "", why))?;
-    cache.insert(id, std::sync::Arc::new(schema.clone()));
+    cache.insert(id, Arc::clone(&schema));
     Ok(schema)
 }
 
