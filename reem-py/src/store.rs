@@ -1,5 +1,7 @@
 //! `RedisInterface`, `KeyValueStore`, `PublishSpace`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -7,6 +9,7 @@ use pyo3::types::PyDict;
 use redis::Value;
 use reem::dynamic::{self, DynMessage, DynValue};
 use reem::marshal::{HashView, FINGERPRINT_FIELD, SCHEMA_FIELD};
+use reem::schema::{FieldSchema, FieldType, Schema, ROOT_LEAF};
 
 use crate::convert::{to_dyn, to_py};
 use crate::errors::{self, IntoPy};
@@ -89,6 +92,101 @@ impl RedisInterface {
 #[pyclass(module = "reem", frozen)]
 pub struct KeyValueStore {
     inner: reem::KeyValueStore,
+    /// The stored schema last seen at each key (fingerprint, schema), for reads of one
+    /// field in one `HMGET`. Bounded: emptied when it holds [`MAX_SCHEMAS`] keys.
+    schemas: Mutex<HashMap<String, KnownSchema>>,
+}
+
+/// A stored fingerprint and its schema.
+type KnownSchema = (Vec<u8>, Arc<Schema>);
+
+/// Keys whose schema a store remembers for `get(key, field=…)`.
+const MAX_SCHEMAS: usize = 1024;
+
+/// The stored names holding the field at the dotted `path` of a message of `schema`
+/// (those of one scalar or array, or of every field of a nested struct), and the schema
+/// entries that describe them; `None` if the field is a list or inside one (its stored
+/// names depend on its length), or not in the schema.
+fn field_names(schema: &Schema, path: &str) -> Option<(Vec<String>, Vec<FieldSchema>)> {
+    let entries: Vec<&FieldSchema> = schema
+        .fields
+        .iter()
+        .filter(|f| {
+            f.name == path
+                || path.is_empty()
+                || (f.name.len() > path.len()
+                    && f.name.starts_with(path)
+                    && f.name.as_bytes()[path.len()] == b'.')
+        })
+        .collect();
+    if entries.is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    for f in &entries {
+        let leaf = if f.name.is_empty() {
+            ROOT_LEAF
+        } else {
+            f.name.as_str()
+        };
+        match &f.ty {
+            FieldType::List { .. } | FieldType::Custom { .. } => return None,
+            FieldType::Array { .. } => {
+                let prefix = if f.name.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}.", f.name)
+                };
+                for part in ["arr", "dtype", "shape", "strides"] {
+                    names.push(format!("{prefix}{part}"));
+                }
+            }
+            _ => names.push(leaf.to_owned()),
+        }
+    }
+    Some((names, entries.into_iter().cloned().collect()))
+}
+
+/// Reads one field of the message at `key` with one `HMGET` of its stored names and `@fp`
+/// when `known` is the message's schema; `Ok(None)` when it is not (another fingerprint is
+/// stored) or the field cannot be read alone.
+fn get_field_with(
+    iface: &reem::RedisInterface,
+    key: &str,
+    fp: &[u8],
+    schema: &Schema,
+    path: &str,
+) -> reem::Result<Option<DynValue>> {
+    let Some((names, entries)) = field_names(schema, path) else {
+        return Ok(None);
+    };
+    let mut cmd = redis::cmd("HMGET");
+    cmd.arg(key).arg(FINGERPRINT_FIELD);
+    for n in &names {
+        cmd.arg(n);
+    }
+    let Value::Array(values) = iface.raw_query(&cmd)? else {
+        return Ok(None);
+    };
+    let mut values = values.into_iter();
+    match values.next() {
+        Some(Value::BulkString(stored)) if stored == fp => {}
+        _ => return Ok(None),
+    }
+    // The selected fields as a message of their own: their schema entries, their values.
+    let sub = Schema::new(schema.label.clone(), entries);
+    let mut pairs = vec![
+        Value::BulkString(SCHEMA_FIELD.as_bytes().to_vec()),
+        Value::BulkString(sub.json.clone().into_bytes()),
+    ];
+    for (name, value) in names.into_iter().zip(values) {
+        if let Value::BulkString(v) = value {
+            pairs.push(Value::BulkString(name.into_bytes()));
+            pairs.push(Value::BulkString(v));
+        }
+    }
+    let msg = dynamic::decode_owned(key, Value::Array(pairs), dynamic::Arrays::Bytes)?;
+    Ok(take_path(msg.value, path))
 }
 
 /// The label of a value written without one: `dict` for a dict, else its Python type name.
@@ -213,12 +311,30 @@ fn scalar_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
     )))
 }
 
+impl KeyValueStore {
+    /// Remembers the schema of the message just read at `key`.
+    fn remember(&self, key: &str, msg: &DynMessage) {
+        let mut m = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MAX_SCHEMAS && !m.contains_key(key) {
+            m.clear();
+        }
+        m.insert(
+            key.to_owned(),
+            (
+                msg.schema.fingerprint_hex.as_bytes().to_vec(),
+                Arc::clone(&msg.schema),
+            ),
+        );
+    }
+}
+
 #[pymethods]
 impl KeyValueStore {
     #[new]
     fn new(iface: &RedisInterface) -> Self {
         KeyValueStore {
             inner: reem::KeyValueStore::new(&iface.inner),
+            schemas: Mutex::new(HashMap::new()),
         }
     }
 
@@ -262,18 +378,36 @@ impl KeyValueStore {
     /// array); with `field`, only that field (`"base.x"`, `"path.0"`).
     #[pyo3(signature = (key, field = None))]
     fn get(&self, py: Python<'_>, key: &str, field: Option<&str>) -> PyResult<Py<PyAny>> {
-        let msg = py.detach(|| get_message(&self.inner, key)).py_err()?;
-        let value = match field {
-            None => msg.value,
-            Some(f) => {
-                let label = msg.label.clone();
-                take_path(msg.value, f).ok_or_else(|| {
-                    errors::SchemaMismatch::new_err(format!(
-                        "key {key:?}: its message ({label}) has no field {f:?}"
-                    ))
-                })?
-            }
+        let Some(f) = field else {
+            let msg = py.detach(|| get_message(&self.inner, key)).py_err()?;
+            self.remember(key, &msg);
+            return to_py(py, msg.value);
         };
+        // A schema seen at this key before: one HMGET of the field's names, if the message
+        // still has that schema.
+        let known = self
+            .schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        if let Some((fp, schema)) = known {
+            let iface = self.inner.interface();
+            if let Some(v) = py
+                .detach(|| get_field_with(iface, key, &fp, &schema, f))
+                .py_err()?
+            {
+                return to_py(py, v);
+            }
+        }
+        let msg = py.detach(|| get_message(&self.inner, key)).py_err()?;
+        self.remember(key, &msg);
+        let label = msg.label.clone();
+        let value = take_path(msg.value, f).ok_or_else(|| {
+            errors::SchemaMismatch::new_err(format!(
+                "key {key:?}: its message ({label}) has no field {f:?}"
+            ))
+        })?;
         to_py(py, value)
     }
 

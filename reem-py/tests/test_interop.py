@@ -227,3 +227,21 @@ def test_the_python_example_reads_what_the_rust_publisher_publishes(url, rust_si
     finally:
         pub.kill()
         pub.wait()
+
+
+def test_a_field_is_read_alone_once_the_schema_is_known(kv, raw, url, rust_side):
+    rust_side(url, "write")
+    kv.get("rs/camera")  # learns the schema
+    raw.config_resetstat()
+    assert kv.get("rs/camera", field="stamp") == 1712000000.25
+    assert kv.get("rs/camera", field="pose")["translation"].tolist() == [1.0, 2.0, 0.5]
+    stats = raw.info("commandstats")
+    assert "cmdstat_hgetall" not in stats and stats["cmdstat_hmget"]["calls"] == 2
+    # The message changed type meanwhile: the whole message is read again, and the field found.
+    raw.copy("rs/pose2", "rs/camera", replace=True)
+    assert kv.get("rs/camera", field="x") == 1.5
+    with pytest.raises(reem.SchemaMismatch, match="no field"):
+        kv.get("rs/camera", field="stamp")
+    # Lists and list elements are read with the whole message.
+    assert kv.get("rs/status", field="path.1.theta") == 1.5
+    assert kv.get("rs/status", field="tags") == ["a", "b"]
