@@ -44,7 +44,8 @@ class KeyValueStore:
         at ``key`` and written with it."""
     def get(self, key: str, field: Optional[str] = None) -> Any:
         """The message at ``key`` as a dict (arrays as read-only numpy arrays sharing the
-        reply's buffer); with ``field`` (``"base.x"``, ``"path.0"``) only that field."""
+        reply's buffer); with ``field`` (``"base.x"``, ``"image"``, ``"path.0"``) only that
+        field, read alone (one HMGET) once this store knows the key's schema."""
     def label(self, key: str) -> str: ...
     def set_fields(self, key: str, fields: Dict[str, Any]) -> None:
         """Change scalar fields of the stored message in place (type-checked, atomic)."""
