@@ -63,6 +63,29 @@ struct Sensors {
     pose: Isometry3<f64>,
 }
 
+/// Integer widths and `f32` that Python says with numpy scalars.
+#[derive(ReemMarshal, Debug, Clone, PartialEq)]
+#[reem(label = "test.Imu")]
+struct Imu {
+    id: u8,
+    temp: i16,
+    count: u32,
+    scale: f32,
+    ok: bool,
+    t: i32,
+}
+
+fn imu() -> Imu {
+    Imu {
+        id: 7,
+        temp: -40,
+        count: 100_000,
+        scale: 0.5,
+        ok: true,
+        t: -5,
+    }
+}
+
 fn pose2() -> Pose2 {
     Pose2 {
         x: 1.5,
@@ -137,6 +160,7 @@ fn big() -> Array1<f64> {
 
 fn write(kv: &KeyValueStore) -> reem::Result<()> {
     kv.set("rs/pose2", &pose2())?;
+    kv.set("rs/imu", &imu())?;
     kv.set("rs/status", &status(false))?;
     kv.set("rs/sensors", &sensors())?;
     kv.set("rs/camera", &camera::sample_frame())?;
@@ -160,6 +184,7 @@ fn check(kv: &KeyValueStore) -> reem::Result<()> {
     }
     same("py/pose2", kv.get("py/pose2")?, pose2());
     same("py/status", kv.get("py/status")?, status(true));
+    same("py/imu", kv.get("py/imu")?, imu());
     same("py/sensors", kv.get("py/sensors")?, sensors());
     same("py/camera", kv.get("py/camera")?, camera::sample_frame());
     same("py/u8_3d", kv.get("py/u8_3d")?, u8_3d());

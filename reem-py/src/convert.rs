@@ -16,15 +16,70 @@ use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use reem::dynamic::{ArrayBody, DynArray, DynValue};
 use reem::marshal::array::Dtype;
+use reem::schema::FieldType;
 
 /// Python values nest at most this deep (a dict in a list in a dict … counts each level);
 /// reem's schemas nest less than this anyway.
 const MAX_DEPTH: usize = 40;
 
-/// A Python value as a [`DynValue`].
-pub fn to_dyn(v: &Bound<'_, PyAny>) -> PyResult<DynValue> {
+/// A Python value as a [`DynValue`], and the exact types of the numpy scalars in it (by
+/// dotted field name; not inside lists), for the schema: `np.uint8(3)` is a `u8` field.
+pub fn to_dyn(v: &Bound<'_, PyAny>) -> PyResult<(DynValue, Vec<(String, FieldType)>)> {
     let np = numpy_module(v.py())?;
-    to_dyn_at(v, &np, 0)
+    let mut walk = Walk {
+        np,
+        hints: Vec::new(),
+    };
+    let value = walk.value(v, Some(String::new()), 0)?;
+    Ok((value, walk.hints))
+}
+
+struct Walk<'py> {
+    np: Bound<'py, PyModule>,
+    hints: Vec<(String, FieldType)>,
+}
+
+impl<'py> Walk<'py> {
+    /// `v` at the dotted `path` (`None` inside a list).
+    fn value(
+        &mut self,
+        v: &Bound<'py, PyAny>,
+        path: Option<String>,
+        depth: usize,
+    ) -> PyResult<DynValue> {
+        if let Ok(d) = v.cast::<PyDict>() {
+            if depth > MAX_DEPTH {
+                return to_dyn_at(v, &self.np, depth);
+            }
+            let mut fields = Vec::with_capacity(d.len());
+            for (k, item) in d.iter() {
+                let name: String = k
+                    .extract()
+                    .map_err(|_| type_error("a dict key (field name) must be a str", &k))?;
+                let below = path.as_ref().map(|p| {
+                    if p.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{p}.{name}")
+                    }
+                });
+                fields.push((name, self.value(&item, below, depth + 1)?));
+            }
+            return Ok(DynValue::Struct(fields));
+        }
+        if let Some(p) = path {
+            if !v.is_instance_of::<PyBool>()
+                && !v.is_instance_of::<PyInt>()
+                && !v.is_instance_of::<PyFloat>()
+                && v.is_instance(&self.np.getattr("generic")?)?
+            {
+                let (value, ty) = numpy_scalar(v)?;
+                self.hints.push((p, ty));
+                return Ok(value);
+            }
+        }
+        to_dyn_at(v, &self.np, depth)
+    }
 }
 
 fn numpy_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
@@ -103,24 +158,31 @@ fn to_dyn_at(v: &Bound<'_, PyAny>, np: &Bound<'_, PyModule>, depth: usize) -> Py
         return array_to_dyn(v, np);
     }
     if v.is_instance(&np.getattr("generic")?)? {
-        return numpy_scalar(v);
+        return numpy_scalar(v).map(|(value, _)| value);
     }
     Err(type_error("reem stores None, bool, int, float, str, dict, list, tuple, bytes, numpy arrays and numpy scalars", v))
 }
 
-/// A numpy scalar keeps its kind and width where reem has one: `np.float32` → `f32`,
-/// unsigned integers → `u64`, signed → `i64`, `np.bool_` → `bool`.
-fn numpy_scalar(v: &Bound<'_, PyAny>) -> PyResult<DynValue> {
+/// A numpy scalar, and the field type of its kind and width: `np.uint8` → `u8`,
+/// `np.int32` → `i32`, `np.float32` → `f32`, `np.bool_` → `bool`.
+fn numpy_scalar(v: &Bound<'_, PyAny>) -> PyResult<(DynValue, FieldType)> {
+    use FieldType as T;
     let dtype = v.getattr("dtype")?;
     let kind: String = dtype.getattr("kind")?.extract()?;
     let size: usize = dtype.getattr("itemsize")?.extract()?;
     let item = v.call_method0("item")?;
     Ok(match (kind.as_str(), size) {
-        ("b", _) => DynValue::Bool(item.extract()?),
-        ("u", _) => DynValue::UInt(item.extract::<u64>()?.into()),
-        ("i", _) => DynValue::Int(item.extract::<i64>()?.into()),
-        ("f", 4) => DynValue::F32(item.extract()?),
-        ("f", 8) => DynValue::F64(item.extract()?),
+        ("b", 1) => (DynValue::Bool(item.extract()?), T::Bool),
+        ("u", n @ (1 | 2 | 4 | 8)) => (
+            DynValue::UInt(item.extract::<u64>()?.into()),
+            [T::U8, T::U16, T::U32, T::U64][n.trailing_zeros() as usize].clone(),
+        ),
+        ("i", n @ (1 | 2 | 4 | 8)) => (
+            DynValue::Int(item.extract::<i64>()?.into()),
+            [T::I8, T::I16, T::I32, T::I64][n.trailing_zeros() as usize].clone(),
+        ),
+        ("f", 4) => (DynValue::F32(item.extract()?), T::F32),
+        ("f", 8) => (DynValue::F64(item.extract()?), T::F64),
         _ => return Err(type_error("numpy scalars of kind b, i, u, f4, f8", v)),
     })
 }

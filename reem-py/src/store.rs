@@ -189,6 +189,30 @@ fn get_field_with(
     Ok(take_path(msg.value, path))
 }
 
+/// [`DynMessage::infer`], with the exact types of numpy scalars (`hints`, by stored name)
+/// in place of the inferred `i64`, `u64`.
+fn infer(
+    key: &str,
+    label: &str,
+    v: DynValue,
+    hints: Vec<(String, FieldType)>,
+) -> reem::Result<DynMessage> {
+    let mut msg = DynMessage::infer(key, label, v)?;
+    if hints.is_empty() {
+        return Ok(msg);
+    }
+    let mut fields = msg.schema.fields.clone();
+    for (name, ty) in hints {
+        if let Some(f) = fields.iter_mut().find(|f| f.name == name) {
+            f.ty = ty;
+        }
+    }
+    if fields != msg.schema.fields {
+        msg.schema = Arc::new(Schema::new(label.to_owned(), fields));
+    }
+    Ok(msg)
+}
+
 /// The label of a value written without one: `dict` for a dict, else its Python type name.
 fn default_label(value: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(value.get_type().name()?.to_string())
@@ -348,7 +372,7 @@ impl KeyValueStore {
         label: Option<String>,
         as_stored: bool,
     ) -> PyResult<()> {
-        let v = to_dyn(value).map_err(|e| errors::EncodeError::new_err(e.to_string()))?;
+        let (v, hints) = to_dyn(value).map_err(|e| errors::EncodeError::new_err(e.to_string()))?;
         if as_stored {
             let kv = &self.inner;
             return py
@@ -370,7 +394,7 @@ impl KeyValueStore {
             Some(l) => l,
             None => default_label(value)?,
         };
-        let msg = DynMessage::infer(key, &label, v).py_err()?;
+        let msg = infer(key, &label, v, hints).py_err()?;
         py.detach(|| self.inner.set(key, &msg)).py_err()
     }
 
@@ -516,12 +540,12 @@ impl PublishSpace {
         value: &Bound<'_, PyAny>,
         label: Option<String>,
     ) -> PyResult<()> {
-        let v = to_dyn(value).map_err(|e| errors::EncodeError::new_err(e.to_string()))?;
+        let (v, hints) = to_dyn(value).map_err(|e| errors::EncodeError::new_err(e.to_string()))?;
         let label = match label {
             Some(l) => l,
             None => default_label(value)?,
         };
-        let msg = DynMessage::infer(topic, &label, v).py_err()?;
+        let msg = infer(topic, &label, v, hints).py_err()?;
         py.detach(|| self.inner.publish(topic, &msg)).py_err()
     }
 

@@ -73,6 +73,7 @@ def same(got, want):
 def test_python_reads_every_message_kind_rust_writes(kv, url, rust_side):
     rust_side(url, "write")
     same(kv.get("rs/pose2"), pose2())
+    same(kv.get("rs/imu"), {"id": 7, "temp": -40, "count": 100000, "scale": 0.5, "ok": True, "t": -5})
     assert kv.label("rs/pose2") == "test.Pose2"
     status = kv.get("rs/status")
     same(status, {
@@ -103,6 +104,9 @@ def test_python_reads_every_message_kind_rust_writes(kv, url, rust_side):
 def test_rust_reads_every_message_kind_python_writes(kv, raw, url, rust_side):
     rust_side(url, "write")  # for the labels of the array types, and rs/status to copy
     kv.set("py/pose2", pose2(), label="test.Pose2")
+    # numpy scalars say the integer widths and f32 of the Rust struct.
+    kv.set("py/imu", {"id": np.uint8(7), "temp": np.int16(-40), "count": np.uint32(100000),
+                      "scale": np.float32(0.5), "ok": True, "t": np.int32(-5)}, label="test.Imu")
     kv.set("py/sensors", sensors(), label="test.Sensors")
     kv.set("py/camera", camera(kv.get("rs/camera", field="pose.rotation")), label="robot.CameraFrame")
     for name, a in ARRAYS.items():

@@ -39,7 +39,7 @@ class KeyValueStore:
     def set(self, key: str, value: Any, label: Optional[str] = None, *, as_stored: bool = False) -> None:
         """Store ``value`` (a dict, or any value a field may hold) at ``key`` in one atomic
         write. The schema is inferred (float→f64, int→i64, str, bool, numpy arrays with
-        their dtype, numpy scalars with theirs, dicts→nested structs, lists→lists); with
+        their dtype, numpy scalars with theirs (``np.uint8`` → u8), dicts→nested structs, lists→lists); with
         ``as_stored=True`` the values are checked against the schema of the message already
         at ``key`` and written with it."""
     def get(self, key: str, field: Optional[str] = None) -> Any:
