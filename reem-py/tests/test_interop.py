@@ -111,7 +111,7 @@ def test_rust_reads_every_message_kind_python_writes(kv, raw, url, rust_side):
     kv.set("py/camera", camera(kv.get("rs/camera", field="pose.rotation")), label="robot.CameraFrame")
     for name, a in ARRAYS.items():
         kv.set(f"py/{name}", a, label=kv.label(f"rs/{name}"))
-    # Enums and exact integer widths come from a stored schema: write against it.
+    # Enums and JSON fields come from a stored schema: write against it.
     raw.copy("rs/status", "py/status")
     kv.set("py/status", {
         "stamp": 1712000000.25, "seq": 43, "frame_id": "map", "ok": True, "mode": "Idle",
