@@ -1,5 +1,7 @@
-//! Publishes a robot's pose on a topic, 10 times a second; `examples/subscriber.rs` in a
-//! second terminal watches it.
+//! Publishes a robot's pose on a topic, 10 times a second, and a camera frame (the
+//! `CameraFrame` of `examples/camera.rs`: a 480 × 640 RGB image and the camera's pose) on
+//! `TOPIC/camera` twice a second; `examples/subscriber.rs` in a second terminal watches the
+//! pose, `examples/python/camera_and_pose.py` reads both from Python.
 //!
 //! ```text
 //! # terminal 1: uses $REEM_URL, or starts a private redis-server and prints its URL
@@ -15,6 +17,10 @@
 use std::time::{Duration, Instant};
 
 use reem::{PublishSpace, RedisInterface, ReemMarshal};
+
+#[path = "camera.rs"]
+#[allow(dead_code)]
+mod camera;
 
 /// The message: the same type (same label and fields) as in `examples/subscriber.rs`.
 #[derive(ReemMarshal, Debug, Clone, PartialEq)]
@@ -47,6 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let period = Duration::from_secs_f64(1.0 / hz.max(0.1));
     let mut next = Instant::now();
+    let camera_topic = format!("{topic}/camera");
+    let mut frame = camera::sample_frame();
+    let every = (hz / 2.0).round().max(1.0) as u64;
     for n in 1.. {
         let t = start.elapsed().as_secs_f64();
         let pose = Pose {
@@ -66,6 +75,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(()) => {}
             Err(e) => eprintln!("publish #{n} failed: {e}"),
+        }
+        if n % every == 1 || every == 1 {
+            frame.stamp = t;
+            frame.seq += 1;
+            if let Err(e) = pubs.publish(&camera_topic, &frame) {
+                eprintln!("publish of frame {} failed: {e}", frame.seq);
+            }
         }
         if seconds.is_some_and(|s| t >= s) {
             break;

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh clone: installs redis-server and redis-cli when missing,
 # prepares Python (redis + numpy) for the interop tests, then runs the format check,
 # clippy with -D warnings, every test (unit, integration, UI, snapshot, doc), the docs
-# build and a compile of the benchmarks. Tests start their own private redis-servers.
+# build, the Python package's pytest suite (scripts/python-env.sh builds it) and a compile
+# of the benchmarks. Tests start their own private redis-servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,5 +47,10 @@ echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 echo "== cargo test (unit, integration, UI, snapshots, doc tests)"
 cargo test --workspace --all-features
+echo "== the Python package (reem-py): built with maturin, tested with pytest on a private redis-server"
+REEM_PY=$(scripts/python-env.sh) || { echo "error: the Python package could not be built or its test tools installed (see target/python-venv.log)" >&2; exit 1; }
+# The Rust side of the cross-language tests, as `cargo test` just built it.
+if [ -x target/debug/examples/python_interop ]; then export REEM_PY_INTEROP_BIN="$PWD/target/debug/examples/python_interop"; fi
+(cd reem-py && "$REEM_PY" -m pytest -q -p no:cacheprovider tests)
 echo "== benchmarks compile and run once (no timing is asserted)"
 cargo test -p reem-bench --benches

@@ -238,7 +238,7 @@ impl View {
                 }
                 s
             }
-            ArrayBody::Full(_) => {
+            ArrayBody::Full(_) | ArrayBody::Bytes(_) => {
                 let data = serde_json::to_string(&DynValue::Array(a.clone())).unwrap_or_default();
                 format!("{head}  {data}")
             }

@@ -53,7 +53,7 @@
 //! | topic | a key whose latest message is also published: its channel carries notifications |
 //! | notification | what a publish sends on the topic's channel: the stamp, and a small message itself |
 //! | stamp | a published message's publisher id (`@pub`) and sequence number (`@seq`) |
-//! | dynamic value ([`dynamic::DynValue`]) | a message decoded from its stored schema, without its Rust type |
+//! | dynamic value ([`dynamic::DynValue`]) | a message decoded from its stored schema, without its Rust type; a [`dynamic::DynMessage`] is also written like one (the Python package) |
 //!
 //! # Modules
 //! Dependencies point one way: `schema` ← `marshal` ← transport ← `kv`, `pubsub` ← the CLI
@@ -67,7 +67,7 @@
 //! | [`RedisInterface`] | the transport to one Redis, and the registered ships |
 //! | [`KeyValueStore`] | typed messages at keys |
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
-//! | [`dynamic`] | messages read without their Rust type, from their stored schema (the CLI's decoder) |
+//! | [`dynamic`] | messages read and written without their Rust type, from their stored or an inferred schema (the CLI's decoder, the Python package) |
 //! | `aio` | the key-value store, the publisher and `Stream` subscribers on tokio (feature `tokio`) |
 //!
 //! The key-value store and the publisher are written once, as sans-IO plans (the commands

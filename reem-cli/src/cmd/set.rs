@@ -20,14 +20,6 @@ use crate::args::SetArgs;
 use crate::fail::{one_line, Code, Failure, Result};
 use crate::out::{printable, Palette};
 
-/// One checked assignment.
-struct Change {
-    field: String,
-    stored: String,
-    old: String,
-    new: Vec<u8>,
-}
-
 pub fn run(iface: &RedisInterface, args: &SetArgs, out: &mut impl Write, p: Palette) -> Result {
     let key = args.key.as_str();
     let reply = fetch(iface, key)?;
@@ -53,26 +45,21 @@ pub fn run(iface: &RedisInterface, args: &SetArgs, out: &mut impl Write, p: Pale
                 format!("{a:?} is not an assignment: write FIELD=VALUE, e.g. x=1.5"),
             ));
         };
-        let (stored, fs) = dynamic::resolve(&schema, field).ok_or_else(|| {
-            refuse(format!(
-                "its message ({}) has no field {field:?} (`reem schema {key}` lists them)",
-                printable(&schema.label)
-            ))
+        let change = dynamic::assignment(key, &schema, &hash, field, text).map_err(|r| {
+            refuse(match r {
+                dynamic::Refusal::UnknownField => format!(
+                    "its message ({}) has no field {field:?} (`reem schema {key}` lists them)",
+                    printable(&schema.label)
+                ),
+                dynamic::Refusal::NotStored => format!(
+                    "field {field:?} is not stored (an optional field that is None, or a list \
+                     element past the end): `reem set` changes stored values only"
+                ),
+                dynamic::Refusal::Value(e) => strip_key(key, &e.to_string()),
+                _ => format!("field {field:?} cannot be set"),
+            })
         })?;
-        let new = dynamic::encode_text(key, field, &fs.ty, text)
-            .map_err(|e| refuse(strip_key(key, &e.to_string())))?;
-        let old = hash.get(stored.as_bytes()).ok_or_else(|| {
-            refuse(format!(
-                "field {field:?} is not stored (an optional field that is None, or a list \
-                 element past the end): `reem set` changes stored values only"
-            ))
-        })?;
-        changes.push(Change {
-            field: field.to_owned(),
-            stored,
-            old: String::from_utf8_lossy(old).into_owned(),
-            new,
-        });
+        changes.push(change);
     }
     let pairs: Vec<(&str, &[u8])> = changes
         .iter()
@@ -91,7 +78,7 @@ pub fn run(iface: &RedisInterface, args: &SetArgs, out: &mut impl Write, p: Pale
             "{}{:pad$}  {} {} {}",
             p.name(&printable(&c.field)),
             "",
-            p.dim(&brief(&c.old)),
+            p.dim(&brief(&String::from_utf8_lossy(&c.old))),
             p.dim("→"),
             brief(&String::from_utf8_lossy(&c.new)),
         )?;

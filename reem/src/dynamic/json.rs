@@ -84,6 +84,13 @@ impl Serialize for DynArray {
                 m.end()
             }
             ArrayBody::Full(e) => serialize_elements(e, &self.shape, s),
+            ArrayBody::Bytes(_) => match self.elements() {
+                Some(e) => serialize_elements(&e, &self.shape, s),
+                None => Err(serde::ser::Error::custom(format!(
+                    "the bytes of an array of {} do not hold its shape {:?}",
+                    self.dtype, self.shape
+                ))),
+            },
         }
     }
 }

@@ -43,11 +43,22 @@
 //! whose stored schema is unreadable, too deep, of a newer format, or does not match its
 //! `@fp` is an [`Error::InvalidField`] naming `@schema` or `@fp`.
 //!
-//! [`encode_text`] goes the other way for one scalar field (what `reem set` does): a text a
-//! person typed becomes the field's stored text, checked against the field's stored type, so
-//! the message stays readable by its Rust type and its fingerprint stays valid.
+//! [`encode_text`] goes the other way for one scalar field: a text a person typed becomes the
+//! field's stored text, checked against the field's stored type, so the message stays
+//! readable by its Rust type and its fingerprint stays valid; [`assignment`] checks one such
+//! change of a stored message (what `reem set` and Python's `set_fields` do).
+//!
+//! **Writing.** A [`DynMessage`] is a marshaller too ([`ReemMarshal`](crate::ReemMarshal)):
+//! [`DynMessage::infer`] makes one from a value, with a schema inferred from it, and
+//! [`DynMessage::conform`] one that takes the schema stored at its key;
+//! [`KeyValueStore::set`](crate::KeyValueStore::set) and
+//! [`PublishSpace::publish`](crate::PublishSpace::publish) write it exactly as the Rust
+//! type of that schema would be written, and `kv.get::<DynMessage>` reads any message, its
+//! arrays as bytes moved out of the reply ([`decode_owned`]). This is what the Python
+//! package is made of.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{show_bytes, Error, Result};
 use crate::marshal::array::{self, Dtype, Element};
@@ -59,12 +70,15 @@ use crate::schema::{
     FieldPath, FieldSchema, FieldType, Schema, FORMAT_VERSION, ROOT_LEAF, SEPARATOR,
 };
 
+mod edit;
 mod json;
 mod text;
+mod write;
 
 #[cfg(test)]
 mod tests;
 
+pub use edit::{assignment, Assignment, Refusal};
 pub use text::{describe_type, encode_text};
 
 /// What [`decode`] does with arrays.
@@ -75,6 +89,9 @@ pub enum Arrays {
     Summary,
     /// Copy every element.
     Full,
+    /// Keep every element's bytes, little-endian, C order ([`ArrayBody::Bytes`]): moved out
+    /// of the reply by [`decode_owned`] (no copy), copied once by [`decode`].
+    Bytes,
 }
 
 /// A message decoded with the schema stored in it.
@@ -82,8 +99,9 @@ pub enum Arrays {
 pub struct DynMessage {
     /// The stored `@label` (or, without one, the schema's label).
     pub label: String,
-    /// The stored schema; its fingerprint equals the stored `@fp`.
-    pub schema: Schema,
+    /// The stored schema; its fingerprint equals the stored `@fp`. Shared: messages of one
+    /// schema read (or written) one after another share one copy.
+    pub schema: Arc<Schema>,
     /// The fields: a [`DynValue::Struct`] for a struct message, the value itself for a
     /// top-level scalar, array or list.
     pub value: DynValue,
@@ -147,6 +165,9 @@ pub enum ArrayBody {
     Summary(Stats),
     /// Every element, C order ([`Arrays::Full`]).
     Full(Elements),
+    /// Every element's bytes, little-endian, C order, `dtype`'s size each
+    /// ([`Arrays::Bytes`]; what a dynamic write takes, see [`DynMessage::infer`]).
+    Bytes(Vec<u8>),
 }
 
 /// Summary statistics of an array's elements.
@@ -285,6 +306,15 @@ macro_rules! dyn_elements {
             None
         }
 
+        /// The elements of little-endian C-order `bytes` of `dtype`; `None` if `dtype` is
+        /// not an element type or the bytes are not a whole number of its elements.
+        fn elements_of(dtype: &Dtype, bytes: &[u8]) -> Option<Elements> {
+            $(if dtype.holds::<$t>() {
+                return <$t as Element>::from_bytes(bytes, false).map(<$t>::wrap);
+            })*
+            None
+        }
+
         /// A scalar field whose type is an element type, decoded; `None` for other types.
         fn element_field(ty: &FieldType, r: &mut FieldReader<'_, '_>) -> Option<Result<DynValue>> {
             match ty {
@@ -360,6 +390,19 @@ impl Stats {
     }
 }
 
+impl DynArray {
+    /// Every element, typed ([`ArrayBody::Full`]), of an array that holds them
+    /// ([`ArrayBody::Full`] or [`ArrayBody::Bytes`]); `None` for a summary, or bytes that
+    /// are not a whole number of `dtype`'s elements.
+    pub fn elements(&self) -> Option<Elements> {
+        match &self.body {
+            ArrayBody::Full(e) => Some(e.clone()),
+            ArrayBody::Bytes(b) => elements_of(&Dtype::parse(self.dtype.as_bytes())?, b),
+            ArrayBody::Summary(_) => None,
+        }
+    }
+}
+
 impl DynValue {
     /// The value at a dotted path below this one: struct fields by name, list elements by
     /// index (`path.0.x`); `""` is the value itself.
@@ -386,6 +429,11 @@ fn canonical_index(seg: &str) -> Option<usize> {
 /// Reads and checks the stored schema of a message: `@schema` must be present and parse,
 /// be of a format this version reads, and match `@fp` when that is stored.
 pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
+    read_schema_shared(key, hash).map(Arc::unwrap_or_clone)
+}
+
+/// [`read_schema`], shared with every other read of the same stored schema.
+fn read_schema_shared(key: &str, hash: &HashView<'_>) -> Result<Arc<Schema>> {
     let invalid = |field: &str, expected: String, found: String| Error::InvalidField {
         key: key.to_owned(),
         field: field.to_owned(),
@@ -398,7 +446,7 @@ pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
             key: key.to_owned(),
             field: SCHEMA_FIELD.to_owned(),
         })?;
-    let schema = Schema::parse(text).map_err(|e| {
+    let schema = parse_schema_cached(text).map_err(|e| {
         invalid(
             SCHEMA_FIELD,
             "a reem schema (JSON, docs/FORMAT.md §4)".to_owned(),
@@ -427,6 +475,26 @@ pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
     Ok(schema)
 }
 
+/// Stored schemas up to this long are parsed once and kept ([`parse_schema_cached`]).
+const MAX_CACHED_SCHEMA: usize = 16 << 10;
+
+/// [`Schema::parse`], remembered per schema text (the same text always parses to the same
+/// schema): a reader of many messages of one type parses its schema once. Bounded: at most
+/// about 128 texts of at most [`MAX_CACHED_SCHEMA`] bytes.
+fn parse_schema_cached(text: &[u8]) -> std::result::Result<Arc<Schema>, String> {
+    static CACHE: OnceLock<crate::cache::BoundedCache<Vec<u8>, Arc<Schema>>> = OnceLock::new();
+    if text.len() > MAX_CACHED_SCHEMA {
+        return Schema::parse(text).map(Arc::new);
+    }
+    let cache = CACHE.get_or_init(|| crate::cache::BoundedCache::new(64));
+    if let Some(s) = cache.get(text) {
+        return Ok(s);
+    }
+    let s = Arc::new(Schema::parse(text)?);
+    cache.insert(text.to_vec(), Arc::clone(&s));
+    Ok(s)
+}
+
 /// Decodes the message in `hash` (stored at `key`) with the schema stored in it.
 ///
 /// Errors: [`Error::MissingField`] naming `@schema` for a hash that carries no schema (one
@@ -434,13 +502,41 @@ pub fn read_schema(key: &str, hash: &HashView<'_>) -> Result<Schema> {
 /// fingerprint that does not match it, or a stored field that does not decode as its
 /// schema says; [`Error::MissingField`] for a required field that is absent.
 pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessage> {
-    let schema = read_schema(key, hash)?;
+    let schema = read_schema_shared(key, hash)?;
     let label = hash
         .get(LABEL_FIELD.as_bytes())
         .and_then(|l| std::str::from_utf8(l).ok())
         .map_or_else(|| schema.label.clone(), str::to_owned);
     let mut d = Decoder {
         r: FieldReader::new(key, hash, FieldPath::root()),
+        arrays,
+        enums: HashMap::new(),
+    };
+    let value = d.fields("", &schema.fields)?;
+    Ok(DynMessage {
+        label,
+        schema,
+        value,
+    })
+}
+
+/// [`decode`] of a whole reply to `HGETALL key`, taking its values: with
+/// [`Arrays::Bytes`], each array's bytes are the reply's own buffer (no copy; big-endian
+/// elements swapped in place). A missing key is [`Error::NotFound`].
+pub fn decode_owned(key: &str, reply: redis::Value, arrays: Arrays) -> Result<DynMessage> {
+    let mut hash = HashView::from_reply(key, reply)?;
+    if hash.is_empty() {
+        return Err(Error::NotFound {
+            key: key.to_owned(),
+        });
+    }
+    let schema = read_schema_shared(key, &hash)?;
+    let label = hash
+        .get(LABEL_FIELD.as_bytes())
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .map_or_else(|| schema.label.clone(), str::to_owned);
+    let mut d = Decoder {
+        r: FieldReader::exclusive(key, &mut hash, FieldPath::root()),
         arrays,
         enums: HashMap::new(),
     };
@@ -614,13 +710,15 @@ fn typed_array<A: DynElement>(
             ));
         }
     }
+    let shape = raw.shape.clone();
     let body = match arrays {
         Arrays::Summary => ArrayBody::Summary(Stats::of(raw.elements())),
         Arrays::Full => ArrayBody::Full(A::wrap(raw.to_vec())),
+        Arrays::Bytes => ArrayBody::Bytes(raw.into_le_bytes()),
     };
     Ok(DynArray {
         dtype: A::DTYPE.to_owned(),
-        shape: raw.shape,
+        shape,
         body,
     })
 }

@@ -442,6 +442,18 @@ impl<'v, A: Element> RawArray<'v, A> {
         .unwrap_or_default()
     }
 
+    /// The element bytes, little-endian, in the stored bytes' own buffer when the reader
+    /// owned the reply (no copy), else copied once; big-endian elements are swapped in place.
+    pub fn into_le_bytes(self) -> Vec<u8> {
+        let mut bytes = self.bytes.into_owned();
+        if self.big_endian && A::SIZE > 1 {
+            for chunk in bytes.chunks_exact_mut(A::SIZE) {
+                chunk.reverse();
+            }
+        }
+        bytes
+    }
+
     /// Done with the stored bytes: a buffer moved out of the reply goes back to the thread's
     /// spare for its next large read.
     pub(crate) fn recycle(self) {

@@ -22,6 +22,7 @@ mod json;
 mod list;
 
 pub(crate) use list::read_len as read_list_len;
+pub(crate) use list::LEN_FIELD as LIST_LEN_FIELD;
 mod option;
 mod reader;
 mod scalar;

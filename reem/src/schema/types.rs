@@ -43,7 +43,7 @@ pub struct Schema {
 /// Read from JSON member by member into `StoredField`, never buffered whole first (as
 /// `#[serde(flatten)]` would), so that a stored schema costs a few times its size to read
 /// and a small stack frame per level of nesting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "StoredField")]
 pub struct FieldSchema {
     /// Stored name (`base.x`); for list items, relative to the element (`""` for a scalar
@@ -58,7 +58,7 @@ pub struct FieldSchema {
 }
 
 /// How a field is stored. In JSON, the variant is the `type` member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FieldType {
