@@ -54,6 +54,8 @@
 //! | notification | what a publish sends on the topic's channel: the stamp, and a small message itself |
 //! | stamp | a published message's publisher id (`@pub`) and sequence number (`@seq`) |
 //! | dynamic value ([`dynamic::DynValue`]) | a message decoded from its stored schema, without its Rust type; a [`dynamic::DynMessage`] is also written like one (the Python package) |
+//! | history | the last N messages of a topic, kept in a bounded Redis Stream beside it (`PublishSpace::with_history`) |
+//! | recording | topics' messages in an MCAP file: `record` (feature `record`) and the CLI's `reem record` / `play` / `info` |
 //!
 //! # Modules
 //! Dependencies point one way: `schema` ← `marshal` ← transport ← `kv`, `pubsub` ← the CLI
@@ -69,6 +71,7 @@
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
 //! | [`dynamic`] | messages read and written without their Rust type, from their stored or an inferred schema (the CLI's decoder, the Python package) |
 //! | `aio` | the key-value store, the publisher and `Stream` subscribers on tokio (feature `tokio`) |
+//! | `record` | recordings: MCAP files of topics' messages, written and read back typed (feature `record`) |
 //!
 //! The key-value store and the publisher are written once, as sans-IO plans (the commands
 //! to send, what the replies mean) that each face runs on its transport: the blocking types
@@ -76,7 +79,8 @@
 //!
 //! Features: `ndarray` and `nalgebra` (array and matrix fields; on by default, left out with
 //! `default-features = false`), `tls` (`rediss://` with rustls, custom CA, client
-//! certificates), `tokio` (the async API, `reem::aio`; off by default).
+//! certificates), `tokio` (the async API, `reem::aio`; off by default), `record` (MCAP
+//! recordings, `reem::record`; off by default).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
