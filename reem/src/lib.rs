@@ -66,7 +66,7 @@
 //! |--------|---------|
 //! | [`marshal`] | the marshaller traits ([`ReemMarshal`], [`ReemField`], [`Ship`]), [`marshal::Commands`], built-in encodings |
 //! | [`schema`] | labels, schemas, fingerprints, compatibility |
-//! | [`RedisInterface`] | the transport to one Redis, and the registered ships |
+//! | [`RedisInterface`] | the transport to one Redis server or a Redis Cluster, and the registered ships |
 //! | [`KeyValueStore`] | typed messages at keys |
 //! | [`pubsub`] | [`PublishSpace`], [`RawSubscriber`], [`CallbackSubscriber`]: messages as they change |
 //! | [`dynamic`] | messages read and written without their Rust type, from their stored or an inferred schema (the CLI's decoder, the Python package) |
