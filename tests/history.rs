@@ -100,9 +100,56 @@ fn a_subscriber_starts_with_the_last_k_then_live_ones(h: Harness) {
     assert_eq!(latest.value().map(|t| t.n), Some(25));
 }
 
+fn an_async_stream_starts_with_the_last_k_then_live_ones(h: Harness) {
+    let pubs = PublishSpace::new(&h.iface).with_history(100);
+    for n in 1..=20 {
+        pubs.publish("robot/atick", &tick(n)).unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut sub = reem::aio::Subscriber::<Tick>::with_history(
+            &h.iface,
+            "robot/atick",
+            Delivery::Queue(100),
+            10,
+        )
+        .await
+        .unwrap();
+        let apubs = reem::aio::PublishSpace::new(&h.iface).with_history(100);
+        for n in 21..=25 {
+            apubs.publish("robot/atick", &tick(n)).await.unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 15 {
+            let item = tokio::time::timeout(Duration::from_secs(10), sub.recv())
+                .await
+                .expect("15 messages within 10 s");
+            got.push(item.unwrap().n);
+        }
+        assert_eq!(got, (11..=25).collect::<Vec<_>>());
+        let c = sub.counters();
+        assert_eq!((c.received, c.skipped, c.decode_errors), (15, 0, 0));
+        // Latest-wins (the default delivery): only the stored latest, history or not.
+        let latest = reem::aio::Subscriber::<Tick>::with_history(
+            &h.iface,
+            "robot/atick",
+            Delivery::default(),
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(latest.counters().received, 1);
+        assert_eq!(latest.latest().map(|t| t.n), Some(25));
+    });
+}
+
 on_both!(
     history_keeps_the_last_n_messages_in_the_topics_slot,
     a_subscriber_starts_with_the_last_k_then_live_ones,
+    an_async_stream_starts_with_the_last_k_then_live_ones,
 );
 
 /// Kills every subscriber connection of the server (`CLIENT KILL ID`), as an outage would,

@@ -93,9 +93,30 @@ impl<T: ReemMarshal + Sync> Subscriber<T> {
         topic: &'a str,
         delivery: Delivery,
     ) -> impl Future<Output = Result<Self>> + Send + 'a {
+        Self::with_history(iface, topic, delivery, 0)
+    }
+
+    /// [`with_delivery`](Self::with_delivery), starting with the last `k` messages of the
+    /// topic's history (kept by a publisher made
+    /// [`PublishSpace::with_history`](crate::PublishSpace::with_history)), then the live ones,
+    /// in order, none twice and none missing at the seam; after a reconnection the messages
+    /// published meanwhile come from the history, as far as it reaches back, exactly as for
+    /// [`RawSubscriber::with_history`](crate::RawSubscriber::with_history). With a
+    /// `delivery` that keeps only the newest message (the default, or a queue of one) the
+    /// history is not used. The future is `Send` and cancellation-safe, like
+    /// [`new`](Self::new)'s.
+    pub fn with_history<'a>(
+        iface: &'a RedisInterface,
+        topic: &'a str,
+        delivery: Delivery,
+        k: usize,
+    ) -> impl Future<Output = Result<Self>> + Send + 'a {
         let subscriber = Subscriber {
             core: Core::new(iface, topic, Latest::new(delivery)),
         };
+        if k > 0 && !subscriber.core.member.out.inbox.keeps_one() {
+            subscriber.core.member.set_history(k);
+        }
         async move {
             subscriber.core.start_async().await?;
             Ok(subscriber)
