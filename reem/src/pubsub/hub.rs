@@ -457,8 +457,7 @@ impl Task {
                 if let Some(link) = self.link.as_mut() {
                     link.lost();
                 }
-                let all: Vec<String> = self.channels.keys().cloned().collect();
-                self.subscribe_again(all);
+                self.subscribe_all_again();
             }
             PushKind::SUnsubscribe => {
                 // Unasked (a channel reem unsubscribes is gone from the registry first): the
@@ -492,11 +491,7 @@ impl Task {
                     _ => return,
                 };
                 if let Some(link) = self.link.as_mut() {
-                    for (_, member) in members {
-                        if let Err(e) = history::catch_up(link, &*member).await {
-                            tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the stored value failed");
-                        }
-                    }
+                    catch_up_all(link, members).await;
                 }
                 if self.channels.values().all(|c| c.subscribed) {
                     self.set_state(ConnectionState::Connected, None);
@@ -588,12 +583,17 @@ impl Task {
         if lock(&self.status).state == ConnectionState::Connected {
             self.set_state(ConnectionState::Reconnecting, Some(e.to_string()));
         }
-        let all: Vec<String> = self.channels.keys().cloned().collect();
-        self.subscribe_again(all);
+        self.subscribe_all_again();
         if self.channels.is_empty() {
             // Nothing to subscribe, but the connection is made again for the next one.
             self.retry_at = Some(tokio::time::Instant::now());
         }
+    }
+
+    /// Schedules every channel to be subscribed again.
+    fn subscribe_all_again(&mut self) {
+        let all: Vec<String> = self.channels.keys().cloned().collect();
+        self.subscribe_again(all);
     }
 
     /// Schedules `channels` to be subscribed again (at once if nothing was pending).
@@ -656,11 +656,7 @@ impl Task {
                         }
                         None => continue,
                     };
-                    for (_, member) in members {
-                        if let Err(e) = history::catch_up(link, &*member).await {
-                            tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the stored value failed");
-                        }
-                    }
+                    catch_up_all(link, members).await;
                 }
                 Ok(Err(e)) => last_error = Some(e.to_string()),
                 Err(_) => {
@@ -677,6 +673,16 @@ impl Task {
             }
         } else {
             self.retry_later(last_error);
+        }
+    }
+}
+
+/// Brings each member of a channel that is subscribed again up to date, as a late joiner
+/// ([`history::catch_up`]); a failed read is logged (the live notifications go on).
+async fn catch_up_all(link: &mut Link, members: Vec<(u64, Arc<dyn Member>)>) {
+    for (_, member) in members {
+        if let Err(e) = history::catch_up(link, &*member).await {
+            tracing::warn!(topic = %member.topic(), error = %e, "reem subscriber: reading the stored value failed");
         }
     }
 }

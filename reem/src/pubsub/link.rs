@@ -29,7 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::error::{Error, Result};
 use crate::interface::{RedisInterface, SubscriberConfig};
 use crate::marshal::Commands;
-use crate::transport::{exec_replies, pipeline_of};
+use crate::transport::{exec_replies, pipeline_of, transaction_of};
 
 /// The subscriber connection of one interface.
 pub(crate) enum Link {
@@ -159,20 +159,11 @@ impl Link {
                 // The crate's atomic pipelines turn `MOVED` into an aborted transaction it
                 // never redirects: MULTI and EXEC go in as plain commands (offset 0), and
                 // the crate routes on the topic's key and follows `MOVED` and `ASK`.
-                let mut pipe = redis::Pipeline::with_capacity(cmds.len() + 2);
-                if atomic {
-                    pipe.cmd("MULTI");
-                }
-                for c in cmds.iter() {
-                    let mut cmd = redis::Cmd::new();
-                    c.parts().for_each(|part| {
-                        cmd.arg(part);
-                    });
-                    pipe.add_command(cmd);
-                }
-                if atomic {
-                    pipe.cmd("EXEC");
-                }
+                let mut pipe = if atomic {
+                    transaction_of(cmds)
+                } else {
+                    pipeline_of(cmds, false)
+                };
                 pipe.ignore_errors();
                 let replies: Vec<Value> = pipe
                     .query_async(c)

@@ -59,7 +59,7 @@ use redis::{
 
 use super::conn::{ConnError, Connection};
 use super::node::Node;
-use super::{exec_replies, resp, Endpoint, Resend, Settings, Transport};
+use super::{cmd_of, exec_replies, resp, Endpoint, Resend, Settings, Transport};
 use crate::error::{Error, Result};
 use crate::lock::lock;
 use crate::marshal::{Command, Commands};
@@ -258,10 +258,7 @@ impl Cluster {
         slot: Option<u16>,
         resend: Resend,
     ) -> Result<Vec<Value>> {
-        let mut packed = redis::Cmd::new();
-        cmd.parts().for_each(|part| {
-            packed.arg(part);
-        });
+        let packed = cmd_of(cmd);
         let route = RoutingInfo::SingleNode(match slot {
             Some(slot) => SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)),
             None => SingleNodeRoutingInfo::Random,

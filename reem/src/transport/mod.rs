@@ -186,7 +186,6 @@ pub(crate) fn pipeline_of(cmds: &Commands<'_>, atomic: bool) -> redis::Pipeline 
 /// `cmds` as one `MULTI … EXEC` in a plain (not atomic) `redis` crate pipeline: every reply
 /// comes back (`MULTI`'s, one per queued command, `EXEC`'s), as [`exec_replies`] reads
 /// them.
-#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) fn transaction_of(cmds: &Commands<'_>) -> redis::Pipeline {
     let mut pipe = redis::Pipeline::with_capacity(cmds.len() + 2);
     pipe.cmd("MULTI");
