@@ -155,8 +155,19 @@ impl RedisInterfaceBuilder {
             .map_err(|e| self.invalid(e.to_string()))?;
         let endpoint = Endpoint::of(info.addr())
             .ok_or_else(|| self.invalid("an unsupported address".to_owned()))?;
+        let settings = self.settings(&info, matches!(endpoint, Endpoint::Tls { .. }))?;
+        let client = self.client(info)?;
+        let transport: SharedTransport = Arc::new(Node::connect(endpoint, settings)?);
+        Ok(self.finish(transport, SubscriberConfig::Node(client)))
+    }
+
+    /// The settings of reem's own connections to the address `info` (`tls`: over TLS):
+    /// its credentials and database, and the builder's timeouts, reply limit and TLS files.
+    fn settings(&self, info: &redis::ConnectionInfo, tls: bool) -> Result<Settings> {
+        #[cfg(not(feature = "tls"))]
+        let _ = tls;
         let redis = info.redis_settings();
-        let settings = Settings {
+        Ok(Settings {
             username: redis.username().map(str::to_owned),
             password: redis.password().map(str::to_owned),
             db: redis.db(),
@@ -164,14 +175,12 @@ impl RedisInterfaceBuilder {
             response_timeout: self.response_timeout,
             max_reply: self.max_message_size,
             #[cfg(feature = "tls")]
-            tls: match endpoint {
-                Endpoint::Tls { .. } => Some(self.rustls_config()?),
-                _ => None,
+            tls: if tls {
+                Some(self.rustls_config()?)
+            } else {
+                None
             },
-        };
-        let client = self.client(info)?;
-        let transport: SharedTransport = Arc::new(Node::connect(endpoint, settings)?);
-        Ok(self.finish(transport, SubscriberConfig::Node(client)))
+        })
     }
 
     fn finish(self, transport: SharedTransport, subscriber: SubscriberConfig) -> RedisInterface {
@@ -230,21 +239,7 @@ impl RedisInterfaceBuilder {
                     .to_owned(),
             ));
         }
-        let redis = first.redis_settings();
-        let settings = Settings {
-            username: redis.username().map(str::to_owned),
-            password: redis.password().map(str::to_owned),
-            db: 0,
-            connect_timeout: self.connect_timeout,
-            response_timeout: self.response_timeout,
-            max_reply: self.max_message_size,
-            #[cfg(feature = "tls")]
-            tls: if tls {
-                Some(self.rustls_config()?)
-            } else {
-                None
-            },
-        };
+        let settings = self.settings(first, tls)?;
         #[cfg(not(feature = "tls"))]
         if self.tls_ca.is_some() || self.tls_client.is_some() {
             return Err(self.invalid(

@@ -114,9 +114,7 @@ impl<T: ReemMarshal + Sync> Subscriber<T> {
         let subscriber = Subscriber {
             core: Core::new(iface, topic, Latest::new(delivery)),
         };
-        if k > 0 && !subscriber.core.member.out.inbox.keeps_one() {
-            subscriber.core.member.set_history(k);
-        }
+        subscriber.core.member.set_history(k);
         async move {
             subscriber.core.start_async().await?;
             Ok(subscriber)

@@ -456,6 +456,7 @@ impl<'v, A: Element> RawArray<'v, A> {
 
     /// Done with the stored bytes: a buffer moved out of the reply goes back to the thread's
     /// spare for its next large read.
+    #[cfg(feature = "nalgebra")]
     pub(crate) fn recycle(self) {
         if let Cow::Owned(bytes) = self.bytes {
             crate::recycle::give_back(bytes);

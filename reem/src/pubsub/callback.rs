@@ -52,6 +52,10 @@ impl<T: Send + 'static> Outlet<T> for Inbox<T> {
     fn put(&self, value: T) -> bool {
         self.push(value).is_some()
     }
+
+    fn keeps_one(&self) -> bool {
+        Inbox::keeps_one(self)
+    }
 }
 
 impl<T: ReemMarshal> CallbackSubscriber<T> {
@@ -94,9 +98,7 @@ impl<T: ReemMarshal> CallbackSubscriber<T> {
     /// older ones: it reads only the stored latest message, as without history. A topic
     /// without history behaves as without this call.
     pub fn with_history(self, k: usize) -> Self {
-        if !self.core.member.out.keeps_one() {
-            self.core.member.set_history(k);
-        }
+        self.core.member.set_history(k);
         self
     }
 

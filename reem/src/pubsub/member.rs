@@ -51,6 +51,10 @@ pub(crate) trait Outlet<T>: Send + Sync + 'static {
     /// outlet that delivers errors in line (an async subscriber's stream). By default
     /// errors are only counted and reported by the member.
     fn fail(&self, _error: Error) {}
+
+    /// True when it keeps only the newest message (latest wins): older ones, such as a
+    /// topic's history, are of no use to it.
+    fn keeps_one(&self) -> bool;
 }
 
 /// How the stored message of a topic and its stamp are read.
@@ -144,9 +148,12 @@ impl<T: ReemMarshal, O: Outlet<T>> TypedMember<T, O> {
     }
 
     /// Asks for the last `k` messages of the topic's history at start, and for the gaps
-    /// after reconnections to be filled from it (0: neither).
+    /// after reconnections to be filled from it (0: neither). Ignored when the outlet
+    /// keeps only the newest message: it reads only the stored latest one.
     pub(crate) fn set_history(&self, k: usize) {
-        self.history.store(k, Ordering::Relaxed);
+        if !self.out.keeps_one() {
+            self.history.store(k, Ordering::Relaxed);
+        }
     }
 
     /// Counts a panic of the callback.

@@ -81,6 +81,10 @@ impl<T: Send + Sync + 'static, M: Item<T>> Outlet<T> for Latest<T, M> {
             self.inbox.push(item);
         }
     }
+
+    fn keeps_one(&self) -> bool {
+        self.inbox.keeps_one()
+    }
 }
 
 impl<T: ReemMarshal + Sync> RawSubscriber<T> {
@@ -110,9 +114,7 @@ impl<T: ReemMarshal + Sync> RawSubscriber<T> {
     /// older ones: it reads only the stored latest message, as without history. A topic
     /// without history behaves as without this call.
     pub fn with_history(self, k: usize) -> Self {
-        if !self.core.member.out.inbox.keeps_one() {
-            self.core.member.set_history(k);
-        }
+        self.core.member.set_history(k);
         self
     }
 

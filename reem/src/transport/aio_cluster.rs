@@ -115,11 +115,7 @@ impl AsyncCluster {
                 )
                 .build()
                 .map_err(|e| e.to_string()),
-                seeds
-                    .iter()
-                    .map(|s| s.addr().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                super::cluster::seed_names(seeds),
             ),
             SubscriberConfig::Node(_) => (
                 Err("not a Redis Cluster".to_owned()),

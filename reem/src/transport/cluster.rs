@@ -114,11 +114,7 @@ impl Cluster {
         let tls = seeds
             .first()
             .is_some_and(|s| matches!(s.addr(), ConnectionAddr::TcpTls { .. }));
-        let names = seeds
-            .iter()
-            .map(|s| s.addr().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let names = seed_names(&seeds);
         let client = ClusterClient::builder(seeds)
             .retries(CRATE_RETRIES)
             .min_retry_wait(CRATE_MIN_WAIT_MS)
@@ -305,6 +301,15 @@ impl Cluster {
         nodes.insert(node.to_owned(), Arc::clone(&transport));
         Ok(transport)
     }
+}
+
+/// The seed nodes' addresses, for error messages (`host:port, host:port`).
+pub(crate) fn seed_names(seeds: &[ConnectionInfo]) -> String {
+    seeds
+        .iter()
+        .map(|s| s.addr().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The crate's async cluster client for `iface`'s seeds, as reem's async connections to a
