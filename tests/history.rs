@@ -159,31 +159,35 @@ on_both!(
 fn outage(h: &Harness, during: impl FnOnce()) -> usize {
     let mut raw = h.raw();
     let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut raw).unwrap();
-    let mut killed = 0;
-    for line in list.lines() {
-        let field = |name: &str| {
-            line.split(' ')
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                .unwrap_or("0")
-                .to_owned()
-        };
-        if field("sub") != "0" {
-            redis::cmd("CLIENT")
-                .arg("KILL")
-                .arg("ID")
-                .arg(field("id"))
-                .exec(&mut raw)
-                .unwrap();
-            killed += 1;
-        }
-    }
-    let open = list.lines().count() - killed;
+    let field = |line: &str, name: &str| {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or("0")
+            .to_owned()
+    };
+    let subscribers: Vec<String> = list
+        .lines()
+        .filter(|line| field(line, "sub") != "0")
+        .map(|line| field(line, "id"))
+        .collect();
+    // New connections are kept out before the subscriber's is killed: it cannot come back
+    // between the kill and the limit.
+    let open = list.lines().count() - subscribers.len();
     redis::cmd("CONFIG")
         .arg("SET")
         .arg("maxclients")
         .arg(open)
         .exec(&mut raw)
         .unwrap();
+    for id in &subscribers {
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .exec(&mut raw)
+            .unwrap();
+    }
+    let killed = subscribers.len();
     during();
     redis::cmd("CONFIG")
         .arg("SET")
