@@ -98,6 +98,12 @@ fn a_subscriber_starts_with_the_last_k_then_live_ones(h: Harness) {
     latest.listen().unwrap();
     assert_eq!(latest.counters().received, 1);
     assert_eq!(latest.value().map(|t| t.n), Some(25));
+    // The same for a latest-wins callback subscriber.
+    let mut callback = CallbackSubscriber::new(&h.iface, "robot/tick", |_: Tick| {})
+        .unwrap()
+        .with_history(10);
+    callback.listen().unwrap();
+    assert_eq!(callback.counters().received, 1);
 }
 
 fn an_async_stream_starts_with_the_last_k_then_live_ones(h: Harness) {
