@@ -182,8 +182,9 @@ pub(crate) async fn catch_up(link: &mut Link, member: &dyn Member) -> Result<()>
 
 /// Offers `member` the history entries it misses: walks back from the newest entry to the
 /// first one it already has (at most `k` entries when it has none yet, at most
-/// [`RECOVER_LIMIT`] otherwise), then reads forward from there to the end, a page at a
-/// time. False when the history is empty (or absent).
+/// [`RECOVER_LIMIT`] otherwise); when they fit in one page ([`PAGE`]) they are offered as
+/// read (one round trip for a start with `k <= PAGE` or a short gap), else it reads forward
+/// from there to the end, a page at a time. False when the history is empty (or absent).
 async fn replay(link: &mut Link, member: &dyn Member, k: usize) -> Result<bool> {
     let topic = member.topic().to_owned();
     let key = history_key(&topic, link.is_cluster())?;
@@ -199,25 +200,33 @@ async fn replay(link: &mut Link, member: &dyn Member, k: usize) -> Result<bool> 
             .arg(itoa::Buffer::new().format(count));
         cmds
     };
-    // Walk back: find where the forward read starts.
+    // Walk back: find where the forward read starts. The entries walked past are the ones
+    // to deliver: while they fit in one page they are kept, and delivered from here without
+    // reading the same (possibly large) messages a second time.
     let mut walked = 0usize;
     let mut oldest: Option<EntryId> = None;
     let mut after_known: Option<EntryId> = None;
+    let mut kept: Option<Vec<Entry>> = Some(Vec::new());
     'back: while walked < limit {
         let count = PAGE.min(limit - walked);
         let end = oldest.map_or_else(|| "+".to_owned(), |id| id.exclusive());
         let cmds = read("XREVRANGE", &end, "-", count);
         let reply = link.run(&topic, &cmds, false).await?.pop();
         let page = entries(&key, reply.unwrap_or(Value::Nil))?;
-        for entry in &page {
+        let last_page = page.len() < count;
+        for entry in page {
             if !fresh && entry.stamp().is_some_and(|s| member.knows(s)) {
                 after_known = Some(entry.id);
                 break 'back;
             }
             walked += 1;
             oldest = Some(entry.id);
+            match &mut kept {
+                Some(k) if k.len() < PAGE => k.push(entry),
+                _ => kept = None,
+            }
         }
-        if page.len() < count {
+        if last_page {
             break;
         }
     }
@@ -226,6 +235,14 @@ async fn replay(link: &mut Link, member: &dyn Member, k: usize) -> Result<bool> 
         (None, Some(oldest)) => oldest.to_string(),
         (None, None) => return Ok(false),
     };
+    if let Some(kept) = kept {
+        // Up to the stream's end when it was read, as the forward read below: what came
+        // after is announced (the subscription is already active).
+        for entry in kept.into_iter().rev() {
+            member.offer(entry.stamp(), Arrival::History, entry.hash);
+        }
+        return Ok(true);
+    }
     // Forward to the end (bounded: a stream written faster than it is read is left to the
     // live notifications after this many).
     let mut budget = limit.saturating_add(RECOVER_LIMIT);
