@@ -296,3 +296,36 @@ fn a_gap_beyond_the_history_is_counted_as_skipped() {
     assert_eq!(c.received + c.skipped, 501, "{c:?}");
     assert!(c.skipped > 0, "{c:?}");
 }
+
+#[test]
+fn a_start_with_the_last_k_reads_each_entry_once() {
+    let h = Harness::start();
+    let pubs = PublishSpace::new(&h.iface).with_history(100);
+    for n in 1..=20 {
+        pubs.publish("robot/tick", &tick(n)).unwrap();
+    }
+    let mut raw = h.raw();
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .exec(&mut raw)
+        .unwrap();
+    let mut sub =
+        RawSubscriber::<Tick>::with_delivery(&h.iface, "robot/tick", Delivery::Queue(100))
+            .unwrap()
+            .with_history(10);
+    sub.listen().unwrap();
+    assert_eq!(take(&sub, 10), (11..=20).collect::<Vec<_>>());
+    // One page back (`XREVRANGE … COUNT 10`), and the same entries are not read again.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut raw)
+        .unwrap();
+    let calls = |name: &str| {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!((calls("xrevrange"), calls("xrange")), (1, 0), "{stats}");
+}
