@@ -475,8 +475,8 @@ impl Task {
                 }
             }
             PushKind::Subscribe | PushKind::SSubscribe => {
-                // After a reconnection the manager subscribes every channel again: re-read
-                // each topic's stored value, as a late joiner would.
+                // A channel confirmed while it was marked lost (subscribed again by the
+                // connection itself): catch up each topic, as a late joiner would.
                 let Some(Value::BulkString(channel)) = push.data.first() else {
                     return;
                 };
