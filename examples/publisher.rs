@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(()) => {}
             Err(e) => eprintln!("publish #{n} failed: {e}"),
         }
-        if n % every == 1 || every == 1 {
+        if (n - 1) % every == 0 {
             frame.stamp = t;
             frame.seq += 1;
             if let Err(e) = pubs.publish(&camera_topic, &frame) {

@@ -8,20 +8,19 @@
 //! | A6 | sets per second of 64 concurrent tasks on one interface vs 64 tasks on one raw multiplexed connection |
 //! | D1 | the design question, raw vs raw: a set through a connection whose driver runs on a private runtime thread, against one whose driver runs on the caller's runtime |
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ndarray::{Array1, Array2};
 use redis::aio::MultiplexedConnection;
-use redis::PushInfo;
+use redis::{PushInfo, Value};
 use reem::{aio, ReemMarshal};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use crate::measure::{compare, throughput, Row};
-use crate::workloads::{row, scale, Bench, Ten};
+use crate::workloads::{raw_stamp, raw_store, row, scale, take_field, Bench, Ten};
 
 /// A current-thread runtime: each operation is one `block_on`, for reem and raw alike, so
 /// both drive their connection on the measuring thread.
@@ -49,31 +48,34 @@ async fn raw_connection(url: &str) -> MultiplexedConnection {
         .unwrap()
 }
 
-/// The raw side's `MULTI; UNLINK key; HSET key <header> <pairs>; EXEC`.
-fn raw_set(key: &str, schema: &reem::schema::Schema, pairs: &[(&str, &[u8])]) -> redis::Pipeline {
-    let mut p = redis::pipe();
-    p.atomic()
-        .cmd("UNLINK")
-        .arg(key)
-        .ignore()
-        .cmd("HSET")
-        .arg(key)
-        .arg("@label")
-        .arg(&schema.label)
-        .arg("@fp")
-        .arg(&schema.fingerprint_hex)
-        .arg("@schema")
-        .arg(&schema.json);
-    for (k, v) in pairs {
-        p.arg(*k).arg(*v);
-    }
+/// The raw side's set of `msg`, encoded each time as reem does: `MULTI; UNLINK key; HSET
+/// key <header> <fields>; EXEC`.
+fn raw_set(key: &str, schema: &reem::schema::Schema, msg: &Ten) -> redis::Pipeline {
+    let mut p = raw_store(key, schema);
+    msg.args(&mut p);
     p.ignore();
     p
 }
 
-/// `name value` pairs, borrowed.
-fn borrowed<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a [u8])> {
-    pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect()
+/// The raw side's set of an array, the commands reem sends: `MULTI; UNLINK key; HSET key
+/// <header> <small>; HSET key arr <bytes>; EXEC`.
+fn raw_set_array(
+    key: &str,
+    schema: &reem::schema::Schema,
+    small: &[(&str, &[u8])],
+    bytes: &[u8],
+) -> redis::Pipeline {
+    let mut p = raw_store(key, schema);
+    for (k, v) in small {
+        p.arg(*k).arg(*v);
+    }
+    p.ignore()
+        .cmd("HSET")
+        .arg(key)
+        .arg("arr")
+        .arg(bytes)
+        .ignore();
+    p
 }
 
 pub fn rows(b: &mut Bench) -> Vec<Row> {
@@ -90,9 +92,7 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
         100,
         || rt.block_on(kv.set("a1", &msg)).unwrap(),
         || {
-            // Encoded each time, as reem does (and as W1's raw side does).
-            let pairs = msg.pairs();
-            let p = raw_set("a1", schema, &borrowed(&pairs));
+            let p = raw_set("a1", schema, &msg);
             rt.block_on(p.query_async::<()>(&mut raw)).unwrap();
         },
     );
@@ -108,10 +108,10 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
         100,
         || assert_eq!(rt.block_on(kv.get::<Ten>("a1")).unwrap(), msg),
         || {
-            let h: HashMap<String, String> = rt
+            let v: Value = rt
                 .block_on(redis::cmd("HGETALL").arg("a1").query_async(&mut raw))
                 .unwrap();
-            assert_eq!(Ten::from_map(&h), msg);
+            assert_eq!(Ten::from_value(&v), msg);
         },
     );
     rows.push(row(
@@ -119,27 +119,27 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
         "aio get, 10-field message",
         get,
         "≤ 1.10",
-        "raw: HGETALL into a HashMap",
+        "raw: HGETALL into a Value, the pairs matched by name and parsed",
     ));
 
     // A3: 1 MiB Array1<f64>.
     let arr = Array1::from_iter((0..131_072).map(|i| i as f64 * 0.5));
     let schema = <Array1<f64> as ReemMarshal>::schema().unwrap();
-    let bytes: Vec<u8> = bytemuck::cast_slice(arr.as_slice().unwrap()).to_vec();
+    let bytes: &[u8] = bytemuck::cast_slice(arr.as_slice().unwrap());
     let set = compare(
         scale(b.quick, 10),
         50,
         || rt.block_on(kv.set("a3", &arr)).unwrap(),
         || {
-            let p = raw_set(
-                "a3",
+            let p = raw_set_array(
+                "a3raw",
                 schema,
                 &[
                     ("dtype", b"float64"),
                     ("shape", b"(131072,)"),
                     ("strides", b"(8,)"),
-                    ("arr", &bytes),
                 ],
+                bytes,
             );
             rt.block_on(p.query_async::<()>(&mut raw)).unwrap();
         },
@@ -149,7 +149,7 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
         "aio set, 1 MiB Array1<f64>",
         set,
         "≤ 1.10",
-        "raw: MULTI/UNLINK/HSET/EXEC",
+        "raw: MULTI/UNLINK/HSET/HSET arr/EXEC",
     ));
     let get = compare(
         scale(b.quick, 10),
@@ -161,10 +161,10 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
             )
         },
         || {
-            let mut h: HashMap<String, Vec<u8>> = rt
+            let h: Value = rt
                 .block_on(redis::cmd("HGETALL").arg("a3").query_async(&mut raw))
                 .unwrap();
-            let v: Vec<f64> = bytemuck::pod_collect_to_vec(&h.remove("arr").unwrap());
+            let v: Vec<f64> = bytemuck::pod_collect_to_vec(&take_field(h, b"arr"));
             assert_eq!(v.len(), 131_072);
         },
     );
@@ -173,19 +173,28 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
         "aio get, 1 MiB Array1<f64>",
         get,
         "≤ 1.10",
-        "raw: HGETALL, bytes cast into a Vec<f64>",
+        "raw: HGETALL into a Value, arr cast into a Vec<f64>",
     ));
 
     // A4: 8 MiB Array2<u8>.
     let img = Array2::from_shape_fn((2048, 4096), |(i, j)| (i * 31 + j) as u8);
+    let schema = <Array2<u8> as ReemMarshal>::schema().unwrap();
     let set = compare(
         scale(b.quick, 5),
         10,
         || rt.block_on(kv.set("a4", &img)).unwrap(),
         || {
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg("a4raw").arg("arr").arg(img.as_slice().unwrap());
-            rt.block_on(cmd.exec_async(&mut raw)).unwrap();
+            let p = raw_set_array(
+                "a4raw",
+                schema,
+                &[
+                    ("dtype", b"uint8"),
+                    ("shape", b"(2048, 4096)"),
+                    ("strides", b"(4096, 1)"),
+                ],
+                img.as_slice().unwrap(),
+            );
+            rt.block_on(p.query_async::<()>(&mut raw)).unwrap();
         },
     );
     rows.push(row(
@@ -193,7 +202,7 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
         "aio set, 8 MiB Array2<u8>",
         set,
         "≤ 1.10",
-        "raw: one HSET key arr <bytes>",
+        "raw: MULTI/UNLINK/HSET/HSET arr/EXEC",
     ));
     let get = compare(
         scale(b.quick, 5),
@@ -205,16 +214,13 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
             )
         },
         || {
-            let v: Vec<u8> = rt
-                .block_on(
-                    redis::cmd("HGET")
-                        .arg("a4raw")
-                        .arg("arr")
-                        .query_async(&mut raw),
-                )
+            let h: Value = rt
+                .block_on(redis::cmd("HGETALL").arg("a4").query_async(&mut raw))
                 .unwrap();
             assert_eq!(
-                Array2::from_shape_vec((2048, 4096), v).unwrap().dim(),
+                Array2::from_shape_vec((2048, 4096), take_field(h, b"arr"))
+                    .unwrap()
+                    .dim(),
                 (2048, 4096)
             );
         },
@@ -224,7 +230,7 @@ pub fn rows(b: &mut Bench) -> Vec<Row> {
         "aio get, 8 MiB Array2<u8>",
         get,
         "≤ 1.10",
-        "raw: one HGET key arr",
+        "raw: HGETALL into a Value, arr moved into the array",
     ));
 
     rows.extend(publish_to_stream(b, &rt, &mut raw));
@@ -280,8 +286,9 @@ fn publish_to_stream(
             || {
                 rt.block_on(async {
                     let mut p = if store {
-                        let pairs = msg.pairs();
-                        raw_set(channel, schema, &borrowed(&pairs))
+                        let mut p = raw_set(channel, schema, &msg);
+                        raw_stamp(&mut p, channel, 0);
+                        p
                     } else {
                         redis::pipe()
                     };
@@ -312,7 +319,7 @@ fn publish_to_stream(
             "aio publish → Stream item, 10-field message",
             same,
             "≤ 1.25",
-            "raw: the same MULTI/UNLINK/HSET/PUBLISH/EXEC, the message as payload, decoded from a RESP3 push on the caller's runtime",
+            "raw: the same MULTI/UNLINK/HSET/HSET @pub @seq/PUBLISH/EXEC, the message as payload, decoded from a RESP3 push on the caller's runtime",
         ),
         row(
             "A5 bare",
@@ -428,8 +435,7 @@ where
             tokio::spawn(async move {
                 let (key, msg) = (format!("a6raw/{i}"), Ten::new(i as i64));
                 while !stop.load(Ordering::Relaxed) {
-                    let pairs = msg.pairs();
-                    let p = raw_set(&key, schema, &borrowed(&pairs));
+                    let p = raw_set(&key, schema, &msg);
                     p.query_async::<()>(&mut con).await.unwrap();
                     count.fetch_add(1, Ordering::Relaxed);
                 }
@@ -495,9 +501,8 @@ fn driver_placement(b: &Bench) -> Row {
     let there = con_rx.recv().unwrap();
     let msg = Ten::new(1);
     let schema = Ten::schema().unwrap();
-    let pairs = msg.pairs();
     let set = |mut con: MultiplexedConnection| {
-        let p = raw_set("d1", schema, &borrowed(&pairs));
+        let p = raw_set("d1", schema, &msg);
         rt.block_on(async move { p.query_async::<()>(&mut con).await })
             .unwrap()
     };

@@ -6,115 +6,21 @@
 //! operation one `block_on` of a current-thread runtime on both sides (`CA-W…`), and sets
 //! per second of 64 concurrent tasks (`CA6`, as `A6`).
 
-use std::collections::HashMap;
-
 use ndarray::{Array1, Array2};
 use redis::cluster::{ClusterClientBuilder, ClusterConnection};
 use redis::{ConnectionLike, Value};
 use reem::{KeyValueStore, RedisInterface, ReemMarshal};
 
-use crate::measure::{compare, Row, Stats};
-use crate::workloads::Ten;
+use crate::measure::{compare, Row};
+use crate::workloads::{header, raw_stamp, row, scale, take_field, Ten};
 
-/// `n` rounds, or a tenth of them for a quick run.
-fn scale(quick: bool, n: usize) -> usize {
-    if quick {
-        (n / 10).max(2)
-    } else {
-        n
-    }
-}
-
-fn row(id: &str, what: &str, (reem, raw): (Stats, Stats), note: &str) -> Row {
-    Row {
-        id: id.into(),
-        what: what.into(),
-        ratio: reem.median_us / raw.median_us,
-        reem,
-        raw,
-        direct: None,
-        raw_warm: None,
-        hwm_kib: None,
-        target: "≤ 1.10".into(),
-        note: note.into(),
-    }
-}
-
-/// The fields reem writes first, so that the raw side sends the same commands.
-fn header(schema: &reem::schema::Schema) -> [(&'static str, &str); 3] {
-    [
-        ("@label", &schema.label),
-        ("@fp", &schema.fingerprint_hex),
-        ("@schema", &schema.json),
-    ]
-}
-
-/// The raw side's fields of a `Ten`, as text.
-fn pairs(t: &Ten) -> [(&'static str, String); 10] {
-    [
-        ("x", t.x.to_string()),
-        ("y", t.y.to_string()),
-        ("z", t.z.to_string()),
-        ("roll", t.roll.to_string()),
-        ("yaw", t.yaw.to_string()),
-        ("seq", t.seq.to_string()),
-        ("stamp_ns", t.stamp_ns.to_string()),
-        ("count", t.count.to_string()),
-        ("frame", t.frame.clone()),
-        ("child", t.child.clone()),
-    ]
-}
-
-/// The fields of an `HGETALL` reply, by name.
-fn fields(reply: Value) -> HashMap<Vec<u8>, Vec<u8>> {
-    let items = match reply {
-        Value::Array(items) => items,
-        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-        other => panic!("HGETALL said {other:?}"),
-    };
-    let mut out = HashMap::with_capacity(items.len() / 2);
-    let mut it = items.into_iter();
-    while let (Some(Value::BulkString(k)), Some(Value::BulkString(v))) = (it.next(), it.next()) {
-        out.insert(k, v);
-    }
-    out
-}
-
-/// The raw side's decoding of a `Ten` from its fields.
-fn ten(h: &HashMap<Vec<u8>, Vec<u8>>) -> Ten {
-    let text = |k: &str| std::str::from_utf8(&h[k.as_bytes()]).unwrap().to_owned();
-    let f = |k: &str| text(k).parse::<f64>().unwrap();
-    let i = |k: &str| text(k).parse::<i64>().unwrap();
-    Ten {
-        x: f("x"),
-        y: f("y"),
-        z: f("z"),
-        roll: f("roll"),
-        yaw: f("yaw"),
-        seq: i("seq"),
-        stamp_ns: i("stamp_ns"),
-        count: i("count"),
-        frame: text("frame"),
-        child: text("child"),
-    }
-}
-
-/// `MULTI; UNLINK key; HSET key <header> <pairs>; [HSET key <large> <bytes>]; [SPUBLISH key
-/// <payload>]; EXEC`, as a plain pipeline (sent with offset 0: with an offset the crate
-/// would not follow `MOVED`).
+/// `MULTI; UNLINK key; HSET key <header> <fields>; [HSET key <large> <bytes>]; [HSET key @pub
+/// <id> @seq 0; SPUBLISH key <payload>]; EXEC`, as a plain pipeline (sent with offset 0: with an offset the crate
+/// would not follow `MOVED`); `fields` writes the value's fields into the open `HSET`.
 fn raw_transaction(
     key: &str,
     schema: &reem::schema::Schema,
-    small: &[(&str, &[u8])],
-    large: Option<(&str, &[u8])>,
-) -> redis::Pipeline {
-    raw_notifying(key, schema, small, large, None)
-}
-
-fn raw_notifying(
-    key: &str,
-    schema: &reem::schema::Schema,
-    small: &[(&str, &[u8])],
+    fields: impl FnOnce(&mut redis::Pipeline),
     large: Option<(&str, &[u8])>,
     payload: Option<&[u8]>,
 ) -> redis::Pipeline {
@@ -123,17 +29,25 @@ fn raw_notifying(
     for (k, v) in header(schema) {
         p.arg(k).arg(v);
     }
-    for (k, v) in small {
-        p.arg(*k).arg(*v);
-    }
+    fields(&mut p);
     if let Some((k, v)) = large {
         p.cmd("HSET").arg(key).arg(k).arg(v);
     }
     if let Some(payload) = payload {
+        raw_stamp(&mut p, key, 0);
         p.cmd("SPUBLISH").arg(key).arg(payload);
     }
     p.cmd("EXEC");
     p
+}
+
+/// Writes `small`'s `name value` pairs into the open `HSET`.
+fn pairs<'a>(small: &'a [(&str, &[u8])]) -> impl FnOnce(&mut redis::Pipeline) + 'a {
+    move |p| {
+        for (k, v) in small {
+            p.arg(*k).arg(*v);
+        }
+    }
 }
 
 /// What the W rows do with reem: the blocking store, or `reem::aio`'s on a runtime.
@@ -170,8 +84,8 @@ impl Reem for Aio<'_> {
 trait Raw {
     /// Sends the plain pipeline `p` (offset 0) and checks that `EXEC` answered.
     fn transaction(&mut self, p: &redis::Pipeline);
-    /// `HGETALL key` as a `Value`, its fields by name.
-    fn hgetall(&mut self, key: &str) -> HashMap<Vec<u8>, Vec<u8>>;
+    /// `HGETALL key` as a `Value`.
+    fn hgetall(&mut self, key: &str) -> Value;
 }
 
 fn check_exec(replies: &[Value]) {
@@ -190,8 +104,8 @@ impl Raw for ClusterConnection {
         check_exec(&replies);
     }
 
-    fn hgetall(&mut self, key: &str) -> HashMap<Vec<u8>, Vec<u8>> {
-        fields(redis::cmd("HGETALL").arg(key).query(self).unwrap())
+    fn hgetall(&mut self, key: &str) -> Value {
+        redis::cmd("HGETALL").arg(key).query(self).unwrap()
     }
 }
 
@@ -212,12 +126,10 @@ impl Raw for AsyncRaw<'_> {
         check_exec(&replies);
     }
 
-    fn hgetall(&mut self, key: &str) -> HashMap<Vec<u8>, Vec<u8>> {
-        let reply: Value = self
-            .0
+    fn hgetall(&mut self, key: &str) -> Value {
+        self.0
             .block_on(redis::cmd("HGETALL").arg(key).query_async(&mut self.1))
-            .unwrap();
-        fields(reply)
+            .unwrap()
     }
 }
 
@@ -262,6 +174,7 @@ fn w_rows(
             &format!("{prefix}-{id}"),
             &format!("{face}: {what}"),
             stats,
+            "≤ 1.10",
             &format!("raw {raw_name}: {note}"),
         ))
     };
@@ -271,32 +184,31 @@ fn w_rows(
     // W1/W2: a 10-field message.
     let msg = Ten::new(1);
     let schema = Ten::schema().unwrap();
-    let text = pairs(&msg);
-    let small: Vec<(&str, &[u8])> = text.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
     let (k, rk) = (key("w1"), raw_key("w1"));
     let set = compare(
         scale(quick, 20),
         100,
         || reem.set(&k, &msg),
-        || raw.transaction(&raw_transaction(&rk, schema, &small, None)),
+        // Encoded each time, as reem does.
+        || raw.transaction(&raw_transaction(&rk, schema, |p| msg.args(p), None, None)),
     );
     push(
         "W1",
         "set, 10-field message",
         set,
-        "MULTI, UNLINK, HSET of the same fields, EXEC",
+        "MULTI, UNLINK, HSET of the same fields (numbers as arguments), EXEC",
     );
     let get = compare(
         scale(quick, 20),
         100,
         || assert_eq!(reem.get::<Ten>(&k), msg),
-        || assert_eq!(ten(&raw.hgetall(&rk)), msg),
+        || assert_eq!(Ten::from_value(&raw.hgetall(&rk)), msg),
     );
     push(
         "W2",
         "get, 10-field message",
         get,
-        "HGETALL as a Value, fields parsed by hand",
+        "HGETALL as a Value, the pairs matched by name and parsed",
     );
 
     // W3: a 1 MiB Array1<f64>.
@@ -313,7 +225,10 @@ fn w_rows(
         scale(quick, 10),
         30,
         || reem.set(&k, &arr),
-        || raw.transaction(&raw_transaction(&rk, schema, &small, Some(("arr", bytes)))),
+        || {
+            let large = Some(("arr", bytes));
+            raw.transaction(&raw_transaction(&rk, schema, pairs(&small), large, None))
+        },
     );
     push(
         "W3 set",
@@ -326,7 +241,7 @@ fn w_rows(
         30,
         || assert_eq!(reem.get::<Array1<f64>>(&k).len(), 131_072),
         || {
-            let v: Vec<f64> = bytemuck::pod_collect_to_vec(&raw.hgetall(&rk)[&b"arr"[..]]);
+            let v: Vec<f64> = bytemuck::pod_collect_to_vec(&take_field(raw.hgetall(&rk), b"arr"));
             assert_eq!(Array1::from_vec(v).len(), 131_072);
         },
     );
@@ -352,7 +267,8 @@ fn w_rows(
         || reem.set(&k, &image),
         || {
             let bytes = image.as_slice().unwrap();
-            raw.transaction(&raw_transaction(&rk, schema, &small, Some(("arr", bytes))))
+            let large = Some(("arr", bytes));
+            raw.transaction(&raw_transaction(&rk, schema, pairs(&small), large, None))
         },
     );
     push(
@@ -366,7 +282,7 @@ fn w_rows(
         10,
         || assert_eq!(reem.get::<Array2<u8>>(&k).dim(), (2048, 4096)),
         || {
-            let v = raw.hgetall(&rk).remove(&b"arr"[..]).unwrap();
+            let v = take_field(raw.hgetall(&rk), b"arr");
             assert_eq!(
                 Array2::from_shape_vec((2048, 4096), v).unwrap().dim(),
                 (2048, 4096)
@@ -430,8 +346,6 @@ fn publish_to_stream(
         .unwrap();
     rt.block_on(raw_sub.ssubscribe("ca5raw")).unwrap();
     let schema = Ten::schema().unwrap();
-    let text = pairs(&msg);
-    let small: Vec<(&str, &[u8])> = text.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
     let stats = compare(
         scale(quick, 10),
         50,
@@ -445,7 +359,13 @@ fn publish_to_stream(
         || {
             rt.block_on(async {
                 let payload = msg.payload(0);
-                let p = raw_notifying("ca5raw", schema, &small, None, Some(payload.as_bytes()));
+                let p = raw_transaction(
+                    "ca5raw",
+                    schema,
+                    |p| msg.args(p),
+                    None,
+                    Some(payload.as_bytes()),
+                );
                 let n = p.len();
                 raw.req_packed_commands(&p, 0, n).await.unwrap();
                 loop {
@@ -460,16 +380,15 @@ fn publish_to_stream(
             })
         },
     );
-    let mut r = row(
+    row(
         "CA5",
         "cluster, aio: publish → Stream item, 10-field message",
         stats,
-        "raw async ClusterConnection: the same MULTI/UNLINK/HSET/SPUBLISH/EXEC, the message as \
+        "≤ 1.25",
+        "raw async ClusterConnection: the same MULTI/UNLINK/HSET/HSET @pub @seq/SPUBLISH/EXEC, the message as \
          payload, decoded from a RESP3 push of a raw SSUBSCRIBEd cluster connection on the \
          caller's runtime",
-    );
-    r.target = "≤ 1.25".into();
-    r
+    )
 }
 
 /// The `CA…` rows: `reem::aio` on the cluster against the raw async cluster connection.

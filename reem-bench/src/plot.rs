@@ -155,21 +155,12 @@ pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw 
             ("direct RESP floor", DIRECT, |p| p.direct_us),
         ];
         for (name, colour, y) in series {
-            let xy = |(i, p): (usize, &&SizePoint)| (i as f64, y(p));
-            chart
-                .draw_series(LineSeries::new(
-                    ps.iter().enumerate().map(xy),
-                    colour.stroke_width(2),
-                ))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-                });
-            chart.draw_series(
-                ps.iter()
-                    .enumerate()
-                    .map(|p| Circle::new(xy(p), 3, colour.filled())),
-            )?;
+            let xy: Vec<(f64, f64)> = ps
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i as f64, y(p)))
+                .collect();
+            line(&mut chart, &xy, name, colour)?;
         }
         chart
             .configure_series_labels()
@@ -179,6 +170,28 @@ pub fn sizes(points: &[SizePoint], path: &std::path::Path, title: &str) -> Draw 
             .draw()?;
     }
     root.present()?;
+    Ok(())
+}
+
+/// Draws `points` as a line named `name` in the legend, with a dot at each point.
+fn line<X, Y>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    points: &[(f64, f64)],
+    name: &'static str,
+    colour: RGBColor,
+) -> Draw
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            colour.stroke_width(2),
+        ))?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+    chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
     Ok(())
 }
 
@@ -219,20 +232,8 @@ pub fn fanout(points: &[FanoutPoint], path: &std::path::Path, title: &str) -> Dr
         ("raw redis crate (one PubSub thread)", RAW, |p| p.raw_cpu_us),
     ];
     for (name, colour, y) in series {
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (xs(p), y(p))),
-                colour.stroke_width(2),
-            ))?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-            });
-        chart.draw_series(
-            points
-                .iter()
-                .map(|p| Circle::new((xs(p), y(p)), 3, colour.filled())),
-        )?;
+        let xy: Vec<(f64, f64)> = points.iter().map(|p| (xs(p), y(p))).collect();
+        line(&mut chart, &xy, name, colour)?;
     }
     chart
         .configure_series_labels()

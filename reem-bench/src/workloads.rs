@@ -9,7 +9,6 @@
 //! (`u8`) or cast once (`bytemuck::pod_collect_to_vec`), transactions as an atomic
 //! `redis::pipe()`.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -55,43 +54,9 @@ impl Ten {
         }
     }
 
-    /// The raw side's encoding of the same fields: `name value` pairs.
-    pub(crate) fn pairs(&self) -> [(&'static str, String); 10] {
-        [
-            ("x", self.x.to_string()),
-            ("y", self.y.to_string()),
-            ("z", self.z.to_string()),
-            ("roll", self.roll.to_string()),
-            ("yaw", self.yaw.to_string()),
-            ("seq", self.seq.to_string()),
-            ("stamp_ns", self.stamp_ns.to_string()),
-            ("count", self.count.to_string()),
-            ("frame", self.frame.clone()),
-            ("child", self.child.clone()),
-        ]
-    }
-
-    /// The raw side's decoding of a `field → text` map.
-    pub(crate) fn from_map(h: &HashMap<String, String>) -> Self {
-        let f = |k: &str| h[k].parse::<f64>().unwrap();
-        let i = |k: &str| h[k].parse::<i64>().unwrap();
-        Ten {
-            x: f("x"),
-            y: f("y"),
-            z: f("z"),
-            roll: f("roll"),
-            yaw: f("yaw"),
-            seq: i("seq"),
-            stamp_ns: i("stamp_ns"),
-            count: i("count"),
-            frame: h["frame"].clone(),
-            child: h["child"].clone(),
-        }
-    }
-
     /// The raw side's encoding: the fields as `name value` arguments of the current command
     /// (numbers formatted by the crate).
-    fn args(&self, p: &mut redis::Pipeline) {
+    pub(crate) fn args(&self, p: &mut redis::Pipeline) {
         p.arg("x")
             .arg(self.x)
             .arg("y")
@@ -138,9 +103,12 @@ impl Ten {
         t
     }
 
-    /// The raw side's decoding of an `HGETALL` reply.
-    fn from_value(v: &Value) -> Self {
-        Self::from_pairs(pairs(v))
+    /// The raw side's decoding of an `HGETALL` reply (RESP2 array or RESP3 map).
+    pub(crate) fn from_value(v: &Value) -> Self {
+        match v {
+            Value::Map(m) => Self::from_pairs(m.iter().map(|(k, v)| (bulk(k), bulk(v)))),
+            v => Self::from_pairs(pairs(v)),
+        }
     }
 
     /// The raw side's payload for a notification: `name=value` lines.
@@ -191,26 +159,37 @@ fn pairs(v: &Value) -> impl Iterator<Item = (&[u8], &[u8])> {
         Value::Array(items) => items.as_slice(),
         other => panic!("not a hash: {other:?}"),
     };
-    items.chunks_exact(2).map(|p| match p {
-        [Value::BulkString(k), Value::BulkString(v)] => (k.as_slice(), v.as_slice()),
-        other => panic!("not a hash: {other:?}"),
-    })
+    items.chunks_exact(2).map(|p| (bulk(&p[0]), bulk(&p[1])))
 }
 
-/// Moves the value of `field` out of an `HGETALL` reply.
+fn bulk(v: &Value) -> &[u8] {
+    match v {
+        Value::BulkString(b) => b,
+        other => panic!("not a hash: {other:?}"),
+    }
+}
+
+/// Moves the value of `field` out of an `HGETALL` reply (RESP2 array or RESP3 map).
 pub fn take_field(v: Value, field: &[u8]) -> Vec<u8> {
-    let Value::Array(items) = v else {
-        panic!("not a hash")
-    };
-    let mut it = items.into_iter();
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        if let (Value::BulkString(k), Value::BulkString(v)) = (k, v) {
-            if k == field {
-                return v;
+    let hit = |k: &Value| matches!(k, Value::BulkString(k) if k == field);
+    let found = match v {
+        Value::Array(items) => {
+            let mut it = items.into_iter();
+            loop {
+                match (it.next(), it.next()) {
+                    (Some(k), Some(v)) if hit(&k) => break Some(v),
+                    (Some(_), Some(_)) => {}
+                    _ => break None,
+                }
             }
         }
+        Value::Map(m) => m.into_iter().find(|(k, _)| hit(k)).map(|(_, v)| v),
+        other => panic!("not a hash: {other:?}"),
+    };
+    match found {
+        Some(Value::BulkString(v)) => v,
+        _ => panic!("no field {}", String::from_utf8_lossy(field)),
     }
-    panic!("no field {}", String::from_utf8_lossy(field))
 }
 
 /// W7: a struct whose 1 MiB array must not cross the network for a one-field read.
@@ -300,12 +279,41 @@ fn row3(
 }
 
 /// The header reem writes, so that the raw side sends the same commands.
-fn header(schema: &reem::schema::Schema) -> [(&'static str, &str); 3] {
+pub(crate) fn header(schema: &reem::schema::Schema) -> [(&'static str, &str); 3] {
     [
         ("@label", &schema.label),
         ("@fp", &schema.fingerprint_hex),
         ("@schema", &schema.json),
     ]
+}
+
+/// The raw side's store of `key`, as reem sends it: an atomic pipeline with `UNLINK key`
+/// and `HSET key <header>` left open for the value's fields (the caller ends it with
+/// `.ignore()`).
+pub(crate) fn raw_store(key: &str, schema: &reem::schema::Schema) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    p.atomic()
+        .cmd("UNLINK")
+        .arg(key)
+        .ignore()
+        .cmd("HSET")
+        .arg(key);
+    for (k, v) in header(schema) {
+        p.arg(k).arg(v);
+    }
+    p
+}
+
+/// Appends the publisher stamp reem stores with a published message: `HSET key @pub <id>
+/// @seq <seq>`.
+pub(crate) fn raw_stamp(p: &mut redis::Pipeline, key: &str, seq: u64) {
+    p.cmd("HSET")
+        .arg(key)
+        .arg("@pub")
+        .arg("00000000c0ffee00")
+        .arg("@seq")
+        .arg(seq)
+        .ignore();
 }
 
 pub fn w1_w2(b: &mut Bench) -> Vec<Row> {
@@ -317,16 +325,7 @@ pub fn w1_w2(b: &mut Bench) -> Vec<Row> {
         100,
         || kv.set("w1", &msg).unwrap(),
         || {
-            let mut p = redis::pipe();
-            p.atomic()
-                .cmd("UNLINK")
-                .arg("w1raw")
-                .ignore()
-                .cmd("HSET")
-                .arg("w1raw");
-            for (k, v) in header(schema) {
-                p.arg(k).arg(v);
-            }
+            let mut p = raw_store("w1raw", schema);
             msg.args(&mut p);
             p.ignore().exec(raw).unwrap();
         },
@@ -582,29 +581,11 @@ pub fn raw_publish(
     seq: u64,
     schema: &reem::schema::Schema,
 ) {
-    let mut p = redis::pipe();
-    p.atomic()
-        .cmd("UNLINK")
-        .arg(key)
-        .ignore()
-        .cmd("HSET")
-        .arg(key);
-    for (k, v) in header(schema) {
-        p.arg(k).arg(v);
-    }
+    let mut p = raw_store(key, schema);
     msg.args(&mut p);
-    p.ignore()
-        .cmd("HSET")
-        .arg(key)
-        .arg("@pub")
-        .arg("00000000c0ffee00")
-        .arg("@seq")
-        .arg(seq)
-        .ignore()
-        .cmd("PUBLISH")
-        .arg(key)
-        .arg(msg.payload(seq))
-        .ignore();
+    p.ignore();
+    raw_stamp(&mut p, key, seq);
+    p.cmd("PUBLISH").arg(key).arg(msg.payload(seq)).ignore();
     p.exec(raw).unwrap();
 }
 
@@ -699,16 +680,7 @@ pub fn w5(b: &mut Bench) -> Vec<Row> {
             },
             || {
                 seq += 1;
-                let mut p = redis::pipe();
-                p.atomic()
-                    .cmd("UNLINK")
-                    .arg("w5bigraw")
-                    .ignore()
-                    .cmd("HSET")
-                    .arg("w5bigraw");
-                for (k, v) in header(schema) {
-                    p.arg(k).arg(v);
-                }
+                let mut p = raw_store("w5bigraw", schema);
                 for (k, v) in &small {
                     p.arg(*k).arg(v);
                 }
@@ -717,18 +689,9 @@ pub fn w5(b: &mut Bench) -> Vec<Row> {
                     .arg("w5bigraw")
                     .arg("arr")
                     .arg(bytemuck::cast_slice::<f64, u8>(&arr))
-                    .ignore()
-                    .cmd("HSET")
-                    .arg("w5bigraw")
-                    .arg("@pub")
-                    .arg("00000000c0ffee00")
-                    .arg("@seq")
-                    .arg(seq)
-                    .ignore()
-                    .cmd("PUBLISH")
-                    .arg("w5bigraw")
-                    .arg(seq)
                     .ignore();
+                raw_stamp(&mut p, "w5bigraw", seq);
+                p.cmd("PUBLISH").arg("w5bigraw").arg(seq).ignore();
                 p.exec(raw).unwrap();
                 assert_eq!(
                     rx.recv_timeout(Duration::from_secs(2)).unwrap().len(),
