@@ -659,3 +659,21 @@ fn decode_owned_moves_array_bytes_out_of_the_reply() {
         assert_eq!(b, &le);
     }
 }
+
+#[test]
+fn inferred_types_can_be_given_by_name() {
+    let v = DynValue::Struct(vec![
+        ("id".into(), DynValue::UInt(7)),
+        ("t".into(), DynValue::Int(-5)),
+    ]);
+    let types = [("id".to_owned(), FieldType::U8)];
+    let m = DynMessage::infer_with_types("k", "Imu", v, &types).unwrap();
+    let expected = Schema::new(
+        "Imu".into(),
+        vec![f("id", FieldType::U8), f("t", FieldType::I64)],
+    );
+    assert_eq!(
+        (&m.schema.json, &m.schema.fingerprint_hex),
+        (&expected.json, &expected.fingerprint_hex)
+    );
+}
