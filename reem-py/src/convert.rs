@@ -14,7 +14,7 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use reem::dynamic::{ArrayBody, DynArray, DynValue};
+use reem::dynamic::{self, ArrayBody, DynArray, DynValue};
 use reem::marshal::array::Dtype;
 use reem::schema::FieldType;
 
@@ -166,39 +166,34 @@ fn to_dyn_at(v: &Bound<'_, PyAny>, np: &Bound<'_, PyModule>, depth: usize) -> Py
 /// A numpy scalar, and the field type of its kind and width: `np.uint8` → `u8`,
 /// `np.int32` → `i32`, `np.float32` → `f32`, `np.bool_` → `bool`.
 fn numpy_scalar(v: &Bound<'_, PyAny>) -> PyResult<(DynValue, FieldType)> {
-    use FieldType as T;
-    let dtype = v.getattr("dtype")?;
-    let kind: String = dtype.getattr("kind")?.extract()?;
-    let size: usize = dtype.getattr("itemsize")?.extract()?;
+    let Some((d, ty)) = element_dtype(&v.getattr("dtype")?)? else {
+        return Err(type_error("numpy scalars of kind b, i, u, f4, f8", v));
+    };
     let item = v.call_method0("item")?;
-    Ok(match (kind.as_str(), size) {
-        ("b", 1) => (DynValue::Bool(item.extract()?), T::Bool),
-        ("u", n @ (1 | 2 | 4 | 8)) => (
-            DynValue::UInt(item.extract::<u64>()?.into()),
-            [T::U8, T::U16, T::U32, T::U64][n.trailing_zeros() as usize].clone(),
-        ),
-        ("i", n @ (1 | 2 | 4 | 8)) => (
-            DynValue::Int(item.extract::<i64>()?.into()),
-            [T::I8, T::I16, T::I32, T::I64][n.trailing_zeros() as usize].clone(),
-        ),
-        ("f", 4) => (DynValue::F32(item.extract()?), T::F32),
-        ("f", 8) => (DynValue::F64(item.extract()?), T::F64),
-        _ => return Err(type_error("numpy scalars of kind b, i, u, f4, f8", v)),
-    })
+    let value = match (d.kind, d.size) {
+        (b'b', _) => DynValue::Bool(item.extract()?),
+        (b'u', _) => DynValue::UInt(item.extract::<u64>()?.into()),
+        (b'i', _) => DynValue::Int(item.extract::<i64>()?.into()),
+        (_, 4) => DynValue::F32(item.extract()?),
+        _ => DynValue::F64(item.extract()?),
+    };
+    Ok((value, ty))
+}
+
+/// A numpy dtype parsed, and the field type of its element, if reem has an element type
+/// for it (the list is reem's: [`dynamic::element_type`]).
+fn element_dtype(dtype: &Bound<'_, PyAny>) -> PyResult<Option<(Dtype, FieldType)>> {
+    let text: String = dtype.getattr("str")?.extract()?;
+    Ok(
+        Dtype::parse(text.as_bytes())
+            .and_then(|d| dynamic::element_type(&d).map(|(_, ty)| (d, ty))),
+    )
 }
 
 /// A numpy array as its little-endian C-order bytes (one copy), its dtype name and shape.
 fn array_to_dyn(v: &Bound<'_, PyAny>, np: &Bound<'_, PyModule>) -> PyResult<DynValue> {
     let dtype = v.getattr("dtype")?;
-    let kind: String = dtype.getattr("kind")?.extract()?;
-    let size: usize = dtype.getattr("itemsize")?.extract()?;
-    let supported = match kind.as_str() {
-        "b" => size == 1,
-        "i" | "u" => matches!(size, 1 | 2 | 4 | 8),
-        "f" => matches!(size, 4 | 8),
-        _ => false,
-    };
-    if !supported {
+    if element_dtype(&dtype)?.is_none() {
         let name: String = dtype.str()?.extract()?;
         return Err(PyTypeError::new_err(format!(
             "an array of dtype {name} cannot be stored by reem: bool, int8 … int64, \

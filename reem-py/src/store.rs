@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use redis::Value;
 use reem::dynamic::{self, DynMessage, DynValue};
-use reem::marshal::{HashView, FINGERPRINT_FIELD, SCHEMA_FIELD};
+use reem::marshal::{array, HashView, FINGERPRINT_FIELD, SCHEMA_FIELD};
 use reem::schema::{FieldSchema, FieldType, Schema, ROOT_LEAF};
 
 use crate::convert::{to_dyn, to_py};
@@ -137,7 +137,7 @@ fn field_names(schema: &Schema, path: &str) -> Option<(Vec<String>, Vec<FieldSch
                 } else {
                     format!("{}.", f.name)
                 };
-                for part in ["arr", "dtype", "shape", "strides"] {
+                for part in [array::ARR, array::DTYPE, array::SHAPE, array::STRIDES] {
                     names.push(format!("{prefix}{part}"));
                 }
             }
@@ -189,30 +189,6 @@ fn get_field_with(
     Ok(take_path(msg.value, path))
 }
 
-/// [`DynMessage::infer`], with the exact types of numpy scalars (`hints`, by stored name)
-/// in place of the inferred `i64`, `u64`.
-fn infer(
-    key: &str,
-    label: &str,
-    v: DynValue,
-    hints: Vec<(String, FieldType)>,
-) -> reem::Result<DynMessage> {
-    let mut msg = DynMessage::infer(key, label, v)?;
-    if hints.is_empty() {
-        return Ok(msg);
-    }
-    let mut fields = msg.schema.fields.clone();
-    for (name, ty) in hints {
-        if let Some(f) = fields.iter_mut().find(|f| f.name == name) {
-            f.ty = ty;
-        }
-    }
-    if fields != msg.schema.fields {
-        msg.schema = Arc::new(Schema::new(label.to_owned(), fields));
-    }
-    Ok(msg)
-}
-
 /// The label of a value written without one: `dict` for a dict, else its Python type name.
 fn default_label(value: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(value.get_type().name()?.to_string())
@@ -235,8 +211,8 @@ fn get_message(kv: &reem::KeyValueStore, key: &str) -> reem::Result<DynMessage> 
         for (k, v) in pairs {
             match k {
                 Value::BulkString(n) if n == SCHEMA_FIELD.as_bytes() => schema = true,
-                Value::BulkString(n) if n == b"arr" => arr = true,
-                Value::BulkString(n) if n == b"dtype" => {
+                Value::BulkString(n) if n == array::ARR.as_bytes() => arr = true,
+                Value::BulkString(n) if n == array::DTYPE.as_bytes() => {
                     if let Value::BulkString(d) = v {
                         dtype = Some(String::from_utf8_lossy(d).into_owned());
                     }
@@ -248,13 +224,9 @@ fn get_message(kv: &reem::KeyValueStore, key: &str) -> reem::Result<DynMessage> 
     };
     if let Some(dtype) = untagged_array {
         // numpy's name of the stored dtype (`<f8` → `float64`), as reem's schemas name it.
-        let canonical = match reem::marshal::array::Dtype::parse(dtype.as_bytes()) {
-            Some(d) if d.kind == b'b' => "bool".to_owned(),
-            Some(d) if d.kind == b'i' => format!("int{}", d.size * 8),
-            Some(d) if d.kind == b'u' => format!("uint{}", d.size * 8),
-            Some(d) if d.kind == b'f' => format!("float{}", d.size * 8),
-            _ => dtype,
-        };
+        let canonical = array::Dtype::parse(dtype.as_bytes())
+            .and_then(|d| dynamic::element_type(&d))
+            .map_or(dtype, |(name, _)| name.to_owned());
         let schema = reem::schema::Schema::new(
             "ndarray".to_owned(),
             vec![reem::schema::FieldSchema {
@@ -290,6 +262,24 @@ fn get_message(kv: &reem::KeyValueStore, key: &str) -> reem::Result<DynMessage> 
         }
     }
     dynamic::decode_owned(key, reply, dynamic::Arrays::Bytes)
+}
+
+/// Reads the message at `key` (one `HGETALL`) and gives its hash and checked stored schema
+/// to `f`; a missing key is [`reem::Error::NotFound`].
+fn with_stored<R>(
+    kv: &reem::KeyValueStore,
+    key: &str,
+    f: impl FnOnce(&HashView<'_>, Schema) -> reem::Result<R>,
+) -> reem::Result<R> {
+    let reply = kv.get_hash(key)?;
+    let hash = HashView::from_hgetall(key, &reply)?;
+    if hash.is_empty() {
+        return Err(reem::Error::NotFound {
+            key: key.to_owned(),
+        });
+    }
+    let schema = dynamic::read_schema(key, &hash)?;
+    f(&hash, schema)
 }
 
 /// Takes the value at the dotted `path` out of `v`.
@@ -377,15 +367,8 @@ impl KeyValueStore {
             let kv = &self.inner;
             return py
                 .detach(|| {
-                    let reply = kv.get_hash(key)?;
-                    let hash = HashView::from_hgetall(key, &reply)?;
-                    if hash.is_empty() {
-                        return Err(reem::Error::NotFound {
-                            key: key.to_owned(),
-                        });
-                    }
-                    let schema = dynamic::read_schema(key, &hash)?;
-                    let msg = DynMessage::conform(key, &schema, v)?;
+                    let msg =
+                        with_stored(kv, key, |_, schema| DynMessage::conform(key, &schema, v))?;
                     kv.set(key, &msg)
                 })
                 .py_err();
@@ -394,7 +377,7 @@ impl KeyValueStore {
             Some(l) => l,
             None => default_label(value)?,
         };
-        let msg = infer(key, &label, v, hints).py_err()?;
+        let msg = DynMessage::infer_with_types(key, &label, v, &hints).py_err()?;
         py.detach(|| self.inner.set(key, &msg)).py_err()
     }
 
@@ -451,47 +434,42 @@ impl KeyValueStore {
         }
         let kv = &self.inner;
         py.detach(|| {
-            let reply = kv.get_hash(key)?;
-            let hash = HashView::from_hgetall(key, &reply)?;
-            if hash.is_empty() {
-                return Err(reem::Error::NotFound {
-                    key: key.to_owned(),
-                });
-            }
-            let schema = dynamic::read_schema(key, &hash)?;
-            let fp = hash.get(FINGERPRINT_FIELD.as_bytes()).ok_or_else(|| {
-                reem::Error::MissingField {
-                    key: key.to_owned(),
-                    field: FINGERPRINT_FIELD.to_owned(),
-                }
-            })?;
-            let mut changes = Vec::new();
-            for (field, text) in &texts {
-                let refuse = |reason: String| reem::Error::Encode {
-                    key: key.to_owned(),
-                    field: field.clone(),
-                    reason,
-                };
-                let change =
-                    dynamic::assignment(key, &schema, &hash, field, text).map_err(|r| match r {
-                        dynamic::Refusal::UnknownField => {
-                            refuse(format!("its message ({}) has no such field", schema.label))
-                        }
-                        dynamic::Refusal::NotStored => refuse(
-                            "the field is not stored (an optional field that is None, or a \
+            with_stored(kv, key, |hash, schema| {
+                let fp = hash.get(FINGERPRINT_FIELD.as_bytes()).ok_or_else(|| {
+                    reem::Error::MissingField {
+                        key: key.to_owned(),
+                        field: FINGERPRINT_FIELD.to_owned(),
+                    }
+                })?;
+                let mut changes = Vec::new();
+                for (field, text) in &texts {
+                    let refuse = |reason: String| reem::Error::Encode {
+                        key: key.to_owned(),
+                        field: field.clone(),
+                        reason,
+                    };
+                    let change = dynamic::assignment(key, &schema, hash, field, text).map_err(
+                        |r| match r {
+                            dynamic::Refusal::UnknownField => {
+                                refuse(format!("its message ({}) has no such field", schema.label))
+                            }
+                            dynamic::Refusal::NotStored => refuse(
+                                "the field is not stored (an optional field that is None, or a \
                              list element past the end)"
-                                .to_owned(),
-                        ),
-                        dynamic::Refusal::Value(e) => e,
-                        _ => refuse("the field cannot be set".to_owned()),
-                    })?;
-                changes.push((change.stored, change.new));
-            }
-            let pairs: Vec<(&str, &[u8])> = changes
-                .iter()
-                .map(|(s, n)| (s.as_str(), n.as_slice()))
-                .collect();
-            kv.set_stored_fields(key, fp, &pairs)
+                                    .to_owned(),
+                            ),
+                            dynamic::Refusal::Value(e) => e,
+                            _ => refuse("the field cannot be set".to_owned()),
+                        },
+                    )?;
+                    changes.push((change.stored, change.new));
+                }
+                let pairs: Vec<(&str, &[u8])> = changes
+                    .iter()
+                    .map(|(s, n)| (s.as_str(), n.as_slice()))
+                    .collect();
+                kv.set_stored_fields(key, fp, &pairs)
+            })
         })
         .py_err()
     }
@@ -545,7 +523,7 @@ impl PublishSpace {
             Some(l) => l,
             None => default_label(value)?,
         };
-        let msg = infer(topic, &label, v, hints).py_err()?;
+        let msg = DynMessage::infer_with_types(topic, &label, v, &hints).py_err()?;
         py.detach(|| self.inner.publish(topic, &msg)).py_err()
     }
 

@@ -315,6 +315,38 @@ macro_rules! dyn_elements {
             None
         }
 
+        /// numpy's name (`float64`) and the scalar field type (`f64`) of the element type
+        /// `dtype` holds (`float64`, `<f8`, `>f8`); `None` if reem has no element type for it.
+        ///
+        /// ```
+        /// use reem::dynamic::element_type;
+        /// use reem::marshal::array::Dtype;
+        /// use reem::schema::FieldType;
+        /// assert_eq!(element_type(&Dtype::parse(b"<f8").unwrap()), Some(("float64", FieldType::F64)));
+        /// assert_eq!(element_type(&Dtype::parse(b"float16").unwrap()), None);
+        /// ```
+        pub fn element_type(dtype: &Dtype) -> Option<(&'static str, FieldType)> {
+            $(if dtype.holds::<$t>() {
+                return Some(($name, FieldType::$v));
+            })*
+            None
+        }
+
+        /// Writes an array of `dtype` ([`array::encode`]) whose little-endian C-order bytes
+        /// are `bytes`; false (nothing written) if `dtype` is not an element type.
+        fn encode_array_of<'a>(
+            dtype: &Dtype,
+            w: &mut FieldWriter<'_, 'a>,
+            shape: &[usize],
+            bytes: std::borrow::Cow<'a, [u8]>,
+        ) -> bool {
+            $(if dtype.holds::<$t>() {
+                array::encode::<$t>(w, shape, bytes);
+                return true;
+            })*
+            false
+        }
+
         /// A scalar field whose type is an element type, decoded; `None` for other types.
         fn element_field(ty: &FieldType, r: &mut FieldReader<'_, '_>) -> Option<Result<DynValue>> {
             match ty {
@@ -502,22 +534,13 @@ fn parse_schema_cached(text: &[u8]) -> std::result::Result<Arc<Schema>, String> 
 /// fingerprint that does not match it, or a stored field that does not decode as its
 /// schema says; [`Error::MissingField`] for a required field that is absent.
 pub fn decode(key: &str, hash: &HashView<'_>, arrays: Arrays) -> Result<DynMessage> {
-    let schema = read_schema_shared(key, hash)?;
-    let label = hash
-        .get(LABEL_FIELD.as_bytes())
-        .and_then(|l| std::str::from_utf8(l).ok())
-        .map_or_else(|| schema.label.clone(), str::to_owned);
-    let mut d = Decoder {
-        r: FieldReader::new(key, hash, FieldPath::root()),
+    let (schema, label) = header(key, hash)?;
+    decode_fields(
+        FieldReader::new(key, hash, FieldPath::root()),
         arrays,
-        enums: HashMap::new(),
-    };
-    let value = d.fields("", &schema.fields)?;
-    Ok(DynMessage {
-        label,
         schema,
-        value,
-    })
+        label,
+    )
 }
 
 /// [`decode`] of a whole reply to `HGETALL key`, taking its values: with
@@ -530,13 +553,35 @@ pub fn decode_owned(key: &str, reply: redis::Value, arrays: Arrays) -> Result<Dy
             key: key.to_owned(),
         });
     }
-    let schema = read_schema_shared(key, &hash)?;
+    let (schema, label) = header(key, &hash)?;
+    decode_fields(
+        FieldReader::exclusive(key, &mut hash, FieldPath::root()),
+        arrays,
+        schema,
+        label,
+    )
+}
+
+/// The checked stored schema of a message, and its label: the stored `@label`, or, without
+/// one, the schema's.
+fn header(key: &str, hash: &HashView<'_>) -> Result<(Arc<Schema>, String)> {
+    let schema = read_schema_shared(key, hash)?;
     let label = hash
         .get(LABEL_FIELD.as_bytes())
         .and_then(|l| std::str::from_utf8(l).ok())
         .map_or_else(|| schema.label.clone(), str::to_owned);
+    Ok((schema, label))
+}
+
+/// The fields of a message read by `r` (at the root) as `schema` says.
+fn decode_fields(
+    r: FieldReader<'_, '_>,
+    arrays: Arrays,
+    schema: Arc<Schema>,
+    label: String,
+) -> Result<DynMessage> {
     let mut d = Decoder {
-        r: FieldReader::exclusive(key, &mut hash, FieldPath::root()),
+        r,
         arrays,
         enums: HashMap::new(),
     };

@@ -614,3 +614,66 @@ fn long_lists_of_custom_and_enum_elements_decode_in_linear_time() {
     );
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
 }
+
+#[test]
+fn decode_owned_moves_array_bytes_out_of_the_reply() {
+    let schema = Schema::new("A".into(), vec![f("m", f64_array(Some(1)))]);
+    let xs: Vec<f64> = (0..4096).map(f64::from).collect();
+    let le = le_f64(&xs);
+    let be: Vec<u8> = xs.iter().flat_map(|x| x.to_be_bytes()).collect();
+    for (dtype, bytes) in [(&b"float64"[..], &le), (&b">f8"[..], &be)] {
+        let reply = stored(
+            &schema,
+            &[
+                ("m.dtype", dtype),
+                ("m.shape", b"(4096,)"),
+                ("m.strides", b"(8,)"),
+                ("m.arr", bytes),
+            ],
+        );
+        let Value::Array(items) = &reply else {
+            unreachable!()
+        };
+        let at = items
+            .iter()
+            .position(|v| matches!(v, Value::BulkString(n) if n == b"m.arr"))
+            .unwrap();
+        let Value::BulkString(buffer) = &items[at + 1] else {
+            unreachable!()
+        };
+        let reply_buffer = buffer.as_ptr();
+        let msg = decode_owned("k", reply, Arrays::Bytes).unwrap();
+        let Some(DynValue::Array(a)) = msg.value.get("m") else {
+            panic!("{:?}", msg.value)
+        };
+        let ArrayBody::Bytes(b) = &a.body else {
+            panic!("{a:?}")
+        };
+        // The reply's own buffer (big-endian elements swapped in place), not a copy.
+        assert_eq!(
+            b.as_ptr(),
+            reply_buffer,
+            "{}",
+            String::from_utf8_lossy(dtype)
+        );
+        assert_eq!(b, &le);
+    }
+}
+
+#[test]
+fn inferred_types_can_be_given_by_name() {
+    let v = DynValue::Struct(vec![
+        ("id".into(), DynValue::UInt(7)),
+        ("t".into(), DynValue::Int(-5)),
+    ]);
+    let types = [("id".to_owned(), FieldType::U8)];
+    let m = DynMessage::infer_with_types("k", "Imu", v, &types).unwrap();
+    let expected = Schema::new(
+        "Imu".into(),
+        vec![f("id", FieldType::U8), f("t", FieldType::I64)],
+    );
+    assert_eq!(
+        (&m.schema.json, &m.schema.fingerprint_hex),
+        (&expected.json, &expected.fingerprint_hex)
+    );
+}

@@ -46,6 +46,20 @@ impl DynMessage {
     /// # Ok::<(), reem::Error>(())
     /// ```
     pub fn infer(key: &str, label: &str, value: DynValue) -> Result<DynMessage> {
+        Self::infer_with_types(key, label, value, &[])
+    }
+
+    /// [`DynMessage::infer`], with the field types `types` (by stored name) in place of the
+    /// inferred ones: what Python's numpy scalars say (`np.uint8(3)` is a `u8` field, not an
+    /// `i64`). A name that is not an inferred field is ignored; each value is checked
+    /// against its field's type when it is written. The schema is built once per distinct
+    /// label, fields and types, like any inferred schema.
+    pub fn infer_with_types(
+        key: &str,
+        label: &str,
+        value: DynValue,
+        types: &[(String, FieldType)],
+    ) -> Result<DynMessage> {
         let mut fields = Vec::new();
         match &value {
             DynValue::Struct(_) => infer_fields(key, "", &value, &mut fields)?,
@@ -57,6 +71,11 @@ impl DynMessage {
                 ty: infer_type(key, "", v)?,
                 optional: false,
             }),
+        }
+        for (name, ty) in types {
+            if let Some(f) = fields.iter_mut().find(|f| &f.name == name) {
+                f.ty = ty.clone();
+            }
         }
         let schema = inferred_schema(key, label, fields)?;
         Ok(DynMessage {
@@ -484,7 +503,7 @@ fn encode_array<'a>(
         )));
     }
     let d = Dtype::parse(dtype.as_bytes())
-        .filter(|d| elements_of(d, &[]).is_some())
+        .filter(|d| element_type(d).is_some())
         .ok_or_else(|| w.error(format!("{dtype} is not an element type reem stores")))?;
     let bytes: Cow<'a, [u8]> = match &a.body {
         ArrayBody::Bytes(b) => Cow::Borrowed(b),
@@ -505,12 +524,7 @@ fn encode_array<'a>(
     if d.kind == b'b' && bytes.iter().any(|b| *b > 1) {
         return Err(w.error("a bool array holds a byte that is not 0 or 1"));
     }
-    w.put_child(array::DTYPE, dtype.as_bytes());
-    w.put_child(array::SHAPE, array::format_tuple(&a.shape).as_bytes());
-    w.put_child(
-        array::STRIDES,
-        array::format_tuple(&array::c_strides(&a.shape, d.size)).as_bytes(),
-    );
-    w.put_child_large(array::ARR, bytes);
+    // `d` is an element type (checked above): the array is written.
+    encode_array_of(&d, w, &a.shape, bytes);
     Ok(())
 }
