@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use redis::Value;
-use reem::marshal::{Commands, HashView, LABEL_FIELD, PUBLISHER_FIELD, SCHEMA_FIELD, SEQ_FIELD};
+use reem::marshal::{Commands, HashView, StoredHash, PUBLISHER_FIELD, SCHEMA_FIELD, SEQ_FIELD};
 use reem::pubsub::history::{entries, history_key, EntryId};
 use reem::pubsub::Delivery;
 use reem::record::{
-    encode_hash, RecordWriter, StoredMessage, WriterOptions, JSON_ENCODING, JSON_SCHEMA_ENCODING,
-    REEM_ENCODING, REEM_SCHEMA_ENCODING,
+    encode_hash, RecordWriter, WriterOptions, JSON_ENCODING, JSON_SCHEMA_ENCODING, REEM_ENCODING,
+    REEM_SCHEMA_ENCODING,
 };
 use reem::{RawSubscriber, RedisInterface, ReemMarshal};
 
@@ -87,7 +87,7 @@ pub fn stop_on_signals() -> &'static AtomicBool {
 /// A message read from a subscriber, with when it arrived.
 pub struct Heard {
     at: Instant,
-    msg: StoredMessage,
+    msg: StoredHash,
 }
 
 impl ReemMarshal for Heard {
@@ -109,7 +109,7 @@ impl ReemMarshal for Heard {
     fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
         Ok(Heard {
             at: Instant::now(),
-            msg: StoredMessage::interpret_read(key, reply)?,
+            msg: StoredHash::interpret_read(key, reply)?,
         })
     }
 
@@ -469,7 +469,7 @@ impl Recorder<'_> {
         for h in heard {
             let time = self.clock.at(h.at);
             let topic = &mut self.topics[i];
-            if let (Some(p), Some(seq)) = (h.msg.get(PUBLISHER_FIELD), seq_of(&h.msg)) {
+            if let (Some(p), Some(seq)) = (h.msg.get(PUBLISHER_FIELD.as_bytes()), seq_of(&h.msg)) {
                 topic.live_stamps.insert(p, seq);
             }
             self.write(i, &h.msg, time, writer)?;
@@ -514,9 +514,9 @@ impl Recorder<'_> {
             if entry.id.ms < start_ms {
                 continue;
             }
-            let msg = StoredMessage::from_reply(&self.topics[i].name, entry.hash)?;
+            let msg = StoredHash::interpret_read(&self.topics[i].name, entry.hash)?;
             let topic = &self.topics[i];
-            let recorded_live = match (msg.get(PUBLISHER_FIELD), seq_of(&msg)) {
+            let recorded_live = match (msg.get(PUBLISHER_FIELD.as_bytes()), seq_of(&msg)) {
                 (Some(p), Some(seq)) => topic.live_stamps.recorded(p, seq),
                 _ => false,
             };
@@ -535,16 +535,13 @@ impl Recorder<'_> {
     fn write(
         &mut self,
         i: usize,
-        msg: &StoredMessage,
+        msg: &StoredHash,
         time: u64,
         writer: &mut RecordWriter,
     ) -> Result {
         let topic = &self.topics[i].name;
-        let label = msg
-            .get(LABEL_FIELD)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        let schema = msg.get(SCHEMA_FIELD).unwrap_or_default();
+        let label = msg.label().map(String::from_utf8_lossy).unwrap_or_default();
+        let schema = msg.get(SCHEMA_FIELD.as_bytes()).unwrap_or_default();
         let seq = seq_of(msg).unwrap_or(0);
         let payload;
         let channel = match self.encoding {
@@ -553,17 +550,11 @@ impl Recorder<'_> {
                 writer.channel(topic, &label, REEM_SCHEMA_ENCODING, schema, REEM_ENCODING)
             }
             Encoding::Json => {
-                let reply = Value::Array(
-                    msg.pairs
-                        .iter()
-                        .flat_map(|(n, v)| {
-                            [Value::BulkString(n.clone()), Value::BulkString(v.clone())]
-                        })
-                        .collect(),
-                );
-                let hash = HashView::from_hgetall(topic, &reply)?;
+                // The view borrows the message's values: a large array is not copied.
+                let hash =
+                    HashView::from_pairs(msg.pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect());
                 let decoded = reem::dynamic::decode(topic, &hash, reem::dynamic::Arrays::Full)?;
-                payload = serde_json::to_vec(&super::json_record::message(&decoded, seq))
+                payload = serde_json::to_vec(&super::json_record::message(&decoded))
                     .map_err(|e| Failure::new(Code::NotReem, e.to_string()))?;
                 let json_schema = self
                     .json_schemas
@@ -585,7 +576,7 @@ impl Recorder<'_> {
         let t = &mut self.topics[i];
         t.messages += 1;
         t.bytes += payload.len() as u64;
-        if let (Some(p), Some(seq)) = (msg.get(PUBLISHER_FIELD), seq_of(msg)) {
+        if let (Some(p), Some(seq)) = (msg.get(PUBLISHER_FIELD.as_bytes()), seq_of(msg)) {
             match t.last_seq.get(p).copied() {
                 Some(last) if seq > last => {
                     t.missed += seq - last - 1;
@@ -642,8 +633,11 @@ fn payload_size(hash: &Value) -> usize {
     }
 }
 
-fn seq_of(msg: &StoredMessage) -> Option<u64> {
-    std::str::from_utf8(msg.get(SEQ_FIELD)?).ok()?.parse().ok()
+fn seq_of(msg: &StoredHash) -> Option<u64> {
+    std::str::from_utf8(msg.get(SEQ_FIELD.as_bytes())?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// A file error: where and why, on one line.
