@@ -399,15 +399,19 @@ impl Recorder<'_> {
     }
 
     /// `--all`: every topic stored now (a hash with a publish stamp) or with a history.
+    /// Two pipelined requests per page of scanned keys: their types, then the publish
+    /// stamps of the hashes (a topic with a history is found by its stream).
     fn discover(&mut self) -> Result {
         let mut found = Vec::new();
         let cluster = self.iface.is_cluster();
+        let known = |name: &str| self.topics.iter().any(|t| t.name == name);
         self.iface.scan("*", |keys, node| {
             let mut cmds = Commands::new();
             for k in &keys {
                 cmds.cmd("TYPE").arg(k);
             }
             let types = node.query(&cmds)?;
+            let mut hashes = Vec::new();
             for (k, ty) in keys.iter().zip(types) {
                 let Ok(name) = std::str::from_utf8(k) else {
                     continue;
@@ -424,29 +428,31 @@ impl Recorder<'_> {
                             Some(t) if history_key(t, cluster).ok().as_deref() == Some(name) => t,
                             _ => topic,
                         };
-                        found.push(topic.to_owned());
+                        if !known(topic) {
+                            found.push(topic.to_owned());
+                        }
                     }
-                } else if ty == "hash" {
-                    found.push(name.to_owned());
+                } else if ty == "hash" && !known(name) {
+                    hashes.push(name);
+                }
+            }
+            // A hash is a topic when it carries a publish stamp.
+            if !hashes.is_empty() {
+                let mut cmds = Commands::new();
+                for name in &hashes {
+                    cmds.cmd("HEXISTS").arg(*name).arg(PUBLISHER_FIELD);
+                }
+                let stamped = node.query(&cmds)?;
+                for (name, yes) in hashes.into_iter().zip(stamped) {
+                    if matches!(yes, Value::Int(1)) {
+                        found.push(name.to_owned());
+                    }
                 }
             }
             Ok(())
         })?;
-        // A hash is a topic when it carries a publish stamp.
         for name in found {
-            if self.topics.iter().any(|t| t.name == name) {
-                continue;
-            }
-            let stamped = self
-                .iface
-                .raw_query(redis::cmd("HEXISTS").arg(&name).arg(PUBLISHER_FIELD));
-            let has_history = self
-                .iface
-                .raw_query(redis::cmd("EXISTS").arg(history_key(&name, cluster)?));
-            let yes = |r: reem::Result<Value>| matches!(r, Ok(Value::Int(1)));
-            if yes(stamped) || yes(has_history) {
-                self.add(&name)?;
-            }
+            self.add(&name)?;
         }
         Ok(())
     }
