@@ -7,6 +7,7 @@
 //! | [`RecordWriter`] | writes messages into an MCAP file: one channel per topic (and message schema), one schema record per stored `@schema`, chunked and zstd-compressed |
 //! | [`Recording`] | reads a file as a stream, a record at a time (bounded memory), up to the end or to the first damage, which it reports with its byte offset |
 //! | [`Recording::messages`] | typed messages `T: ReemMarshal` of one topic, checked against `T`'s schema as a live read is ([`Error::SchemaMismatch`](crate::Error::SchemaMismatch)) |
+//! | [`StoredHash`](crate::marshal::StoredHash) | a recorded message without its Rust type (`StoredHash::interpret_read` of [`decode_hash`]'s reply): republishes through [`PublishSpace`](crate::PublishSpace) unchanged |
 //!
 //! ```no_run
 //! use reem::record::Recording;
