@@ -7,25 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The venv and its tools (scripts/venv.sh); the wheel is built below, under its own lock.
+python=$(scripts/venv.sh python 'import maturin, numpy, pytest, redis' "maturin>=1.7,<2" numpy pytest redis)
 venv="$PWD/target/python-venv"
-python="$venv/bin/python"
-base="${REEM_PYTHON_BASE:-python3}"
 log="$PWD/target/python-venv.log"
-
-mkdir -p target
-exec 9>target/python-venv.lock
-flock 9 2>/dev/null || true  # two runs may prepare it at once
-
-tools() { [ -x "$python" ] && "$python" -c 'import numpy, pytest, redis' >/dev/null 2>&1 && [ -x "$venv/bin/maturin" ]; }
-if ! tools; then
-  command -v "$base" >/dev/null 2>&1 || { echo "no $base on PATH" >&2; exit 1; }
-  rm -rf "$venv"
-  "$base" -m venv "$venv" >"$log" 2>&1 ||
-    { echo "$base -m venv failed (see $log; on Debian: apt-get install python3-venv)" >&2; exit 1; }
-  "$python" -m pip install --disable-pip-version-check -q "maturin>=1.7,<2" numpy pytest redis >>"$log" 2>&1 ||
-    { echo "pip could not install maturin, numpy, pytest and redis (see $log)" >&2; exit 1; }
-  tools || { echo "maturin, numpy, pytest and redis installed but unusable (see $log)" >&2; exit 1; }
-fi
+exec 9>target/python-venv.build.lock
+flock 9 2>/dev/null || true  # two runs may build it at once
 
 # Rebuild the package when any of its sources (or the library's) is newer than the wheel.
 stamp="$PWD/target/python-venv/.reem-built"

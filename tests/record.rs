@@ -6,9 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::Harness;
+use reem::marshal::StoredHash;
 use reem::pubsub::history::{entries, history_key};
 use reem::record::{
-    decode_hash, encode_hash, RecordWriter, Recording, StoredMessage, WriterOptions, REEM_ENCODING,
+    decode_hash, encode_hash, RecordWriter, Recording, WriterOptions, REEM_ENCODING,
     REEM_SCHEMA_ENCODING,
 };
 use reem::{PublishSpace, ReemMarshal};
@@ -78,13 +79,13 @@ fn recording(h: &Harness, name: &str, n: u64, chunk: u64) -> PathBuf {
             .unwrap();
         for e in entries(&key, reply).unwrap() {
             let (_, seq) = e.publisher_seq().unwrap();
-            let msg = StoredMessage::from_reply(topic, e.hash).unwrap();
+            let msg = StoredHash::interpret_read(topic, e.hash).unwrap();
             let ch = w
                 .channel(
                     topic,
-                    std::str::from_utf8(msg.get("@label").unwrap()).unwrap(),
+                    std::str::from_utf8(msg.label().unwrap()).unwrap(),
                     REEM_SCHEMA_ENCODING,
-                    msg.get("@schema").unwrap(),
+                    msg.get(b"@schema").unwrap(),
                     REEM_ENCODING,
                 )
                 .unwrap();
@@ -121,7 +122,7 @@ fn typed_messages_of_a_topic_read_back_in_order() {
     // A recorded message republishes as it was stored.
     let mut rec = Recording::open(&path).unwrap();
     let m = rec.next_message().unwrap();
-    let stored = StoredMessage::from_reply("t", decode_hash("t", &m.data).unwrap()).unwrap();
+    let stored = StoredHash::interpret_read("t", decode_hash("t", &m.data).unwrap()).unwrap();
     PublishSpace::new(&h.iface)
         .publish("replayed", &stored)
         .unwrap();

@@ -6,7 +6,7 @@ use reem::dynamic::{ArrayBody, DynMessage, DynValue, Elements};
 use serde_json::{json, Map, Value};
 
 /// The message as a JSON object (a top-level scalar, array or list under `value`).
-pub fn message(msg: &DynMessage, _seq: u64) -> Value {
+pub fn message(msg: &DynMessage) -> Value {
     match value(&msg.value) {
         Value::Object(o) => Value::Object(o),
         other => json!({ "value": other }),

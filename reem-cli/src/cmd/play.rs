@@ -16,8 +16,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use reem::record::{decode_hash, Recorded, Recording, StoredMessage, REEM_ENCODING};
-use reem::{PublishSpace, RedisInterface};
+use reem::marshal::StoredHash;
+use reem::record::{decode_hash, Recorded, Recording, REEM_ENCODING};
+use reem::{PublishSpace, RedisInterface, ReemMarshal};
 
 use super::record::{file_failure, stop_on_signals};
 use crate::fail::{Code, Failure, Result};
@@ -160,7 +161,7 @@ pub fn run(iface: &RedisInterface, args: &PlayArgs, err: &mut impl Write) -> Res
                 .cloned()
                 .unwrap_or_else(|| m.channel.topic.clone());
             let msg = decode_hash(&topic, &m.data)
-                .and_then(|reply| StoredMessage::from_reply(&topic, reply))?;
+                .and_then(|reply| StoredHash::interpret_read(&topic, reply))?;
             pubs.publish(&topic, &msg)?;
             played += 1;
         }

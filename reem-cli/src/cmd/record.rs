@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use redis::Value;
-use reem::marshal::{Commands, HashView, LABEL_FIELD, PUBLISHER_FIELD, SCHEMA_FIELD, SEQ_FIELD};
+use reem::marshal::{Commands, HashView, StoredHash, PUBLISHER_FIELD, SCHEMA_FIELD, SEQ_FIELD};
 use reem::pubsub::history::{entries, history_key, EntryId};
 use reem::pubsub::Delivery;
 use reem::record::{
-    encode_hash, RecordWriter, StoredMessage, WriterOptions, JSON_ENCODING, JSON_SCHEMA_ENCODING,
-    REEM_ENCODING, REEM_SCHEMA_ENCODING,
+    encode_hash, RecordWriter, WriterOptions, JSON_ENCODING, JSON_SCHEMA_ENCODING, REEM_ENCODING,
+    REEM_SCHEMA_ENCODING,
 };
 use reem::{RawSubscriber, RedisInterface, ReemMarshal};
 
@@ -87,7 +87,7 @@ pub fn stop_on_signals() -> &'static AtomicBool {
 /// A message read from a subscriber, with when it arrived.
 pub struct Heard {
     at: Instant,
-    msg: StoredMessage,
+    msg: StoredHash,
 }
 
 impl ReemMarshal for Heard {
@@ -109,7 +109,7 @@ impl ReemMarshal for Heard {
     fn interpret_read(key: &str, reply: Value) -> reem::Result<Self> {
         Ok(Heard {
             at: Instant::now(),
-            msg: StoredMessage::interpret_read(key, reply)?,
+            msg: StoredHash::interpret_read(key, reply)?,
         })
     }
 
@@ -399,15 +399,19 @@ impl Recorder<'_> {
     }
 
     /// `--all`: every topic stored now (a hash with a publish stamp) or with a history.
+    /// Two pipelined requests per page of scanned keys: their types, then the publish
+    /// stamps of the hashes (a topic with a history is found by its stream).
     fn discover(&mut self) -> Result {
         let mut found = Vec::new();
         let cluster = self.iface.is_cluster();
+        let known = |name: &str| self.topics.iter().any(|t| t.name == name);
         self.iface.scan("*", |keys, node| {
             let mut cmds = Commands::new();
             for k in &keys {
                 cmds.cmd("TYPE").arg(k);
             }
             let types = node.query(&cmds)?;
+            let mut hashes = Vec::new();
             for (k, ty) in keys.iter().zip(types) {
                 let Ok(name) = std::str::from_utf8(k) else {
                     continue;
@@ -424,29 +428,31 @@ impl Recorder<'_> {
                             Some(t) if history_key(t, cluster).ok().as_deref() == Some(name) => t,
                             _ => topic,
                         };
-                        found.push(topic.to_owned());
+                        if !known(topic) {
+                            found.push(topic.to_owned());
+                        }
                     }
-                } else if ty == "hash" {
-                    found.push(name.to_owned());
+                } else if ty == "hash" && !known(name) {
+                    hashes.push(name);
+                }
+            }
+            // A hash is a topic when it carries a publish stamp.
+            if !hashes.is_empty() {
+                let mut cmds = Commands::new();
+                for name in &hashes {
+                    cmds.cmd("HEXISTS").arg(*name).arg(PUBLISHER_FIELD);
+                }
+                let stamped = node.query(&cmds)?;
+                for (name, yes) in hashes.into_iter().zip(stamped) {
+                    if matches!(yes, Value::Int(1)) {
+                        found.push(name.to_owned());
+                    }
                 }
             }
             Ok(())
         })?;
-        // A hash is a topic when it carries a publish stamp.
         for name in found {
-            if self.topics.iter().any(|t| t.name == name) {
-                continue;
-            }
-            let stamped = self
-                .iface
-                .raw_query(redis::cmd("HEXISTS").arg(&name).arg(PUBLISHER_FIELD));
-            let has_history = self
-                .iface
-                .raw_query(redis::cmd("EXISTS").arg(history_key(&name, cluster)?));
-            let yes = |r: reem::Result<Value>| matches!(r, Ok(Value::Int(1)));
-            if yes(stamped) || yes(has_history) {
-                self.add(&name)?;
-            }
+            self.add(&name)?;
         }
         Ok(())
     }
@@ -469,7 +475,7 @@ impl Recorder<'_> {
         for h in heard {
             let time = self.clock.at(h.at);
             let topic = &mut self.topics[i];
-            if let (Some(p), Some(seq)) = (h.msg.get(PUBLISHER_FIELD), seq_of(&h.msg)) {
+            if let (Some(p), Some(seq)) = (h.msg.get(PUBLISHER_FIELD.as_bytes()), seq_of(&h.msg)) {
                 topic.live_stamps.insert(p, seq);
             }
             self.write(i, &h.msg, time, writer)?;
@@ -514,9 +520,9 @@ impl Recorder<'_> {
             if entry.id.ms < start_ms {
                 continue;
             }
-            let msg = StoredMessage::from_reply(&self.topics[i].name, entry.hash)?;
+            let msg = StoredHash::interpret_read(&self.topics[i].name, entry.hash)?;
             let topic = &self.topics[i];
-            let recorded_live = match (msg.get(PUBLISHER_FIELD), seq_of(&msg)) {
+            let recorded_live = match (msg.get(PUBLISHER_FIELD.as_bytes()), seq_of(&msg)) {
                 (Some(p), Some(seq)) => topic.live_stamps.recorded(p, seq),
                 _ => false,
             };
@@ -535,16 +541,13 @@ impl Recorder<'_> {
     fn write(
         &mut self,
         i: usize,
-        msg: &StoredMessage,
+        msg: &StoredHash,
         time: u64,
         writer: &mut RecordWriter,
     ) -> Result {
         let topic = &self.topics[i].name;
-        let label = msg
-            .get(LABEL_FIELD)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        let schema = msg.get(SCHEMA_FIELD).unwrap_or_default();
+        let label = msg.label().map(String::from_utf8_lossy).unwrap_or_default();
+        let schema = msg.get(SCHEMA_FIELD.as_bytes()).unwrap_or_default();
         let seq = seq_of(msg).unwrap_or(0);
         let payload;
         let channel = match self.encoding {
@@ -553,17 +556,11 @@ impl Recorder<'_> {
                 writer.channel(topic, &label, REEM_SCHEMA_ENCODING, schema, REEM_ENCODING)
             }
             Encoding::Json => {
-                let reply = Value::Array(
-                    msg.pairs
-                        .iter()
-                        .flat_map(|(n, v)| {
-                            [Value::BulkString(n.clone()), Value::BulkString(v.clone())]
-                        })
-                        .collect(),
-                );
-                let hash = HashView::from_hgetall(topic, &reply)?;
+                // The view borrows the message's values: a large array is not copied.
+                let hash =
+                    HashView::from_pairs(msg.pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect());
                 let decoded = reem::dynamic::decode(topic, &hash, reem::dynamic::Arrays::Full)?;
-                payload = serde_json::to_vec(&super::json_record::message(&decoded, seq))
+                payload = serde_json::to_vec(&super::json_record::message(&decoded))
                     .map_err(|e| Failure::new(Code::NotReem, e.to_string()))?;
                 let json_schema = self
                     .json_schemas
@@ -585,7 +582,7 @@ impl Recorder<'_> {
         let t = &mut self.topics[i];
         t.messages += 1;
         t.bytes += payload.len() as u64;
-        if let (Some(p), Some(seq)) = (msg.get(PUBLISHER_FIELD), seq_of(msg)) {
+        if let (Some(p), Some(seq)) = (msg.get(PUBLISHER_FIELD.as_bytes()), seq_of(msg)) {
             match t.last_seq.get(p).copied() {
                 Some(last) if seq > last => {
                     t.missed += seq - last - 1;
@@ -642,8 +639,11 @@ fn payload_size(hash: &Value) -> usize {
     }
 }
 
-fn seq_of(msg: &StoredMessage) -> Option<u64> {
-    std::str::from_utf8(msg.get(SEQ_FIELD)?).ok()?.parse().ok()
+fn seq_of(msg: &StoredHash) -> Option<u64> {
+    std::str::from_utf8(msg.get(SEQ_FIELD.as_bytes())?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// A file error: where and why, on one line.

@@ -7,7 +7,7 @@
 //! | [`RecordWriter`] | writes messages into an MCAP file: one channel per topic (and message schema), one schema record per stored `@schema`, chunked and zstd-compressed |
 //! | [`Recording`] | reads a file as a stream, a record at a time (bounded memory), up to the end or to the first damage, which it reports with its byte offset |
 //! | [`Recording::messages`] | typed messages `T: ReemMarshal` of one topic, checked against `T`'s schema as a live read is ([`Error::SchemaMismatch`](crate::Error::SchemaMismatch)) |
-//! | [`StoredMessage`] | a recorded message as its stored hash: republishes through [`PublishSpace`](crate::PublishSpace) unchanged |
+//! | [`StoredHash`](crate::marshal::StoredHash) | a recorded message without its Rust type (`StoredHash::interpret_read` of [`decode_hash`]'s reply): republishes through [`PublishSpace`](crate::PublishSpace) unchanged |
 //!
 //! ```no_run
 //! use reem::record::Recording;
@@ -38,11 +38,9 @@
 //! (`@seq`, modulo 2³²; the hash keeps the whole number).
 
 mod reader;
-mod stored;
 mod writer;
 
 pub use reader::{ChannelInfo, Damage, Info, Recorded, Recording, TopicInfo, TypedMessages};
-pub use stored::StoredMessage;
 pub use writer::{RecordWriter, WriterOptions};
 
 /// The `message_encoding` of channels whose messages are stored hashes.

@@ -73,8 +73,10 @@ pub struct RecordWriter {
     mcap: Option<Writer<Counted>>,
     /// Bytes that reached the file.
     end: Arc<AtomicU64>,
-    schemas: HashMap<(String, String, Vec<u8>), u16>,
-    channels: HashMap<(String, u16, String), u16>,
+    /// Schema ids by schema text, then `(name, encoding, id)`; channel ids by topic, then
+    /// `(schema id, message encoding, id)`: keyed so that a lookup copies nothing.
+    schemas: HashMap<Vec<u8>, Vec<(String, String, u16)>>,
+    channels: HashMap<String, Vec<(u16, String, u16)>>,
     messages: u64,
 }
 
@@ -144,33 +146,43 @@ impl RecordWriter {
         schema: &[u8],
         message_encoding: &str,
     ) -> Result<u16> {
-        let key = (
-            label.to_owned(),
-            schema_encoding.to_owned(),
-            schema.to_vec(),
-        );
-        let schema_id = match self.schemas.get(&key) {
-            Some(id) => *id,
+        let known = self.schemas.get(schema).and_then(|v| {
+            v.iter()
+                .find(|(n, e, _)| n == label && e == schema_encoding)
+        });
+        let schema_id = match known {
+            Some(&(_, _, id)) => id,
             None => {
                 let id = self
                     .writer()?
                     .add_schema(label, schema_encoding, schema)
                     .map_err(|e| mcap_error(&self.path, "writing a schema to", e));
                 let id = self.failed(id)?;
-                self.schemas.insert(key, id);
+                self.schemas.entry(schema.to_vec()).or_default().push((
+                    label.to_owned(),
+                    schema_encoding.to_owned(),
+                    id,
+                ));
                 id
             }
         };
-        let key = (topic.to_owned(), schema_id, message_encoding.to_owned());
-        if let Some(id) = self.channels.get(&key) {
-            return Ok(*id);
+        let known = self.channels.get(topic).and_then(|v| {
+            v.iter()
+                .find(|(s, e, _)| *s == schema_id && e == message_encoding)
+        });
+        if let Some(&(_, _, id)) = known {
+            return Ok(id);
         }
         let id = self
             .writer()?
             .add_channel(schema_id, topic, message_encoding, &BTreeMap::new())
             .map_err(|e| mcap_error(&self.path, "writing a channel to", e));
         let id = self.failed(id)?;
-        self.channels.insert(key, id);
+        self.channels.entry(topic.to_owned()).or_default().push((
+            schema_id,
+            message_encoding.to_owned(),
+            id,
+        ));
         Ok(id)
     }
 
