@@ -204,6 +204,24 @@ fn outage(h: &Harness, during: impl FnOnce()) -> usize {
     killed
 }
 
+/// A publisher keeping `history` messages of `robot/tick` (message 0 published), and a
+/// listening subscriber on an interface of its own (so that `outage` kills only its
+/// connection) that starts with the last message and fills gaps from the history.
+fn outage_setup(
+    h: &Harness,
+    history: usize,
+) -> (PublishSpace, RawSubscriber<Tick>, reem::RedisInterface) {
+    let pubs = PublishSpace::new(&h.iface).with_history(history);
+    pubs.publish("robot/tick", &tick(0)).unwrap();
+    let sub_iface = h.another_iface();
+    let mut sub =
+        RawSubscriber::<Tick>::with_delivery(&sub_iface, "robot/tick", Delivery::Queue(1000))
+            .unwrap()
+            .with_history(1);
+    sub.listen().unwrap();
+    (pubs, sub, sub_iface)
+}
+
 /// Waits until the subscriber's connection is back.
 fn wait_connected(sub: &RawSubscriber<Tick>) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -216,16 +234,9 @@ fn wait_connected(sub: &RawSubscriber<Tick>) {
 #[test]
 fn messages_published_while_disconnected_are_recovered_from_history() {
     let h = Harness::start();
-    let pubs = PublishSpace::new(&h.iface).with_history(100);
-    pubs.publish("robot/tick", &tick(0)).unwrap();
+    let (pubs, sub, sub_iface) = outage_setup(&h, 100);
     // Both subscribers share one connection (one interface): one with history, one without
     // (which shows that the outage really made a gap).
-    let sub_iface = h.another_iface();
-    let mut sub =
-        RawSubscriber::<Tick>::with_delivery(&sub_iface, "robot/tick", Delivery::Queue(1000))
-            .unwrap()
-            .with_history(1);
-    sub.listen().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let mut plain = CallbackSubscriber::with_delivery(
         &sub_iface,
@@ -267,14 +278,7 @@ fn messages_published_while_disconnected_are_recovered_from_history() {
 #[test]
 fn a_gap_beyond_the_history_is_counted_as_skipped() {
     let h = Harness::start();
-    let pubs = PublishSpace::new(&h.iface).with_history(10);
-    pubs.publish("robot/tick", &tick(0)).unwrap();
-    let sub_iface = h.another_iface();
-    let mut sub =
-        RawSubscriber::<Tick>::with_delivery(&sub_iface, "robot/tick", Delivery::Queue(1000))
-            .unwrap()
-            .with_history(1);
-    sub.listen().unwrap();
+    let (pubs, sub, _) = outage_setup(&h, 10);
     assert_eq!(take(&sub, 1), vec![0]);
     // 500 messages: far more than the history keeps (about 10, a stream node at most).
     let killed = outage(&h, || {
