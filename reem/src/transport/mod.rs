@@ -202,8 +202,12 @@ fn add_commands(pipe: &mut redis::Pipeline, cmds: &Commands<'_>) {
 
 /// One queued command as a `redis` crate command.
 pub(crate) fn cmd_of(c: &crate::marshal::Command<'_>) -> redis::Cmd {
-    let mut cmd = redis::Cmd::new();
-    c.parts().for_each(|part| {
+    // Sized once: the crate's buffers grow by doubling otherwise (a reallocation and a copy
+    // per doubling, on every write of the async and cluster faces).
+    let parts = c.parts();
+    let bytes = parts.clone().map(<[u8]>::len).sum();
+    let mut cmd = redis::Cmd::with_capacity(parts.len(), bytes);
+    parts.for_each(|part| {
         cmd.arg(part);
     });
     cmd
