@@ -57,8 +57,8 @@ fn raw_set(key: &str, schema: &reem::schema::Schema, msg: &Ten) -> redis::Pipeli
     p
 }
 
-/// The raw side's set of an array, the commands reem sends: `MULTI; UNLINK key; HSET key
-/// <header> <small>; HSET key arr <bytes>; EXEC`.
+/// The raw side's set of an array, the commands reem sends:
+/// `MULTI; UNLINK key; HSET key <header> <small>; HSET key arr <bytes>; EXEC`.
 fn raw_set_array(
     key: &str,
     schema: &reem::schema::Schema,
